@@ -1,0 +1,338 @@
+"""Per-table anonymization: raw frames in, anonymized frames (matching `schemas.tables.ANONYMIZED`) out.
+
+All rules are always applied; there is no switch to turn any of them off.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from learning_assets.paths import generalize_path
+from learning_assets.scrub import Scrubber
+from schemas.tables import ANONYMIZED, IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES, conform
+
+# The framework's agent roles; anything else in an agent id is a user or host name.
+ROLES = ("analyst", "architect", "debugger", "designer", "documenter", "enhancer", "evaluator",
+         "implementer", "improver", "ops", "orchestrator", "planner", "reviewer", "tester")
+# Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
+ALLOWED_KEYS = frozenset({
+    "description", "language", "framework", "task_type", "domain", "complexity", "category", "tags",
+    "priority", "file_type", "file", "files", "target_file", "file_path", "path", "source", "reason",
+})
+PATH_KEYS = frozenset({"file", "files", "target_file", "file_path", "path"})
+SCORE_KEYS = frozenset({"overall", "security", "maintainability", "complexity", "test_coverage",
+                        "performance", "linting", "type_checking", "duplication", "readability"})
+SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+EXPERT = re.compile(r"^expert-[a-z][a-z-]{0,39}$")
+MAX_DEPTH = 3
+
+# Quasi-identifiers per table: rows whose combination is shared by fewer than k rows are suppressed.
+QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
+    "capabilities": ("agent_id",),
+    "capability_refinements": ("improvement_type", "timestamp"),
+    "task_memories": ("agent_id", "timestamp"),
+    "patterns": ("pattern_type",),
+    "code_outcomes": ("agent_id", "timestamp"),
+    "agent_executions": ("agent_id", "timestamp"),
+    "workflow_executions": ("workflow_name", "timestamp"),
+}
+# Tables whose rows in too-small day groups first have their day coarsened to the week's Monday; the
+# per-day analytics tables are not coarsened, so a day's export only ever holds that day.
+WEEK_FALLBACK = frozenset({"capability_refinements", "task_memories", "code_outcomes"})
+# Categorical columns whose rare values are generalized to "other" before suppression.
+GENERALIZED: dict[str, tuple[str, ...]] = {
+    "capabilities": ("capability_type",),
+    "agent_executions": ("agent_name",),
+    "workflow_executions": ("workflow_name",),
+    "task_memories": ("command",),
+}
+
+
+@dataclass
+class Anonymizer:
+    """Applies the rules to one table at a time and counts every replacement."""
+
+    pseudonymize: callable
+    scrubber: Scrubber
+    k: int = 5
+    stats: Counter = field(default_factory=Counter)
+
+    # --- column helpers ---------------------------------------------------------------------
+
+    def ids(self, series: pd.Series, kind: str) -> pd.Series:
+        mask = series.notna()
+        self.stats["ids_pseudonymized"] += int(mask.sum())
+        uniques = {v: self.pseudonymize(kind, v) for v in series[mask].unique()}
+        return series.map(uniques, na_action="ignore").astype(object).where(mask, None)
+
+    def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
+        self.stats["ids_pseudonymized"] += int(series.map(len).sum())
+        return series.map(lambda ids: [self.pseudonymize(kind, i) for i in ids])
+
+    def text(self, series: pd.Series) -> pd.Series:
+        """Scrub each distinct value once; count replacements per occurrence."""
+        mask = series.notna()
+        if not mask.any():
+            return series.astype(object)
+        freq = series[mask].value_counts()
+        mapping = {}
+        for value, n in freq.items():
+            clean, counts = self.scrubber.scrub(str(value))
+            mapping[value] = clean
+            for rule, c in counts.items():
+                self.stats[rule] += c * int(n)
+        return series.map(mapping, na_action="ignore").astype(object).where(mask, None)
+
+    def text_lists(self, series: pd.Series) -> pd.Series:
+        def clean(items: list[str]) -> list[str]:
+            out = []
+            for item in items:
+                value, counts = self.scrubber.scrub(item)
+                self.stats.update(counts)
+                out.append(value)
+            return out
+        return series.map(clean)
+
+    def path(self, series: pd.Series) -> pd.Series:
+        mask = series.notna()
+        self.stats["path"] += int(mask.sum())
+        uniques = {v: generalize_path(v) for v in series[mask].unique()}
+        return series.map(uniques, na_action="ignore").fillna("**").astype(object)
+
+    def agent(self, series: pd.Series) -> pd.Series:
+        uniques = {v: self._agent(v) for v in series.dropna().unique()}
+        return series.map(uniques, na_action="ignore").fillna("unknown").astype(object)
+
+    def _agent(self, agent_id: str) -> str:
+        tokens = re.split(r"[@._\-\s/:\\]+", agent_id.lower())
+        role = next((t for t in tokens if t in ROLES), None)
+        if role is None:
+            self.stats["ids_pseudonymized"] += 1
+            return self.pseudonymize("agent", agent_id)
+        if role != agent_id:
+            self.stats["agent_ids_generalized"] += 1
+        return role
+
+    def category(self, series: pd.Series, allowed: Iterable[str]) -> pd.Series:
+        allowed = set(allowed)
+        return series.map(lambda v: v if v in allowed else "other").astype(object)
+
+    def slug(self, series: pd.Series) -> pd.Series:
+        """Keep short lowercase names (commands, workflow names); scrub anything else to `other`."""
+        def one(v):
+            if v is None or v != v:
+                return "unknown"
+            low = str(v).strip().lower()
+            return low if SLUG.match(low) and self.scrubber.scrub(low)[0] == low else "other"
+        uniques = {v: one(v) for v in series.unique()}
+        return series.map(uniques).astype(object)
+
+    def day(self, series: pd.Series) -> pd.Series:
+        return series.dt.floor("D")
+
+    def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
+        return series.map(lambda s: json.dumps(self._allow(json.loads(s), keys, 0), sort_keys=True))
+
+    def scores_json(self, series: pd.Series) -> pd.Series:
+        def clean(s: str) -> str:
+            obj = json.loads(s)
+            kept = {k: float(v) for k, v in obj.items()
+                    if k in SCORE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+            self.stats["context_keys_dropped"] += len(obj) - len(kept)
+            return json.dumps(kept, sort_keys=True)
+        return series.map(clean)
+
+    def _allow(self, value, keys: frozenset[str], depth: int, key: str | None = None):
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                self.stats["context_keys_dropped"] += len(value)
+                return {}
+            out = {}
+            for k, v in value.items():
+                if k in keys:
+                    out[k] = self._allow(v, keys, depth + 1, k)
+                else:
+                    self.stats["context_keys_dropped"] += 1
+            return out
+        if isinstance(value, list):
+            return [self._allow(v, keys, depth + 1, key) for v in value[:50]]
+        if isinstance(value, str):
+            if key in PATH_KEYS:
+                self.stats["path"] += 1
+                return generalize_path(value)
+            clean, counts = self.scrubber.scrub(value)
+            self.stats.update(counts)
+            return clean
+        if isinstance(value, (bool, int, float)) or value is None:
+            return value
+        return None
+
+    def expert(self, series: pd.Series) -> pd.Series:
+        """Generic expert names (`expert-security`) stay; anything carrying other names is pseudonymized."""
+        def one(x: str) -> str:
+            return x if EXPERT.match(x) and self.scrubber.scrub(x)[0] == x else self.pseudonymize("expert", x)
+        return series.map(lambda xs: [one(x) for x in xs])
+
+    # --- k-anonymity ------------------------------------------------------------------------
+
+    def generalize_rare(self, df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+        for col in columns:
+            counts = df[col].map(df[col].value_counts())
+            rare = counts < self.k
+            self.stats["values_generalized"] += int(rare.sum())
+            df[col] = df[col].where(~rare, "other")
+        return df
+
+    def _group_sizes(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.Series:
+        keys = [df[c].astype(str) for c in quasi]
+        return df.groupby(keys, dropna=False)[quasi[0]].transform("size")
+
+    def coarsen_days(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.DataFrame:
+        """Move rows of too-small day groups to the Monday of their week."""
+        small = self._group_sizes(df, quasi) < self.k
+        ts = df.loc[small, "timestamp"]
+        df.loc[small, "timestamp"] = ts - pd.to_timedelta(ts.dt.weekday, unit="D")
+        self.stats["timestamps_coarsened_to_week"] += int(small.sum())
+        return df
+
+    def suppress(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> tuple[pd.DataFrame, int | None]:
+        """Drop rows in groups smaller than k; return the frame and the smallest remaining group."""
+        if df.empty:
+            return df, None
+        sizes = self._group_sizes(df, quasi)
+        keep = sizes >= self.k
+        self.stats["rows_suppressed"] += int((~keep).sum())
+        kept = df[keep].reset_index(drop=True)
+        return kept, (int(sizes[keep].min()) if keep.any() else None)
+
+
+def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> tuple[pd.DataFrame, int | None]:
+    """Anonymize one raw table; returns the frame and the k it achieves (None when empty)."""
+    df = TRANSFORMS[table](raw, anon)
+    df = anon.generalize_rare(df, GENERALIZED.get(table, ()))
+    if table in WEEK_FALLBACK and not df.empty:
+        df = anon.coarsen_days(df, QUASI_IDENTIFIERS[table])
+    df, achieved = anon.suppress(df, QUASI_IDENTIFIERS[table])
+    return conform(df, ANONYMIZED[table]), achieved
+
+
+def _capability_type(capability_id: str) -> str:
+    _, _, rest = capability_id.partition(".")
+    rest = rest.strip().lower()
+    return rest if SLUG.match(rest) else "other"
+
+
+def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "capability_id": a.ids(df["capability_id"], "cap"),
+        "agent_id": a.agent(df["agent_id"]),
+        "capability_type": df["capability_id"].map(_capability_type),
+        "success_rate": df["success_rate"],
+        "average_duration": df["average_duration"],
+        "quality_score": df["quality_score"],
+        "usage_count": df["usage_count"],
+        "last_improved": a.day(df["last_improved"]),
+        "refinement_count": df["refinement_count"],
+    })
+
+
+def _refinements(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    out = df.copy()
+    out["capability_id"] = a.ids(df["capability_id"], "cap")
+    out["timestamp"] = a.day(df["timestamp"])
+    out["improvement_type"] = a.category(df["improvement_type"], IMPROVEMENT_TYPES)
+    out["learned_patterns"] = a.id_lists(df["learned_patterns"], "pat")
+    out["metadata"] = a.mapping_json(df["metadata"])
+    return out
+
+
+def _task_memories(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "task_id": a.ids(df["task_id"], "task"),
+        "agent_id": a.agent(df["agent_id"]),
+        "command": a.slug(df["command"]),
+        "timestamp": a.day(df["timestamp"]),
+        "outcome": a.category(df["outcome"], OUTCOMES),
+        "quality_score": df["quality_score"],
+        "key_learnings": a.text_lists(df["key_learnings"]),
+        "patterns_used": a.id_lists(df["patterns_used"], "pat"),
+        "similar_tasks": a.id_lists(df["similar_tasks"], "task"),
+        "context": a.mapping_json(df["context"]),
+        "metadata": a.mapping_json(df["metadata"]),
+    })
+
+
+def _patterns(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    code = df["code_snippet"].fillna("")
+    a.stats["code.snippet_removed"] += int((code != "").sum())
+    return pd.DataFrame({
+        "pattern_id": a.ids(df["pattern_id"], "pat"),
+        "pattern_type": a.category(df["pattern_type"], PATTERN_TYPES),
+        "code_lines": code.map(lambda c: c.count("\n") + 1 if c else 0).astype("Int64"),
+        "context": a.text(df["context"]),
+        "quality_score": df["quality_score"],
+        "usage_count": df["usage_count"],
+        "success_rate": df["success_rate"],
+        "learned_from": a.id_lists(df["learned_from"], "task"),
+        "metadata": a.mapping_json(df["metadata"]),
+        "security_score": df["security_score"],
+        "is_anti_pattern": df["is_anti_pattern"],
+        "failure_reasons": a.text_lists(df["failure_reasons"]),
+        "rejection_count": df["rejection_count"],
+    })
+
+
+def _code_outcomes(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
+        "file_pattern": a.path(df["file_path"]),
+        "initial_scores": a.scores_json(df["initial_scores"]),
+        "final_scores": a.scores_json(df["final_scores"]),
+        "iterations": df["iterations"],
+        "expert_consultations": a.expert(df["expert_consultations"]),
+        "time_to_correctness": df["time_to_correctness"],
+        "first_pass_success": df["first_pass_success"],
+        "timestamp": a.day(df["timestamp"]),
+        "agent_id": a.agent(df["agent_id"]),
+        "prompt_hash": a.ids(df["prompt_hash"], "prompt"),
+    })
+
+
+def _agent_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    df = df[df["timestamp"].notna()]
+    return pd.DataFrame({
+        "agent_id": a.agent(df["agent_id"]),
+        "agent_name": a.text(df["agent_name"]),
+        "duration": df["duration"],
+        "success": df["success"],
+        "timestamp": a.day(df["timestamp"]),
+    })
+
+
+def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    df = df[df["timestamp"].notna()]
+    return pd.DataFrame({
+        "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
+        "workflow_name": a.slug(df["workflow_name"]),
+        "duration": df["duration"],
+        "steps": df["steps"],
+        "success": df["success"],
+        "timestamp": a.day(df["timestamp"]),
+    })
+
+
+TRANSFORMS = {
+    "capabilities": _capabilities,
+    "capability_refinements": _refinements,
+    "task_memories": _task_memories,
+    "patterns": _patterns,
+    "code_outcomes": _code_outcomes,
+    "agent_executions": _agent_executions,
+    "workflow_executions": _workflow_executions,
+}

@@ -1,0 +1,73 @@
+"""Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
+
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Output, asset
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from learning_assets.anonymize import ROLES, Anonymizer, anonymize_table
+from learning_assets.metadata import table_metadata
+from learning_assets.pseudonyms import Pseudonymizer
+from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary
+from resources import Anonymization, SourceDirectory
+from schemas.tables import ANONYMIZED, TABLE_NAMES
+
+ANONYMIZED_TYPES = {name: pandera_schema_to_dagster_type(schema) for name, schema in ANONYMIZED.items()}
+
+
+def text_values(df: pd.DataFrame):
+    """Every distinct string in a frame, including list elements."""
+    for col in df.columns:
+        values = df[col].dropna()
+        if df[col].dtype != object or values.empty:
+            continue
+        if isinstance(values.iloc[0], list):
+            yield from {str(v) for items in values for v in items}
+        else:
+            yield from map(str, values.unique())
+
+
+@asset(
+    group_name="anonymized",
+    ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
+    description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
+)
+def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
+    values = [str(source.root().resolve())]
+    for df in raw_tables.values():
+        values.extend(text_values(df))
+    vocab = learn_vocabulary(values, roles=ROLES)
+    context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
+                                 "projects": len(vocab.projects)})
+    return vocab.as_dict()
+
+
+def make_anonymizer(settings: Anonymization, vocabulary: dict) -> Anonymizer:
+    pseudonymize = Pseudonymizer(settings.secret())
+    return Anonymizer(pseudonymize, Scrubber(pseudonymize, Vocabulary(*(set(vocabulary[k]) for k in
+                                                                        ("users", "hosts", "projects")))),
+                      k=settings.k)
+
+
+def _anonymized_asset(table: str):
+    @asset(
+        key=AssetKey(["anonymized", table]),
+        group_name="anonymized",
+        ins={"raw": AssetIn(AssetKey(["raw", table])), "vocabulary": AssetIn("anonymization_vocabulary")},
+        dagster_type=ANONYMIZED_TYPES[table],
+        description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
+    )
+    def _anonymized(context: AssetExecutionContext, raw: pd.DataFrame, vocabulary: dict,
+                    anonymization: Anonymization):
+        anonymizer = make_anonymizer(anonymization, vocabulary)
+        df, achieved = anonymize_table(table, raw, anonymizer)
+        return Output(df, metadata={
+            **table_metadata(df, preview=True),
+            "rows_in": len(raw),
+            "achieved_k": achieved if achieved is not None else MetadataValue.null(),
+            "anonymization_stats": MetadataValue.json(dict(sorted(anonymizer.stats.items()))),
+        })
+    return _anonymized
+
+
+ANONYMIZED_ASSETS = [anonymization_vocabulary] + [_anonymized_asset(t) for t in TABLE_NAMES]

@@ -1,0 +1,97 @@
+"""The export: staged and checked, then published atomically; plus the anonymization report."""
+
+
+import json
+
+import pandas as pd
+from dagster import (AssetExecutionContext, AssetIn, AssetKey, Config, MetadataValue, Output, asset)
+from pydantic import Field
+
+from learning_assets.export import build_document, export_metadata, write_export
+from learning_assets.pseudonyms import Pseudonymizer
+from learning_assets.report import build_report
+from resources import Anonymization, ExportStore, SourceDirectory
+from resources.export_store import new_export_id
+from schemas.tables import TABLE_NAMES
+
+ANONYMIZED_KEYS = {name: AssetKey(["anonymized", name]) for name in TABLE_NAMES}
+
+
+def _latest_metadata(context: AssetExecutionContext, key: AssetKey) -> dict:
+    event = context.instance.get_latest_materialization_event(key)
+    if event is None or event.asset_materialization is None:
+        return {}
+    return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+@asset(group_name="export", deps=list(ANONYMIZED_KEYS.values()),
+       description="What every anonymization rule did, the k achieved and what was skipped. Part of the export.")
+def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization) -> Output:
+    per_table = {}
+    for name, key in ANONYMIZED_KEYS.items():
+        anon = _latest_metadata(context, key)
+        raw = _latest_metadata(context, AssetKey(["raw", name]))
+        per_table[name] = {"stats": anon.get("anonymization_stats") or {}, "achieved_k": anon.get("achieved_k"),
+                           "rows_in": anon.get("rows_in", 0), "rows_out": anon.get("dagster/row_count", 0),
+                           "skipped": raw.get("skipped", 0), "warnings": raw.get("warnings") or []}
+    report = build_report(per_table, anonymization.k)
+    return Output(report, metadata={"achieved_k": report["achieved_k"] if report["achieved_k"] is not None
+                                    else MetadataValue.null(),
+                                    "rows_suppressed": report["rules"]["rows_suppressed"],
+                                    "report": MetadataValue.json(report)})
+
+
+class ExportConfig(Config):
+    parquet: bool = Field(default=True, description="Write one Parquet file per table.")
+    json_document: bool = Field(default=True, description="Write the JSON document.")
+    compress_json: bool = Field(default=False, description="gzip the JSON document.")
+
+
+def _framework_version(source: SourceDirectory) -> str:
+    try:
+        metrics = json.loads((source.root() / "analytics" / "metrics.json").read_text())
+        return str(metrics.get("framework_version") or "unknown")
+    except (OSError, ValueError, AttributeError):
+        return "unknown"
+
+
+@asset(
+    group_name="export",
+    ins={**{name: AssetIn(key) for name, key in ANONYMIZED_KEYS.items()},
+         "report": AssetIn("anonymization_report")},
+    description="The complete export, staged out of sight until its blocking checks pass.",
+)
+def learning_export(context: AssetExecutionContext, config: ExportConfig, source: SourceDirectory,
+                    export_store: ExportStore, anonymization: Anonymization, report: dict,
+                    **tables: pd.DataFrame) -> Output:
+    project = Pseudonymizer(anonymization.secret())("project", str(source.root().resolve()))
+    metadata = export_metadata(project, _framework_version(source), anonymization.k)
+    document = build_document(tables, metadata, report)
+    export_id = new_export_id()
+    staged = export_store.stage(export_id)
+    try:
+        manifest = write_export(staged, tables, document, report, parquet=config.parquet,
+                                json_document=config.json_document, compress_json=config.compress_json)
+    except BaseException:
+        export_store.discard(export_id)
+        raise
+    files = pd.DataFrame(manifest["files"])
+    return Output({"export_id": export_id, "staged_path": str(staged), "manifest": manifest}, metadata={
+        "export_id": export_id,
+        "files": len(files),
+        "bytes": int(files["bytes"].sum()),
+        "rows": {n: int(len(t)) for n, t in tables.items()},
+        "manifest": MetadataValue.md(files.drop(columns=["sha256"]).fillna("").to_markdown(index=False)),
+    })
+
+
+@asset(group_name="export", ins={"export": AssetIn("learning_export")},
+       description="The published export: moved into exports/ in one atomic rename once every check passed.")
+def published_export(context: AssetExecutionContext, export: dict, export_store: ExportStore) -> Output:
+    path = export_store.publish(export["export_id"])
+    context.log.info(f"export published at {path}")
+    return Output({"export_id": export["export_id"], "path": str(path)},
+                  metadata={"path": MetadataValue.path(str(path)), "export_id": export["export_id"]})
+
+
+EXPORT_ASSETS = [anonymization_report, learning_export, published_export]

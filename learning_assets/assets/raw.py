@@ -1,0 +1,65 @@
+"""Raw tables: one per source file family, parsed as far as the data allows."""
+
+
+from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
+from dagster_pandera import pandera_schema_to_dagster_type
+
+from learning_assets.metadata import skips_markdown, table_metadata
+from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
+                                     read_patterns, read_task_memories, read_workflow_executions)
+from resources import SourceDirectory
+from schemas.tables import RAW
+
+RAW_TYPES = {name: pandera_schema_to_dagster_type(schema) for name, schema in RAW.items()}
+
+
+def raw_output(context: AssetExecutionContext, read: SourceRead, output_name: str = "result") -> Output:
+    """The table plus an account of its input; raw values are never shown in the UI."""
+    for warning in read.warnings:
+        context.log.warning(warning)
+    if read.skipped:
+        context.log.warning(f"{read.table}: skipped {len(read.skipped)} damaged record(s); see metadata")
+    df = read.frame()
+    skipped = [s.as_dict() for s in read.skipped]
+    return Output(df, output_name=output_name, metadata={
+        **table_metadata(df, preview=False),
+        "source_files": len(read.files),
+        "skipped": len(skipped),
+        "skipped_records": MetadataValue.md(skips_markdown(skipped)),
+        "warnings": MetadataValue.json(read.warnings),
+    })
+
+
+@multi_asset(
+    outs={
+        "capabilities": AssetOut(key=AssetKey(["raw", "capabilities"]), dagster_type=RAW_TYPES["capabilities"],
+                                 description="Capability metrics from capabilities/capabilities.json."),
+        "capability_refinements": AssetOut(key=AssetKey(["raw", "capability_refinements"]),
+                                           dagster_type=RAW_TYPES["capability_refinements"],
+                                           description="Each capability's refinement history, one row per step."),
+    },
+    group_name="raw",
+)
+def raw_capabilities(context: AssetExecutionContext, source: SourceDirectory):
+    caps, refs = read_capabilities(source.root(), source.tz())
+    yield raw_output(context, caps, "capabilities")
+    yield raw_output(context, refs, "capability_refinements")
+
+
+def _raw_asset(table: str, reader, description: str):
+    @asset(key=AssetKey(["raw", table]), group_name="raw", dagster_type=RAW_TYPES[table], description=description)
+    def _raw(context: AssetExecutionContext, source: SourceDirectory):
+        return raw_output(context, reader(source.root(), source.tz()))
+    return _raw
+
+
+raw_task_memories = _raw_asset("task_memories", read_task_memories, "Task memories from memory/memories.json.")
+raw_patterns = _raw_asset("patterns", read_patterns, "Learned code patterns from learning/patterns.jsonl.")
+raw_code_outcomes = _raw_asset("code_outcomes", read_code_outcomes, "Code outcomes from learning/outcomes.jsonl.")
+raw_agent_executions = _raw_asset("agent_executions", read_agent_executions,
+                                  "Agent executions from analytics/history/agents-*.jsonl.")
+raw_workflow_executions = _raw_asset("workflow_executions", read_workflow_executions,
+                                     "Workflow executions from analytics/history/workflows-*.jsonl.")
+
+RAW_ASSETS = [raw_capabilities, raw_task_memories, raw_patterns, raw_code_outcomes, raw_agent_executions,
+              raw_workflow_executions]

@@ -1,0 +1,204 @@
+"""The export's contents: Parquet tables, the JSON document (schema 1.x shape), metadata and manifest."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from learning_assets import __version__
+
+SCHEMA_VERSION = "1.1"
+EXPORT_VERSION = "1.1"
+DOCUMENT = "learning_export.json"
+PRIVACY_NOTICE = (
+    "This export contains only anonymized, aggregated learning data. Identifiers are keyed pseudonyms "
+    "(HMAC-SHA256 under a key that never leaves the installation), file paths are generalized to "
+    "patterns, source code is removed, secrets and personal data in free text are replaced by typed "
+    "placeholders, timestamps are rounded to the day, and groups smaller than k rows are suppressed. "
+    "Anonymization cannot be switched off."
+)
+CHUNK = 1 << 20
+# Columns that hold a JSON object as text; decoded in the JSON document.
+JSON_COLUMNS = ("metadata", "context", "initial_scores", "final_scores")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def export_metadata(project_pseudonym: str, framework_version: str, k: int,
+                    now: datetime | None = None) -> dict:
+    return {
+        "export_timestamp": (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat(),
+        "framework_version": framework_version,
+        "exporter_version": __version__,
+        "export_version": EXPORT_VERSION,
+        "schema_version": SCHEMA_VERSION,
+        "project_hash": project_pseudonym,
+        "anonymization_applied": True,
+        "k_anonymity": k,
+        "privacy_notice": PRIVACY_NOTICE,
+    }
+
+
+def _records(df: pd.DataFrame, limit: int | None = None) -> list[dict]:
+    """JSON-safe records: days as YYYY-MM-DD, JSON-string columns decoded, missing values as null."""
+    if limit is not None:
+        df = df.head(limit)
+    out = df.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype):
+            out[col] = out[col].dt.strftime("%Y-%m-%d")
+    records = json.loads(out.to_json(orient="records", date_format="iso"))
+    json_columns = [c for c in JSON_COLUMNS if c in df.columns and df[c].astype(str).str.startswith("{").all()]
+    for rec in records:
+        for key in json_columns:
+            rec[key] = json.loads(rec[key])
+    return records
+
+
+def _rate(series: pd.Series) -> float | None:
+    s = series.dropna()
+    return None if s.empty else round(float(s.astype(float).mean()), 4)
+
+
+def _mean(series: pd.Series) -> float | None:
+    s = series.dropna()
+    return None if s.empty else round(float(s.mean()), 4)
+
+
+def _per_day(df: pd.DataFrame, key: str) -> list[dict]:
+    if df.empty:
+        return []
+    day = df["timestamp"].dt.strftime("%Y-%m-%d")
+    grouped = df.assign(day=day).groupby(["day", key], dropna=False)
+    return [{"date": d, key: k, "executions": int(len(g)), "success_rate": _rate(g["success"]),
+             "average_duration": _mean(g["duration"])} for (d, k), g in grouped]
+
+
+def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict) -> dict:
+    """The JSON document: the framework's four sections (schema 1.0 shape), filled from our tables."""
+    caps, refs = tables["capabilities"], tables["capability_refinements"]
+    pats, mems = tables["patterns"], tables["task_memories"]
+    outcomes = tables["code_outcomes"]
+    agents, workflows = tables["agent_executions"], tables["workflow_executions"]
+    return {
+        "export_metadata": metadata,
+        "capability_metrics": {
+            "total_capabilities": int(len(caps)),
+            "average_success_rate": _rate(caps["success_rate"]),
+            "average_quality_score": _mean(caps["quality_score"]),
+            "capabilities": _records(caps),
+        },
+        "pattern_statistics": {
+            "total_patterns": int(len(pats)),
+            "patterns_by_type": {str(k): int(v) for k, v in pats["pattern_type"].value_counts().sort_index().items()},
+            "anti_patterns": int(pats["is_anti_pattern"].fillna(False).sum()),
+            "average_quality_score": _mean(pats["quality_score"]),
+            "average_success_rate": _rate(pats["success_rate"]),
+            "top_patterns": _records(pats.sort_values(["usage_count", "pattern_id"], ascending=[False, True],
+                                                      na_position="last"), limit=100),
+        },
+        "learning_effectiveness": {
+            "total_refinements": int(len(refs)),
+            "refinements_by_type": {
+                str(t): {"count": int(len(g)), "average_improvement_percent": _mean(g["improvement_percent"])}
+                for t, g in refs.groupby("improvement_type")},
+            "task_outcomes": {str(k): int(v) for k, v in mems["outcome"].value_counts().sort_index().items()},
+            "average_task_quality": _mean(mems["quality_score"]),
+            "code_outcomes": {
+                "total": int(len(outcomes)),
+                "first_pass_success_rate": _rate(outcomes["first_pass_success"]),
+                "average_iterations": _mean(outcomes["iterations"]),
+                "average_time_to_correctness": _mean(outcomes["time_to_correctness"]),
+            },
+        },
+        "analytics_data": {
+            "agent_executions": int(len(agents)),
+            "workflow_executions": int(len(workflows)),
+            "agents_per_day": _per_day(agents, "agent_id"),
+            "workflows_per_day": _per_day(workflows, "workflow_name"),
+        },
+        "anonymization_report": report,
+    }
+
+
+def write_table(df: pd.DataFrame, path: Path) -> None:
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
+
+
+def write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,
+                 *, parquet: bool = True, json_document: bool = True, compress_json: bool = False) -> dict:
+    """Write every file of an export into `directory` (a staging directory) and return its manifest."""
+    files: list[dict] = []
+
+    def record(path: Path, **extra) -> None:
+        _fsync(path)
+        files.append({"path": path.relative_to(directory).as_posix(), "sha256": sha256_file(path),
+                      "bytes": path.stat().st_size, **extra})
+
+    if parquet:
+        (directory / "tables").mkdir()
+        for name, df in tables.items():
+            path = directory / "tables" / f"{name}.parquet"
+            write_table(df, path)
+            record(path, table=name, rows=int(len(df)))
+    if json_document:
+        data = json.dumps(document, indent=1, sort_keys=False).encode()
+        path = directory / (DOCUMENT + (".gz" if compress_json else ""))
+        path.write_bytes(gzip.compress(data, mtime=0) if compress_json else data)
+        record(path)
+    for name, content in (("export_metadata.json", document["export_metadata"]),
+                          ("anonymization_report.json", report)):
+        path = directory / name
+        path.write_text(json.dumps(content, indent=1))
+        record(path)
+    manifest = {
+        "export_id": directory.name,
+        "schema_version": document["export_metadata"]["schema_version"],
+        "created_at": document["export_metadata"]["export_timestamp"],
+        "files": files,
+    }
+    (directory / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    _fsync(directory / "manifest.json")
+    return manifest
+
+
+def verify_manifest(directory: Path) -> list[str]:
+    """Problems found comparing the files on disk with the manifest (empty when intact)."""
+    try:
+        manifest = json.loads((directory / "manifest.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        return [f"manifest.json: {exc}"]
+    problems = []
+    listed = {f["path"] for f in manifest["files"]}
+    for entry in manifest["files"]:
+        path = directory / entry["path"]
+        if not path.is_file():
+            problems.append(f"{entry['path']}: missing")
+        elif sha256_file(path) != entry["sha256"]:
+            problems.append(f"{entry['path']}: checksum mismatch")
+        elif "rows" in entry and pq.ParquetFile(path).metadata.num_rows != entry["rows"]:
+            problems.append(f"{entry['path']}: row count differs from manifest")
+    for path in directory.rglob("*"):
+        rel = path.relative_to(directory).as_posix()
+        if path.is_file() and rel != "manifest.json" and rel not in listed:
+            problems.append(f"{rel}: not listed in the manifest")
+    return problems

@@ -1,0 +1,29 @@
+"""Keyed pseudonyms: HMAC-SHA256 under a per-installation secret key.
+
+A plain or fixed-salt hash of `task-0001` can be reversed by hashing guesses; an HMAC cannot without
+the key, and two installations with different keys produce unlinkable pseudonyms.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+MIN_KEY_BYTES = 32
+
+
+class Pseudonymizer:
+    """Maps (kind, value) to `<kind>_<16 hex>`; stable for one key, memoized per value."""
+
+    def __init__(self, key: bytes):
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"anonymization key must be at least {MIN_KEY_BYTES} bytes")
+        self._key = key
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def __call__(self, kind: str, value: str) -> str:
+        token = self._cache.get((kind, value))
+        if token is None:
+            digest = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
+            token = self._cache[(kind, value)] = f"{kind}_{digest[:16]}"
+        return token

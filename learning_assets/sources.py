@@ -1,0 +1,467 @@
+"""Readers for the `.tapps-agents/` source files (see SOURCE_FORMATS.md).
+
+Every reader returns the records it could parse plus what it skipped and why; one damaged line
+never costs the rest of a file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from pathlib import Path
+
+import pandas as pd
+
+from schemas.tables import RAW, conform
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+MAX_JSON_BYTES = 512 * 1024 * 1024
+DAY_FILE = re.compile(r"^(agents|workflows)-(\d{4}-\d{2}-\d{2})\.jsonl(\.gz)?$")
+
+
+class BadRecord(ValueError):
+    """A record that cannot be used; its message is the reason recorded in the skip list."""
+
+
+@dataclass(frozen=True)
+class Skip:
+    file: str
+    line: int | None
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "reason": self.reason}
+
+
+@dataclass
+class SourceRead:
+    """Parsed rows of one table plus an account of the input."""
+
+    table: str
+    rows: list[dict] = field(default_factory=list)
+    skipped: list[Skip] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def frame(self) -> pd.DataFrame:
+        return conform(pd.DataFrame.from_records(self.rows, columns=list(RAW[self.table].columns)),
+                       RAW[self.table])
+
+
+def resolve_source_root(path: str | Path) -> Path:
+    """Accept a project directory (holding `.tapps-agents/`) or the `.tapps-agents/` directory itself."""
+    root = Path(path).expanduser()
+    if (root / ".tapps-agents").is_dir():
+        root = root / ".tapps-agents"
+    return root
+
+
+def _find(root: Path, rel: str) -> Path | None:
+    for candidate in (root / rel, root / f"{rel}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _inside(root: Path, path: Path) -> bool:
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _open_binary(path: Path):
+    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+
+
+def _iter_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
+    """Yield (line number, bytes); None for a line longer than MAX_LINE_BYTES (its rest is drained)."""
+    with _open_binary(path) as fh:
+        lineno = 0
+        while True:
+            chunk = fh.readline(MAX_LINE_BYTES + 1)
+            if not chunk:
+                return
+            lineno += 1
+            if len(chunk) > MAX_LINE_BYTES and not chunk.endswith(b"\n"):
+                while (rest := fh.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                yield lineno, None
+                continue
+            yield lineno, chunk
+
+
+def read_jsonl(root: Path, path: Path, out: SourceRead) -> Iterator[tuple[int, dict]]:
+    """Yield (line, object) for each good line of a JSON Lines file, recording bad ones in `out`."""
+    rel = _rel(root, path)
+    out.files.append(rel)
+    try:
+        for lineno, raw in _iter_lines(path):
+            if raw is None:
+                out.skipped.append(Skip(rel, lineno, f"line longer than {MAX_LINE_BYTES} bytes"))
+                continue
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                out.skipped.append(Skip(rel, lineno, "not valid UTF-8"))
+                continue
+            try:
+                obj = json.loads(text)
+            except (json.JSONDecodeError, RecursionError) as exc:
+                reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {exc.msg if hasattr(exc, 'msg') else 'too deeply nested'}"
+                out.skipped.append(Skip(rel, lineno, reason))
+                continue
+            if not isinstance(obj, dict):
+                out.skipped.append(Skip(rel, lineno, f"expected a JSON object, got {type(obj).__name__}"))
+                continue
+            yield lineno, obj
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
+
+
+def read_json_document(root: Path, path: Path, out: SourceRead):
+    """Load a whole JSON file; None (with the reason recorded) when it cannot be parsed."""
+    rel = _rel(root, path)
+    out.files.append(rel)
+    try:
+        if path.stat().st_size > MAX_JSON_BYTES:
+            out.skipped.append(Skip(rel, None, f"file larger than {MAX_JSON_BYTES} bytes"))
+            return None
+        with _open_binary(path) as fh:
+            data = fh.read()
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        out.skipped.append(Skip(rel, None, "not valid UTF-8"))
+    except (json.JSONDecodeError, RecursionError) as exc:
+        out.skipped.append(Skip(rel, None, f"invalid JSON: {getattr(exc, 'msg', 'too deeply nested')}"))
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
+    return None
+
+
+# --- field coercion -------------------------------------------------------------------------
+
+def _num(rec: dict, key: str) -> float | None:
+    v = rec.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise BadRecord(f"field {key!r}: expected a number, got {type(v).__name__}")
+    if v != v or v in (float("inf"), float("-inf")):
+        return None
+    return float(v)
+
+
+def _int(rec: dict, key: str) -> int | None:
+    v = _num(rec, key)
+    return None if v is None else int(v)
+
+
+def _text(rec: dict, key: str) -> str | None:
+    v = rec.get(key)
+    if v is None:
+        return None
+    if isinstance(v, (dict, list)):
+        raise BadRecord(f"field {key!r}: expected text, got {type(v).__name__}")
+    return str(v)
+
+
+def _required_text(rec: dict, key: str) -> str:
+    v = _text(rec, key)
+    if not v:
+        raise BadRecord(f"field {key!r} is missing")
+    return v
+
+
+def _bool(rec: dict, key: str) -> bool | None:
+    v = rec.get(key)
+    if v is None or isinstance(v, bool):
+        return v
+    raise BadRecord(f"field {key!r}: expected true/false, got {type(v).__name__}")
+
+
+def _texts(rec: dict, key: str) -> list[str]:
+    v = rec.get(key)
+    if v is None:
+        return []
+    if isinstance(v, str):
+        return [v]
+    if not isinstance(v, list):
+        raise BadRecord(f"field {key!r}: expected a list, got {type(v).__name__}")
+    return [json.dumps(x, sort_keys=True) if isinstance(x, (dict, list)) else str(x) for x in v if x is not None]
+
+
+def _obj(rec: dict, key: str) -> str:
+    v = rec.get(key)
+    if v is None:
+        v = {}
+    elif isinstance(v, str):
+        v = {"text": v}
+    elif not isinstance(v, dict):
+        raise BadRecord(f"field {key!r}: expected an object, got {type(v).__name__}")
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+MIN_TS = datetime(1990, 1, 1, tzinfo=timezone.utc)
+MAX_TS = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+def parse_timestamp(value, naive_tz: tzinfo = timezone.utc) -> datetime | None:
+    """ISO 8601 (with `Z`, an offset, or naive, read in `naive_tz`) to an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise BadRecord(f"timestamp: expected ISO 8601 text, got {type(value).__name__}")
+    try:
+        ts = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRecord(f"timestamp: not ISO 8601: {value[:40]!r}") from None
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=naive_tz)
+    ts = ts.astimezone(timezone.utc)
+    if not MIN_TS <= ts < MAX_TS:
+        raise BadRecord(f"timestamp out of range: {value[:40]!r}")
+    return ts
+
+
+# --- per-source readers -----------------------------------------------------------------------
+
+def _metric(rec: dict, prefix: str, key: str) -> dict:
+    m = rec.get(key) or {}
+    if not isinstance(m, dict):
+        raise BadRecord(f"field {key!r}: expected an object")
+    return {
+        f"{prefix}_success_rate": _num(m, "success_rate"),
+        f"{prefix}_average_duration": _num(m, "average_duration"),
+        f"{prefix}_quality_score": _num(m, "quality_score"),
+        f"{prefix}_usage_count": _int(m, "usage_count"),
+    }
+
+
+def read_capabilities(root: Path, naive_tz: tzinfo = timezone.utc) -> tuple[SourceRead, SourceRead]:
+    """Capability metrics and their refinement history, as two tables."""
+    caps, refs = SourceRead("capabilities"), SourceRead("capability_refinements")
+    path = _find(root, "capabilities/capabilities.json")
+    if path is None:
+        caps.warnings.append("capabilities/capabilities.json is missing: no capabilities exported")
+        return caps, refs
+    if not _inside(root, path):
+        caps.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
+        return caps, refs
+    doc = read_json_document(root, path, caps)
+    refs.files = caps.files
+    if doc is None:
+        return caps, refs
+    metrics = doc.get("metrics") if isinstance(doc, dict) else doc
+    if not isinstance(metrics, list):
+        caps.skipped.append(Skip(caps.files[-1], None, "no 'metrics' list"))
+        return caps, refs
+    rel = caps.files[-1]
+    for i, rec in enumerate(metrics):
+        try:
+            if not isinstance(rec, dict):
+                raise BadRecord(f"expected an object, got {type(rec).__name__}")
+            cap_id = _required_text(rec, "capability_id")
+            history = rec.get("refinement_history") or []
+            if not isinstance(history, list):
+                raise BadRecord("field 'refinement_history': expected a list")
+            row = {
+                "capability_id": cap_id,
+                "agent_id": _text(rec, "agent_id"),
+                "success_rate": _num(rec, "success_rate"),
+                "average_duration": _num(rec, "average_duration"),
+                "quality_score": _num(rec, "quality_score"),
+                "usage_count": _int(rec, "usage_count"),
+                "last_improved": parse_timestamp(rec.get("last_improved"), naive_tz),
+                "refinement_count": len(history),
+                "metadata": _obj(rec, "metadata"),
+            }
+        except BadRecord as exc:
+            caps.skipped.append(Skip(rel, None, f"metrics[{i}]: {exc}"))
+            continue
+        caps.rows.append(row)
+        for pos, ref in enumerate(history):
+            try:
+                if not isinstance(ref, dict):
+                    raise BadRecord(f"expected an object, got {type(ref).__name__}")
+                refs.rows.append({
+                    "capability_id": cap_id,
+                    "position": pos,
+                    "timestamp": parse_timestamp(ref.get("timestamp"), naive_tz),
+                    "improvement_type": _text(ref, "improvement_type"),
+                    **_metric(ref, "before", "before_metric"),
+                    **_metric(ref, "after", "after_metric"),
+                    "improvement_percent": _num(ref, "improvement_percent"),
+                    "learned_patterns": _texts(ref, "learned_patterns"),
+                    "metadata": _obj(ref, "metadata"),
+                })
+            except BadRecord as exc:
+                refs.skipped.append(Skip(rel, None, f"metrics[{i}].refinement_history[{pos}]: {exc}"))
+    return caps, refs
+
+
+def read_task_memories(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    out = SourceRead("task_memories")
+    path = _find(root, "memory/memories.json")
+    if path is None:
+        out.warnings.append("memory/memories.json is missing: no task memories exported")
+        return out
+    if not _inside(root, path):
+        out.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
+        return out
+    doc = read_json_document(root, path, out)
+    if doc is None:
+        return out
+    records = doc.get("memories", doc.get("tasks")) if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        out.skipped.append(Skip(out.files[-1], None, "expected a JSON array of task memories"))
+        return out
+    for i, rec in enumerate(records):
+        try:
+            if not isinstance(rec, dict):
+                raise BadRecord(f"expected an object, got {type(rec).__name__}")
+            out.rows.append({
+                "task_id": _required_text(rec, "task_id"),
+                "agent_id": _text(rec, "agent_id"),
+                "command": _text(rec, "command"),
+                "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+                "outcome": _text(rec, "outcome"),
+                "quality_score": _num(rec, "quality_score"),
+                "key_learnings": _texts(rec, "key_learnings"),
+                "patterns_used": _texts(rec, "patterns_used"),
+                "similar_tasks": _texts(rec, "similar_tasks"),
+                "context": _obj(rec, "context"),
+                "metadata": _obj(rec, "metadata"),
+            })
+        except BadRecord as exc:
+            out.skipped.append(Skip(out.files[-1], None, f"[{i}]: {exc}"))
+    return out
+
+
+def _read_jsonl_source(root: Path, table: str, paths: Iterable[Path],
+                       parse: Callable[[dict], dict]) -> SourceRead:
+    out = SourceRead(table)
+    for path in paths:
+        if not _inside(root, path):
+            out.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
+            continue
+        for lineno, rec in read_jsonl(root, path, out):
+            try:
+                out.rows.append(parse(rec))
+            except BadRecord as exc:
+                out.skipped.append(Skip(out.files[-1], lineno, str(exc)))
+    return out
+
+
+def read_patterns(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "pattern_id": _required_text(rec, "pattern_id"),
+            "pattern_type": _text(rec, "pattern_type"),
+            "code_snippet": _text(rec, "code_snippet"),
+            "context": _text(rec, "context"),
+            "quality_score": _num(rec, "quality_score"),
+            "usage_count": _int(rec, "usage_count"),
+            "success_rate": _num(rec, "success_rate"),
+            "learned_from": _texts(rec, "learned_from"),
+            "metadata": _obj(rec, "metadata"),
+            "security_score": _num(rec, "security_score"),
+            "is_anti_pattern": _bool(rec, "is_anti_pattern"),
+            "failure_reasons": _texts(rec, "failure_reasons"),
+            "rejection_count": _int(rec, "rejection_count"),
+        }
+
+    path = _find(root, "learning/patterns.jsonl")
+    out = _read_jsonl_source(root, "patterns", [path] if path else [], parse)
+    if path is None:
+        out.warnings.append("learning/patterns.jsonl is missing: no patterns exported")
+    return out
+
+
+def read_code_outcomes(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "workflow_id": _text(rec, "workflow_id"),
+            "file_path": _text(rec, "file_path"),
+            "initial_scores": _obj(rec, "initial_scores"),
+            "final_scores": _obj(rec, "final_scores"),
+            "iterations": _int(rec, "iterations"),
+            "expert_consultations": _texts(rec, "expert_consultations"),
+            "time_to_correctness": _num(rec, "time_to_correctness"),
+            "first_pass_success": _bool(rec, "first_pass_success"),
+            "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+            "agent_id": _text(rec, "agent_id"),
+            "prompt_hash": _text(rec, "prompt_hash"),
+        }
+
+    path = _find(root, "learning/outcomes.jsonl")
+    out = _read_jsonl_source(root, "code_outcomes", [path] if path else [], parse)
+    if path is None:
+        out.warnings.append("learning/outcomes.jsonl is missing: no code outcomes exported")
+    return out
+
+
+def history_files(root: Path, kind: str, days: Iterable[str] | None = None) -> list[Path]:
+    """The analytics day files of `kind` ("agents" or "workflows"), optionally only the given days."""
+    wanted = set(days) if days is not None else None
+    found = []
+    history = root / "analytics" / "history"
+    if not history.is_dir():
+        return found
+    for path in sorted(history.iterdir()):
+        m = DAY_FILE.match(path.name)
+        if m and m.group(1) == kind and (wanted is None or m.group(2) in wanted) and path.is_file():
+            found.append(path)
+    return found
+
+
+def history_days(root: Path) -> list[str]:
+    """Every day (YYYY-MM-DD) that has an analytics history file."""
+    history = root / "analytics" / "history"
+    if not history.is_dir():
+        return []
+    return sorted({m.group(2) for p in history.iterdir() if (m := DAY_FILE.match(p.name))})
+
+
+def read_agent_executions(root: Path, naive_tz: tzinfo = timezone.utc,
+                          days: Iterable[str] | None = None) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "agent_id": _text(rec, "agent_id"),
+            "agent_name": _text(rec, "agent_name"),
+            "duration": _num(rec, "duration"),
+            "success": _bool(rec, "success"),
+            "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+        }
+
+    files = history_files(root, "agents", days)
+    out = _read_jsonl_source(root, "agent_executions", files, parse)
+    if not files and days is None:
+        out.warnings.append("analytics/history has no agents-*.jsonl files: no agent executions exported")
+    return out
+
+
+def read_workflow_executions(root: Path, naive_tz: tzinfo = timezone.utc,
+                             days: Iterable[str] | None = None) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "workflow_id": _text(rec, "workflow_id"),
+            "workflow_name": _text(rec, "workflow_name"),
+            "duration": _num(rec, "duration"),
+            "steps": _int(rec, "steps"),
+            "success": _bool(rec, "success"),
+            "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+        }
+
+    files = history_files(root, "workflows", days)
+    out = _read_jsonl_source(root, "workflow_executions", files, parse)
+    if not files and days is None:
+        out.warnings.append("analytics/history has no workflows-*.jsonl files: no workflow executions exported")
+    return out

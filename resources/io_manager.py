@@ -1,0 +1,49 @@
+"""Stores DataFrame outputs as Parquet and other outputs as JSON in the instance's storage directory."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from dagster import ConfigurableIOManagerFactory, InitResourceContext, InputContext, OutputContext, UPathIOManager
+from pydantic import Field
+from upath import UPath
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def read_table_frame(path) -> pd.DataFrame:
+    """Read a Parquet file written from a table frame, restoring list columns as Python lists."""
+    table = pq.read_table(path)
+    df = table.to_pandas()
+    for field in table.schema:
+        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            df[field.name] = df[field.name].map(lambda v: [] if v is None else list(v))
+    return df
+
+
+class _TableIO(UPathIOManager):
+    extension = ""
+
+    def dump_to_path(self, context: OutputContext, obj, path: UPath) -> None:
+        if isinstance(obj, pd.DataFrame):
+            pq.write_table(pa.Table.from_pandas(obj, preserve_index=False), str(path), compression="zstd")
+        else:
+            path.write_text(json.dumps(obj, default=str))
+
+    def load_from_path(self, context: InputContext, path: UPath):
+        with open(str(path), "rb") as fh:
+            is_parquet = fh.read(4) == PARQUET_MAGIC
+        return read_table_frame(str(path)) if is_parquet else json.loads(path.read_text())
+
+
+class TableIOManager(ConfigurableIOManagerFactory):
+    """Parquet (zstd) for tables, JSON for everything else; under the instance's storage directory."""
+
+    base_dir: str | None = Field(default=None, description="Defaults to the instance's storage directory.")
+
+    def create_io_manager(self, context: InitResourceContext) -> _TableIO:
+        base = self.base_dir or context.instance.storage_directory()
+        return _TableIO(base_path=UPath(base))

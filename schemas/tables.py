@@ -1,0 +1,266 @@
+"""Pandera schemas of every raw and anonymized table: the single source of truth for columns and types."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.pandas import Check, Column
+
+UTC_TS = pd.DatetimeTZDtype(tz="UTC")
+RATE = Check.in_range(0.0, 1.0)
+NON_NEGATIVE = Check.ge(0)
+
+IMPROVEMENT_TYPES = ["prompt_optimization", "pattern_learning", "feedback_loop"]
+OUTCOMES = ["success", "failure", "partial", "timeout", "error"]
+PATTERN_TYPES = ["function", "class", "import", "structure"]
+
+
+def _str(nullable: bool = True, **kw) -> Column:
+    return Column(str, nullable=nullable, **kw)
+
+
+def _float(*checks: Check, nullable: bool = True) -> Column:
+    return Column(float, checks=list(checks), nullable=nullable)
+
+
+def _int(*checks: Check, nullable: bool = True) -> Column:
+    return Column("Int64", checks=list(checks), nullable=nullable)
+
+
+def _bool() -> Column:
+    return Column("boolean", nullable=True)
+
+
+def _ts(nullable: bool = True) -> Column:
+    return Column(UTC_TS, nullable=nullable)
+
+
+def _list() -> Column:
+    """A column of lists of strings (object dtype)."""
+    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list)), element_wise=False,
+                                name="is_list"), nullable=False)
+
+
+def _json() -> Column:
+    """A dictionary serialized as a JSON object string."""
+    return Column(str, Check.str_startswith("{"), nullable=False)
+
+
+def _day(nullable: bool = True) -> Column:
+    """A UTC timestamp rounded to the day."""
+    return Column(UTC_TS, Check(lambda s: (s.dropna() == s.dropna().dt.floor("D")).all(),
+                                name="rounded_to_day"), nullable=nullable)
+
+
+def _pseudonym(prefix: str, unique: bool = False, nullable: bool = False) -> Column:
+    return Column(str, Check.str_matches(rf"^{prefix}_[0-9a-f]{{16}}$"), unique=unique, nullable=nullable)
+
+
+def _pseudonyms(prefix: str) -> Column:
+    rx = re.compile(rf"^{prefix}_[0-9a-f]{{16}}$")
+    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
+                                element_wise=False, name=f"list_of_{prefix}_pseudonyms"), nullable=False)
+
+
+def _schema(name: str, columns: dict[str, Column], **kw) -> pa.DataFrameSchema:
+    return pa.DataFrameSchema(columns, name=name, strict=True, ordered=True, **kw)
+
+
+RAW: dict[str, pa.DataFrameSchema] = {
+    "capabilities": _schema("raw_capabilities", {
+        "capability_id": _str(nullable=False),
+        "agent_id": _str(),
+        "success_rate": _float(),
+        "average_duration": _float(),
+        "quality_score": _float(),
+        "usage_count": _int(),
+        "last_improved": _ts(),
+        "refinement_count": _int(nullable=False),
+        "metadata": _json(),
+    }),
+    "capability_refinements": _schema("raw_capability_refinements", {
+        "capability_id": _str(nullable=False),
+        "position": _int(nullable=False),
+        "timestamp": _ts(),
+        "improvement_type": _str(),
+        "before_success_rate": _float(),
+        "before_average_duration": _float(),
+        "before_quality_score": _float(),
+        "before_usage_count": _int(),
+        "after_success_rate": _float(),
+        "after_average_duration": _float(),
+        "after_quality_score": _float(),
+        "after_usage_count": _int(),
+        "improvement_percent": _float(),
+        "learned_patterns": _list(),
+        "metadata": _json(),
+    }),
+    "task_memories": _schema("raw_task_memories", {
+        "task_id": _str(nullable=False),
+        "agent_id": _str(),
+        "command": _str(),
+        "timestamp": _ts(),
+        "outcome": _str(),
+        "quality_score": _float(),
+        "key_learnings": _list(),
+        "patterns_used": _list(),
+        "similar_tasks": _list(),
+        "context": _json(),
+        "metadata": _json(),
+    }),
+    "patterns": _schema("raw_patterns", {
+        "pattern_id": _str(nullable=False),
+        "pattern_type": _str(),
+        "code_snippet": _str(),
+        "context": _str(),
+        "quality_score": _float(),
+        "usage_count": _int(),
+        "success_rate": _float(),
+        "learned_from": _list(),
+        "metadata": _json(),
+        "security_score": _float(),
+        "is_anti_pattern": _bool(),
+        "failure_reasons": _list(),
+        "rejection_count": _int(),
+    }),
+    "code_outcomes": _schema("raw_code_outcomes", {
+        "workflow_id": _str(),
+        "file_path": _str(),
+        "initial_scores": _json(),
+        "final_scores": _json(),
+        "iterations": _int(),
+        "expert_consultations": _list(),
+        "time_to_correctness": _float(),
+        "first_pass_success": _bool(),
+        "timestamp": _ts(),
+        "agent_id": _str(),
+        "prompt_hash": _str(),
+    }),
+    "agent_executions": _schema("raw_agent_executions", {
+        "agent_id": _str(),
+        "agent_name": _str(),
+        "duration": _float(),
+        "success": _bool(),
+        "timestamp": _ts(),
+    }),
+    "workflow_executions": _schema("raw_workflow_executions", {
+        "workflow_id": _str(),
+        "workflow_name": _str(),
+        "duration": _float(),
+        "steps": _int(),
+        "success": _bool(),
+        "timestamp": _ts(),
+    }),
+}
+
+ANONYMIZED: dict[str, pa.DataFrameSchema] = {
+    "capabilities": _schema("anonymized_capabilities", {
+        "capability_id": _pseudonym("cap", unique=True),
+        "agent_id": _str(nullable=False),
+        "capability_type": _str(nullable=False),
+        "success_rate": _float(RATE),
+        "average_duration": _float(NON_NEGATIVE),
+        "quality_score": _float(RATE),
+        "usage_count": _int(NON_NEGATIVE),
+        "last_improved": _day(),
+        "refinement_count": _int(NON_NEGATIVE, nullable=False),
+    }),
+    "capability_refinements": _schema("anonymized_capability_refinements", {
+        "capability_id": _pseudonym("cap"),
+        "position": _int(NON_NEGATIVE, nullable=False),
+        "timestamp": _day(),
+        "improvement_type": Column(str, Check.isin(IMPROVEMENT_TYPES + ["other"]), nullable=False),
+        "before_success_rate": _float(RATE),
+        "before_average_duration": _float(NON_NEGATIVE),
+        "before_quality_score": _float(RATE),
+        "before_usage_count": _int(NON_NEGATIVE),
+        "after_success_rate": _float(RATE),
+        "after_average_duration": _float(NON_NEGATIVE),
+        "after_quality_score": _float(RATE),
+        "after_usage_count": _int(NON_NEGATIVE),
+        "improvement_percent": _float(),
+        "learned_patterns": _pseudonyms("pat"),
+        "metadata": _json(),
+    }, unique=["capability_id", "position"]),
+    "task_memories": _schema("anonymized_task_memories", {
+        "task_id": _pseudonym("task", unique=True),
+        "agent_id": _str(nullable=False),
+        "command": _str(nullable=False),
+        "timestamp": _day(),
+        "outcome": Column(str, Check.isin(OUTCOMES + ["other"]), nullable=False),
+        "quality_score": _float(RATE),
+        "key_learnings": _list(),
+        "patterns_used": _pseudonyms("pat"),
+        "similar_tasks": _pseudonyms("task"),
+        "context": _json(),
+        "metadata": _json(),
+    }),
+    "patterns": _schema("anonymized_patterns", {
+        "pattern_id": _pseudonym("pat", unique=True),
+        "pattern_type": Column(str, Check.isin(PATTERN_TYPES + ["other"]), nullable=False),
+        "code_lines": _int(NON_NEGATIVE, nullable=False),
+        "context": _str(),
+        "quality_score": _float(RATE),
+        "usage_count": _int(NON_NEGATIVE),
+        "success_rate": _float(RATE),
+        "learned_from": _pseudonyms("task"),
+        "metadata": _json(),
+        "security_score": _float(Check.in_range(0.0, 10.0)),
+        "is_anti_pattern": _bool(),
+        "failure_reasons": _list(),
+        "rejection_count": _int(NON_NEGATIVE),
+    }),
+    "code_outcomes": _schema("anonymized_code_outcomes", {
+        "workflow_id": _pseudonym("wf"),
+        "file_pattern": _str(nullable=False),
+        "initial_scores": _json(),
+        "final_scores": _json(),
+        "iterations": _int(NON_NEGATIVE),
+        "expert_consultations": _list(),
+        "time_to_correctness": _float(NON_NEGATIVE),
+        "first_pass_success": _bool(),
+        "timestamp": _day(),
+        "agent_id": _str(nullable=False),
+        "prompt_hash": _pseudonym("prompt", nullable=True),
+    }),
+    "agent_executions": _schema("anonymized_agent_executions", {
+        "agent_id": _str(nullable=False),
+        "agent_name": _str(),
+        "duration": _float(NON_NEGATIVE),
+        "success": _bool(),
+        "timestamp": _day(nullable=False),
+    }),
+    "workflow_executions": _schema("anonymized_workflow_executions", {
+        "workflow_id": _pseudonym("wf"),
+        "workflow_name": _str(nullable=False),
+        "duration": _float(NON_NEGATIVE),
+        "steps": _int(NON_NEGATIVE),
+        "success": _bool(),
+        "timestamp": _day(nullable=False),
+    }),
+}
+
+TABLE_NAMES: tuple[str, ...] = tuple(RAW)
+
+
+def empty_frame(schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """An empty DataFrame with exactly the schema's columns and dtypes."""
+    return pd.DataFrame({name: pd.Series(dtype=col.dtype.type if col.dtype else object)
+                         for name, col in schema.columns.items()})
+
+
+def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+    """Cast a frame built from records to the schema's column order and dtypes (no validation)."""
+    out = {}
+    for name, col in schema.columns.items():
+        series = df[name] if name in df else pd.Series([None] * len(df), dtype=object)
+        dtype = col.dtype.type if col.dtype else object
+        if dtype is object or str(dtype) == "str":
+            out[name] = series.astype(object)
+        elif isinstance(dtype, pd.DatetimeTZDtype):
+            out[name] = pd.to_datetime(series, utc=True, errors="coerce")
+        else:
+            out[name] = series.astype(dtype)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(df)))
