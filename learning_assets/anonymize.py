@@ -222,17 +222,11 @@ def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> tuple[pd
     return conform(df, ANONYMIZED[table]), achieved
 
 
-def _capability_type(capability_id: str) -> str:
-    _, _, rest = capability_id.partition(".")
-    rest = rest.strip().lower()
-    return rest if SLUG.match(rest) else "other"
-
-
 def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "capability_id": a.ids(df["capability_id"], "cap"),
         "agent_id": a.agent(df["agent_id"]),
-        "capability_type": df["capability_id"].map(_capability_type),
+        "capability_type": a.slug(df["capability_id"].str.partition(".")[2]),
         "success_rate": df["success_rate"],
         "average_duration": df["average_duration"],
         "quality_score": df["quality_score"],

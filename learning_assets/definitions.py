@@ -13,24 +13,28 @@ from learning_assets.checks import EXPORT_CHECKS
 from learning_assets.jobs import export_job
 from resources import Anonymization, ExportStore, SourceDirectory, TableIOManager
 
-
-def _env(name: str, **fallback) -> dict:
-    """Bind a field to an environment variable when it is set, else keep the resource's default."""
-    return {next(iter(fallback)): EnvVar(name)} if os.environ.get(name) else {}
+ASSETS = [*RAW_ASSETS, *ANONYMIZED_ASSETS, *EXPORT_ASSETS]
+CHECKS = [*EXPORT_CHECKS]
 
 
-def build_resources() -> dict:
+def _from_env(field: str, name: str) -> dict:
+    """Bind a resource field to an environment variable when it is set, else keep the default."""
+    return {field: EnvVar(name)} if os.environ.get(name) else {}
+
+
+def build_resources(source: str | None = None, output: str | None = None) -> dict:
+    """Resources from explicit paths, else from LEARNING_* environment variables, else defaults."""
     return {
-        "source": SourceDirectory(**_env("LEARNING_SOURCE_DIR", path=None)),
-        "export_store": ExportStore(**_env("LEARNING_EXPORT_DIR", path=None)),
-        "anonymization": Anonymization(**_env("LEARNING_ANONYMIZATION_KEY", key=None)),
+        "source": SourceDirectory(path=source) if source else SourceDirectory(**_from_env("path", "LEARNING_SOURCE_DIR")),
+        "export_store": ExportStore(path=output) if output else ExportStore(**_from_env("path", "LEARNING_EXPORT_DIR")),
+        "anonymization": Anonymization(**_from_env("key", "LEARNING_ANONYMIZATION_KEY")),
         "io_manager": TableIOManager(),
     }
 
 
-defs = Definitions(
-    assets=[*RAW_ASSETS, *ANONYMIZED_ASSETS, *EXPORT_ASSETS],
-    asset_checks=EXPORT_CHECKS,
-    jobs=[export_job],
-    resources=build_resources(),
-)
+def build_definitions(**resource_args) -> Definitions:
+    return Definitions(assets=ASSETS, asset_checks=CHECKS, jobs=[export_job],
+                       resources=build_resources(**resource_args))
+
+
+defs = build_definitions()

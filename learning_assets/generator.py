@@ -28,7 +28,10 @@ import random
 import sys
 import time
 import uuid
-from bisect import bisect_right
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing
+from statistics import NormalDist
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -294,6 +297,7 @@ _T_ERROR_F = ("FileNotFoundError: [Errno 2] No such file or directory: '{frag}'"
               "PermissionError while reading {frag}", "ConnectionRefusedError: {frag}",
               "gate failed, secret detected: {frag}")
 
+PARALLEL_MIN_AGENT_EVENTS = 200_000  # below this, agent history is written in-process
 MAX_IDS_PER_KIND = 2000  # raw ids recorded in `planted` per id kind (all of them at small scales)
 
 # ------------------------------------------------------------------------------------------------
@@ -583,11 +587,17 @@ def _task_ids(ctx: _Ctx, n: int) -> list[tuple[str, dt.date]]:
 # Sources
 # ------------------------------------------------------------------------------------------------
 
-def _write_analytics(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
-    """Agent/workflow history and step executions, one day at a time."""
-    s = ctx.scale
-    r = ctx.rng("analytics")
-    pl = _Planter(ctx, ctx.rng("analytics-text"), 5, rate=0.2)
+_NORMAL = tuple(NormalDist().inv_cdf((i + 0.5) / 4096) for i in range(4096))  # fast N(0,1) draws
+
+
+def _agent_history(root: str, scale: Scale, seed: int, damaged: bool) -> dict:
+    """Write analytics/history/agents-*.jsonl, one day at a time. Self-contained (own context and
+    RNG streams) so that it can run in a second process; returns what the caller merges."""
+    ctx = _Ctx(scale, seed, damaged)
+    s = scale
+    roles = _roles(s)
+    r = ctx.rng("analytics-agents")
+    pl = _Planter(ctx, ctx.rng("analytics-agents-text"), 5, rate=0.2)
     variants = _agent_variants(ctx, roles)
     names = {role: f"{role.capitalize()} Agent" for role, _ in roles}
     prefixes = ['{"agent_id": %s, "agent_name": %s, "duration": ' % (_dumps(aid), _dumps(names[role]))
@@ -601,50 +611,46 @@ def _write_analytics(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
     agg_ok = [0] * nv
     agg_dur = [0.0] * nv
     agg_last = [""] * nv
-    wf_agg: dict[str, list[float]] = {}
-
-    agent_days = _spread(s.agent_events_per_day * s.days, s.days, s.start)
-    wf_days = _spread(s.workflow_events_per_day * s.days, s.days, s.start)
-    hist = root / "analytics" / "history"
+    hist = Path(root) / "analytics" / "history"
     hist.mkdir(parents=True, exist_ok=True)
-    per_day_a: dict[str, int] = {}
-    per_day_w: dict[str, int] = {}
-    wf_refs: list[tuple[str, dt.datetime, str]] = []
-    n_steps_total = 0
-    wf_total_target = max(1, s.workflow_events_per_day * s.days)
-    p_steps = min(0.25, 6000 / wf_total_target)
-
-    rand, gauss, choices, exp = r.random, r.gauss, r.choices, math.exp
-    for di in range(s.days):
-        day = s.start + dt.timedelta(days=di)
-        ds = day.isoformat()
-        # --- agents -------------------------------------------------------------------------
-        n = agent_days[di]
+    per_day: dict[str, int] = {}
+    rand, choices, exp, normal = r.random, r.choices, math.exp, _NORMAL
+    hms = ["%02d:%02d:%02d" % (x // 3600, (x // 60) % 60, x % 60) for x in range(86400)]
+    for di, n in enumerate(_spread(s.agent_events_per_day * s.days, s.days, s.start)):
+        ds = (s.start + dt.timedelta(days=di)).isoformat()
         secs = [25200.0 + rand() * 43200.0 if rand() < 0.82 else rand() * 86400.0 for _ in range(n)]
         secs.sort()
         idx = choices(range(nv), cum_weights=cum, k=n)
-        lines = []
+        lines: list[str] = []
+        app = lines.append
+        ds_t = ds + "T"
         for j in range(n):
             x = secs[j]
-            sec = int(x)
-            us = int((x - sec) * 1_000_000)
             v = idx[j]
-            dur = exp(mus[v] + 0.6 * gauss())
-            ok = rand() < psucc[v]
-            tz = "Z" if rand() < 0.3 else "+00:00"
-            stamp = "%sT%02d:%02d:%02d.%06d%s" % (ds, sec // 3600, (sec // 60) % 60, sec % 60, us, tz)
-            extra = ""
-            if not ok and rand() < 0.25:
-                extra = ', "error": ' + _dumps(pl.say(_T_ERROR, _T_ERROR_F))
-            lines.append('%s%.3f, "success": %s, "timestamp": "%s"%s}\n'
-                         % (prefixes[v], dur, "true" if ok else "false", stamp, extra))
-            agg_n[v] += 1
-            agg_ok[v] += ok
+            sec = int(x)
+            dur = exp(mus[v] + 0.6 * normal[int(rand() * 4096)])
             agg_dur[v] += dur
-            agg_last[v] = stamp
-        per_day_a[ds] = n
+            if rand() < psucc[v]:
+                okv, extra = "true", ""
+                agg_ok[v] += 1
+            else:
+                okv = "false"
+                extra = ', "error": ' + _dumps(pl.say(_T_ERROR, _T_ERROR_F)) if rand() < 0.25 else ""
+            app(f'{prefixes[v]}{dur:.3f}, "success": {okv}, "timestamp": "{ds_t}{hms[sec]}.'
+                f'{int((x - sec) * 1e6):06d}{"Z" if rand() < 0.3 else "+00:00"}"{extra}}}\n')
+        for v, k in Counter(idx).items():
+            agg_n[v] += k
+        seen_v: set[int] = set()
+        for j in range(n - 1, -1, -1):
+            v = idx[j]
+            if v not in seen_v:
+                seen_v.add(v)
+                agg_last[v] = lines[j].rsplit('"timestamp": "', 1)[1].split('"', 1)[0]
+                if len(seen_v) == nv:
+                    break
+        per_day[ds] = n
         rel = f"analytics/history/agents-{ds}.jsonl"
-        if ctx.damaged_on and n > 0:
+        if damaged and n > 0:
             if di == 1 % s.days:
                 lines.insert(len(lines) // 2,
                              '{"agent_id": "reviewer", "agent_name": "Reviewer Agent", "duration": 3.2,'
@@ -657,7 +663,50 @@ def _write_analytics(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
         with open(hist / f"agents-{ds}.jsonl", "w", encoding="utf-8", newline="\n") as fh:
             fh.write("".join(lines))
         del lines, secs, idx
+    agents = {}
+    for v, (aid, role, _) in enumerate(variants):
+        if agg_n[v]:
+            agents[aid] = {"agent_id": aid, "agent_name": names[role], "total_executions": agg_n[v],
+                           "successful_executions": agg_ok[v], "failed_executions": agg_n[v] - agg_ok[v],
+                           "average_duration": round(agg_dur[v] / agg_n[v], 3),
+                           "success_rate": round(agg_ok[v] / agg_n[v], 4), "last_execution": agg_last[v]}
+    ctx.counts["agent_events"] = sum(per_day.values())
+    return {"per_day": per_day, "agents": agents, **_ctx_result(ctx)}
 
+
+def _ctx_result(ctx: _Ctx) -> dict:
+    return {"damaged": ctx.damaged, "counts": ctx.counts, "used": sorted(ctx.used_fragments),
+            "planted": {k: list(v) for k, v in ctx.planted.items()}}
+
+
+def _patterns_part(root: str, scale: Scale, seed: int, damaged: bool) -> dict:
+    ctx = _Ctx(scale, seed, damaged)
+    _write_patterns(ctx, Path(root), _pattern_heads(ctx, scale.patterns), _task_ids(ctx, scale.memories))
+    return _ctx_result(ctx)
+
+
+def _second_half(root: str, scale: Scale, seed: int, damaged: bool) -> tuple[dict, dict]:
+    """Agent history and patterns: the part of the work that may run in a second process."""
+    return (_agent_history(root, scale, seed, damaged), _patterns_part(root, scale, seed, damaged))
+
+
+def _write_workflow_history(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
+    """Workflow history and step executions, one day at a time."""
+    s = ctx.scale
+    r = ctx.rng("analytics")
+    pl = _Planter(ctx, ctx.rng("analytics-text"), 13, rate=0.2)
+    wf_agg: dict[str, list[float]] = {}
+    wf_days = _spread(s.workflow_events_per_day * s.days, s.days, s.start)
+    hist = root / "analytics" / "history"
+    hist.mkdir(parents=True, exist_ok=True)
+    per_day_w: dict[str, int] = {}
+    wf_refs: list[tuple[str, dt.datetime, str]] = []
+    n_steps_total = 0
+    wf_total_target = max(1, s.workflow_events_per_day * s.days)
+    p_steps = min(0.25, 6000 / wf_total_target)
+    for di in range(s.days):
+        day = s.start + dt.timedelta(days=di)
+        ds = day.isoformat()
         # --- workflows + step executions ------------------------------------------------------
         m = wf_days[di]
         starts = sorted(6 * 3600 + r.random() * 15 * 3600 for _ in range(m))
@@ -736,20 +785,15 @@ def _write_analytics(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
             with open(root / "metrics" / f"executions_{ds}.jsonl", "w", encoding="utf-8", newline="\n") as fh:
                 fh.write("".join(slines))
 
-    ctx.counts["agent_events"] = sum(per_day_a.values())
     ctx.counts["workflow_events"] = sum(per_day_w.values())
     ctx.counts["step_executions"] = n_steps_total
+    return per_day_w, wf_refs, wf_agg
 
-    # --- analytics/metrics.json (aggregated snapshot) --------------------------------------------
+
+def _write_metrics_snapshot(ctx: _Ctx, root: Path, agents: dict, wf_agg: dict) -> None:
+    """analytics/metrics.json: aggregated snapshot over the whole period."""
+    s = ctx.scale
     end = s.start + dt.timedelta(days=s.days)
-    agents = {}
-    for v, (aid, role, _) in enumerate(variants):
-        if agg_n[v] == 0:
-            continue
-        agents[aid] = {"agent_id": aid, "agent_name": names[role], "total_executions": agg_n[v],
-                       "successful_executions": agg_ok[v], "failed_executions": agg_n[v] - agg_ok[v],
-                       "average_duration": round(agg_dur[v] / agg_n[v], 3),
-                       "success_rate": round(agg_ok[v] / agg_n[v], 4), "last_execution": agg_last[v]}
     workflows = {name: {"workflow_name": name, "total_executions": a[0], "successful_executions": a[1],
                         "average_duration": round(a[2] / a[0], 3), "success_rate": round(a[1] / a[0], 4)}
                  for name, a in sorted(wf_agg.items())}
@@ -762,7 +806,6 @@ def _write_analytics(ctx: _Ctx, root: Path, roles: list[tuple[str, float]]):
                            "cpu_count": 8, "memory_gb": 32}}
     ctx.plant("host", HOSTS[0])
     (root / "analytics" / "metrics.json").write_text(json.dumps(snapshot, indent=2) + "\n", encoding="utf-8")
-    return per_day_a, per_day_w, wf_refs
 
 
 def _metric(r: random.Random) -> dict:
@@ -1177,14 +1220,45 @@ def generate(root: Path, scale: Scale = Scale(), *, seed: int = 7, damaged: bool
     heads = _pattern_heads(ctx, scale.patterns)
     tasks = _task_ids(ctx, scale.memories)
 
-    per_day_a, per_day_w, wf_refs = _write_analytics(ctx, root, roles)
-    _write_capabilities(ctx, root, caps, heads, gzip_snapshots)
-    _write_memories(ctx, root, tasks, heads, gzip_snapshots)
-    _write_patterns(ctx, root, heads, tasks)
-    _write_outcomes(ctx, root, wf_refs)
-    _write_experts(ctx, root, tasks, caps)
-    versions = _write_prompts(ctx, root, tasks)
-    _write_feedback(ctx, root, wf_refs, versions)
+    # Agent history is the bulk of the work at large scales: write it in a second process while
+    # this one writes everything else. Output is identical either way (independent RNG streams).
+    pool = future = None
+    if scale.agent_events_per_day * scale.days >= PARALLEL_MIN_AGENT_EVENTS:
+        try:
+            pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            future = pool.submit(_second_half, str(root), scale, seed, damaged)
+        except (OSError, RuntimeError, ValueError):
+            pool = future = None
+    try:
+        per_day_w, wf_refs, wf_agg = _write_workflow_history(ctx, root, roles)
+        _write_capabilities(ctx, root, caps, heads, gzip_snapshots)
+        _write_memories(ctx, root, tasks, heads, gzip_snapshots)
+        _write_outcomes(ctx, root, wf_refs)
+        _write_experts(ctx, root, tasks, caps)
+        versions = _write_prompts(ctx, root, tasks)
+        _write_feedback(ctx, root, wf_refs, versions)
+        half = None
+        if future is not None:
+            try:
+                half = future.result()
+            except Exception:  # a broken pool (e.g. no way to spawn): fall back to doing it here
+                half = None
+        if half is None:
+            half = _second_half(str(root), scale, seed, damaged)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    for part in half:
+        for kind, values in part["planted"].items():
+            for value in values:
+                ctx.plant(kind, value)
+        for rel, n in part["damaged"].items():
+            ctx.damage(rel, n)
+        ctx.used_fragments.update(part["used"])
+        ctx.counts.update(part["counts"])
+    agent = half[0]
+    per_day_a = agent["per_day"]
+    _write_metrics_snapshot(ctx, root, agent["agents"], wf_agg)
 
     order = ("capabilities", "refinements", "memories", "patterns", "outcomes", "agent_events",
              "workflow_events", "expert_performance", "confidence_metrics", "feedback",

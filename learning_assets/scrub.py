@@ -135,11 +135,12 @@ _URL_HOST = re.compile(r"://(?:[^\s/@]+@)?([A-Za-z0-9._-]{3,})")
 _AT_HOST = re.compile(r"^[\w.-]+@([A-Za-z0-9._-]{3,})$")
 
 
-def learn_vocabulary(values: Iterable[str], roles: Iterable[str] = ()) -> Vocabulary:
+def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles: Iterable[str] = ()) -> Vocabulary:
+    """Collect user, host and project names from home paths, UNC paths, URLs, `user@host` and agent ids
+    such as `implementer-alice` or `reviewer@buildbox`."""
     role_words = {r.lower() for r in roles}
-    """Collect user, host and project names from home paths, UNC paths, URLs and `role@host` ids."""
     vocab = Vocabulary()
-    role_prefix = re.compile(r"^(?:%s)[-_.@]([A-Za-z0-9._-]{3,})$" % "|".join(map(re.escape, roles))) if roles else None
+    role_prefix = re.compile(r"^(?:%s)[-_@]([A-Za-z0-9._-]{3,})$" % "|".join(map(re.escape, roles))) if roles else None
 
     def keep(term: str | None, bucket: set[str]) -> None:
         if term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= 3:
@@ -161,9 +162,10 @@ def learn_vocabulary(values: Iterable[str], roles: Iterable[str] = ()) -> Vocabu
             if m.group(1).lower() not in role_words:
                 keep(m.group(1), vocab.users)
             keep(m.group(2), vocab.hosts)
-        if m := _AT_HOST.match(value):
+    for agent_id in agent_ids:
+        if m := _AT_HOST.match(agent_id):
             keep(m.group(1), vocab.hosts)
-        elif role_prefix and (m := role_prefix.match(value)):
+        elif role_prefix and (m := role_prefix.match(agent_id)):
             keep(m.group(1), vocab.users)
     return vocab
 

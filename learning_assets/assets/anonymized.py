@@ -34,9 +34,12 @@ def text_values(df: pd.DataFrame):
 )
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
     values = [str(source.root().resolve())]
+    agent_ids = set()
     for df in raw_tables.values():
         values.extend(text_values(df))
-    vocab = learn_vocabulary(values, roles=ROLES)
+        if "agent_id" in df:
+            agent_ids.update(df["agent_id"].dropna().unique())
+    vocab = learn_vocabulary(values, agent_ids, roles=ROLES)
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
                                  "projects": len(vocab.projects)})
     return vocab.as_dict()

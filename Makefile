@@ -1,0 +1,33 @@
+# Quick start: `make export` (export the bundled sample) and `make test` (run the test suite).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: install export test dev benchmark clean
+
+$(BIN)/learning: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+install: $(BIN)/learning
+
+export: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/learning export --output export
+
+test: install
+	$(BIN)/pytest -n 2 -q
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/
+	$(BIN)/dagster dev -h 127.0.0.1
+
+benchmark: install
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) .dagster_home export
