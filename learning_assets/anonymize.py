@@ -41,16 +41,25 @@ QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
     "code_outcomes": ("agent_id", "timestamp"),
     "agent_executions": ("agent_id", "timestamp"),
     "workflow_executions": ("workflow_name", "timestamp"),
+    "expert_performance": ("domain", "timestamp"),
+    "confidence_metrics": ("agent_id", "timestamp"),
+    "feedback": ("agent_id", "timestamp"),
+    "step_executions": ("command", "timestamp"),
+    "learned_prompts": ("prompt_type",),
 }
 # Tables whose rows in too-small day groups first have their day coarsened to the week's Monday; the
 # per-day analytics tables are not coarsened, so a day's export only ever holds that day.
-WEEK_FALLBACK = frozenset({"capability_refinements", "task_memories", "code_outcomes"})
+WEEK_FALLBACK = frozenset({"capability_refinements", "task_memories", "code_outcomes", "expert_performance",
+                           "confidence_metrics", "feedback", "step_executions"})
 # Categorical columns whose rare values are generalized to "other" before suppression.
 GENERALIZED: dict[str, tuple[str, ...]] = {
     "capabilities": ("capability_type",),
     "agent_executions": ("agent_name",),
     "workflow_executions": ("workflow_name",),
     "task_memories": ("command",),
+    "expert_performance": ("domain",),
+    "confidence_metrics": ("domain",),
+    "step_executions": ("step_id", "command", "skill"),
 }
 
 
@@ -139,11 +148,15 @@ class Anonymizer:
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
         return series.map(lambda s: json.dumps(self._allow(json.loads(s), keys, 0), sort_keys=True))
 
-    def scores_json(self, series: pd.Series) -> pd.Series:
+    def scores_json(self, series: pd.Series, keys: frozenset[str] | None = SCORE_KEYS) -> pd.Series:
+        """Numeric scores only, under known names (or, with keys=None, under short lowercase names)."""
+        def allowed(k: str) -> bool:
+            return k in keys if keys is not None else bool(SLUG.match(k)) and self.scrubber.scrub(k)[0] == k
+
         def clean(s: str) -> str:
             obj = json.loads(s)
             kept = {k: float(v) for k, v in obj.items()
-                    if k in SCORE_KEYS and isinstance(v, (int, float)) and not isinstance(v, bool)}
+                    if allowed(k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.stats["context_keys_dropped"] += len(obj) - len(kept)
             return json.dumps(kept, sort_keys=True)
         return series.map(clean)
@@ -173,11 +186,19 @@ class Anonymizer:
             return value
         return None
 
-    def expert(self, series: pd.Series) -> pd.Series:
+    def _expert(self, name: str) -> str:
         """Generic expert names (`expert-security`) stay; anything carrying other names is pseudonymized."""
-        def one(x: str) -> str:
-            return x if EXPERT.match(x) and self.scrubber.scrub(x)[0] == x else self.pseudonymize("expert", x)
-        return series.map(lambda xs: [one(x) for x in xs])
+        if EXPERT.match(name) and self.scrubber.scrub(name)[0] == name:
+            return name
+        self.stats["ids_pseudonymized"] += 1
+        return self.pseudonymize("expert", name)
+
+    def experts(self, series: pd.Series) -> pd.Series:
+        return series.map(lambda xs: [self._expert(x) for x in xs])
+
+    def expert(self, series: pd.Series) -> pd.Series:
+        uniques = {v: self._expert(v) for v in series.dropna().unique()}
+        return series.map(uniques, na_action="ignore").fillna("unknown").astype(object)
 
     # --- k-anonymity ------------------------------------------------------------------------
 
@@ -289,7 +310,7 @@ def _code_outcomes(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
         "initial_scores": a.scores_json(df["initial_scores"]),
         "final_scores": a.scores_json(df["final_scores"]),
         "iterations": df["iterations"],
-        "expert_consultations": a.expert(df["expert_consultations"]),
+        "expert_consultations": a.experts(df["expert_consultations"]),
         "time_to_correctness": df["time_to_correctness"],
         "first_pass_success": df["first_pass_success"],
         "timestamp": a.day(df["timestamp"]),
@@ -321,6 +342,75 @@ def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     })
 
 
+def _expert_performance(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "expert_id": a.expert(df["expert_id"]),
+        "domain": a.slug(df["domain"]),
+        "confidence": df["confidence"],
+        "query": a.text(df["query"]),
+        "timestamp": a.day(df["timestamp"]),
+    })
+
+
+def _confidence_metrics(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "timestamp": a.day(df["timestamp"]),
+        "agent_id": a.agent(df["agent_id"]),
+        "domain": a.slug(df["domain"]),
+        "confidence": df["confidence"],
+        "threshold": df["threshold"],
+        "meets_threshold": df["meets_threshold"],
+        "agreement_level": df["agreement_level"],
+        "num_experts": df["num_experts"],
+        "primary_expert": a.expert(df["primary_expert"]),
+        "query_preview": a.text(df["query_preview"]),
+    })
+
+
+def _feedback(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "feedback_id": a.ids(df["feedback_id"], "fb"),
+        "agent_id": a.agent(df["agent_id"]),
+        "command": a.slug(df["command"]),
+        "accepted": df["accepted"],
+        "feedback_text": a.text(df["feedback_text"]),
+        "suggestions": a.text_lists(df["suggestions"]),
+        "ratings": a.scores_json(df["ratings"], keys=None),
+        "quality_score": df["quality_score"],
+        "execution_time_seconds": df["execution_time_seconds"],
+        "code_lines_processed": df["code_lines_processed"],
+        "timestamp": a.day(df["timestamp"]),
+        "metadata": a.mapping_json(df["metadata"]),
+    })
+
+
+def _step_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "execution_id": a.ids(df["execution_id"], "exec"),
+        "workflow_id": a.ids(df["workflow_id"], "wf"),
+        "step_id": a.slug(df["step_id"]),
+        "command": a.slug(df["command"].str.lstrip("*")),
+        "status": a.slug(df["status"]),
+        "duration_ms": df["duration_ms"],
+        "timestamp": a.day(df["timestamp"]),
+        "retry_count": df["retry_count"],
+        "error_message": a.text(df["error_message"]),
+        "skill": a.slug(df["skill"]),
+        "gate_pass": df["gate_pass"],
+    })
+
+
+def _learned_prompts(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
+    return pd.DataFrame({
+        "prompt_type": a.slug(df["prompt_type"]),
+        "agent_id": a.agent(df["agent_id"]),
+        "timestamp": a.day(df["timestamp"]),
+        "has_parent": df["has_parent"],
+        "prompt_chars": df["prompt_chars"],
+        "examples": df["examples"],
+    })
+
+
 TRANSFORMS = {
     "capabilities": _capabilities,
     "capability_refinements": _refinements,
@@ -329,4 +419,9 @@ TRANSFORMS = {
     "code_outcomes": _code_outcomes,
     "agent_executions": _agent_executions,
     "workflow_executions": _workflow_executions,
+    "expert_performance": _expert_performance,
+    "confidence_metrics": _confidence_metrics,
+    "feedback": _feedback,
+    "step_executions": _step_executions,
+    "learned_prompts": _learned_prompts,
 }

@@ -84,6 +84,10 @@ def _mean(series: pd.Series) -> float | None:
     return None if s.empty else round(float(s.mean()), 4)
 
 
+def _counts(series: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in series.value_counts().sort_index().items()}
+
+
 def _per_day(df: pd.DataFrame, key: str) -> list[dict]:
     if df.empty:
         return []
@@ -99,6 +103,8 @@ def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict
     pats, mems = tables["patterns"], tables["task_memories"]
     outcomes = tables["code_outcomes"]
     agents, workflows = tables["agent_executions"], tables["workflow_executions"]
+    experts, confidence = tables["expert_performance"], tables["confidence_metrics"]
+    feedback, steps, prompts = tables["feedback"], tables["step_executions"], tables["learned_prompts"]
     return {
         "export_metadata": metadata,
         "capability_metrics": {
@@ -109,7 +115,7 @@ def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict
         },
         "pattern_statistics": {
             "total_patterns": int(len(pats)),
-            "patterns_by_type": {str(k): int(v) for k, v in pats["pattern_type"].value_counts().sort_index().items()},
+            "patterns_by_type": _counts(pats["pattern_type"]),
             "anti_patterns": int(pats["is_anti_pattern"].fillna(False).sum()),
             "average_quality_score": _mean(pats["quality_score"]),
             "average_success_rate": _rate(pats["success_rate"]),
@@ -121,7 +127,7 @@ def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict
             "refinements_by_type": {
                 str(t): {"count": int(len(g)), "average_improvement_percent": _mean(g["improvement_percent"])}
                 for t, g in refs.groupby("improvement_type")},
-            "task_outcomes": {str(k): int(v) for k, v in mems["outcome"].value_counts().sort_index().items()},
+            "task_outcomes": _counts(mems["outcome"]),
             "average_task_quality": _mean(mems["quality_score"]),
             "code_outcomes": {
                 "total": int(len(outcomes)),
@@ -129,12 +135,27 @@ def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict
                 "average_iterations": _mean(outcomes["iterations"]),
                 "average_time_to_correctness": _mean(outcomes["time_to_correctness"]),
             },
+            "feedback": {
+                "total": int(len(feedback)),
+                "acceptance_rate": _rate(feedback["accepted"]),
+                "average_quality_score": _mean(feedback["quality_score"]),
+            },
+            "learned_prompts": {
+                "total": int(len(prompts)),
+                "by_type": _counts(prompts["prompt_type"]),
+            },
         },
         "analytics_data": {
             "agent_executions": int(len(agents)),
             "workflow_executions": int(len(workflows)),
             "agents_per_day": _per_day(agents, "agent_id"),
             "workflows_per_day": _per_day(workflows, "workflow_name"),
+            "expert_consultations": {
+                str(d): {"count": int(len(g)), "average_confidence": _mean(g["confidence"])}
+                for d, g in experts.groupby("domain")},
+            "confidence": {"total": int(len(confidence)),
+                           "meets_threshold_rate": _rate(confidence["meets_threshold"])},
+            "step_executions": {"total": int(len(steps)), "by_status": _counts(steps["status"])},
         },
         "anonymization_report": report,
     }

@@ -465,3 +465,143 @@ def read_workflow_executions(root: Path, naive_tz: tzinfo = timezone.utc,
     if not files and days is None:
         out.warnings.append("analytics/history has no workflows-*.jsonl files: no workflow executions exported")
     return out
+
+
+def read_expert_performance(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "expert_id": _text(rec, "expert_id"),
+            "domain": _text(rec, "domain"),
+            "confidence": _num(rec, "confidence"),
+            "query": _text(rec, "query"),
+            "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+        }
+
+    path = _find(root, "learning/expert_performance.jsonl")
+    return _read_jsonl_source(root, "expert_performance", [path] if path else [], parse)
+
+
+def read_confidence_metrics(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    out = SourceRead("confidence_metrics")
+    path = _find(root, "confidence_metrics.json")
+    if path is None:
+        return out
+    if not _inside(root, path):
+        out.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
+        return out
+    doc = read_json_document(root, path, out)
+    records = doc.get("metrics") if isinstance(doc, dict) else doc
+    if doc is not None and not isinstance(records, list):
+        out.skipped.append(Skip(out.files[-1], None, "no 'metrics' list"))
+        return out
+    for i, rec in enumerate(records or []):
+        try:
+            if not isinstance(rec, dict):
+                raise BadRecord(f"expected an object, got {type(rec).__name__}")
+            out.rows.append({
+                "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+                "agent_id": _text(rec, "agent_id"),
+                "domain": _text(rec, "domain"),
+                "confidence": _num(rec, "confidence"),
+                "threshold": _num(rec, "threshold"),
+                "meets_threshold": _bool(rec, "meets_threshold"),
+                "agreement_level": _num(rec, "agreement_level"),
+                "num_experts": _int(rec, "num_experts"),
+                "primary_expert": _text(rec, "primary_expert"),
+                "query_preview": _text(rec, "query_preview"),
+            })
+        except BadRecord as exc:
+            out.skipped.append(Skip(out.files[-1], None, f"metrics[{i}]: {exc}"))
+    return out
+
+
+def _json_files(root: Path, directory: str, pattern: str, out: SourceRead) -> Iterator[tuple[Path, dict]]:
+    """Each JSON object file matching `pattern` under `directory`, recording the unusable ones."""
+    base = root / directory
+    if not base.is_dir():
+        return
+    for path in sorted(base.glob(pattern)):
+        if not path.is_file():
+            continue
+        if not _inside(root, path):
+            out.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
+            continue
+        doc = read_json_document(root, path, out)
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            out.skipped.append(Skip(_rel(root, path), None, f"expected a JSON object, got {type(doc).__name__}"))
+            continue
+        yield path, doc
+
+
+def read_feedback(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    """Both feedback shapes the framework writes: `feedback_<time>.json` and `feedback-<uuid>.json`."""
+    out = SourceRead("feedback")
+    for path, rec in _json_files(root, "feedback", "feedback*.json", out):
+        try:
+            context = rec.get("context") if isinstance(rec.get("context"), dict) else {}
+            metrics = rec.get("metrics") if isinstance(rec.get("metrics"), dict) else {}
+            metadata = rec.get("metadata") if isinstance(rec.get("metadata"), dict) else {}
+            out.rows.append({
+                "feedback_id": _text(rec, "feedback_id") or _text(rec, "id") or path.stem,
+                "agent_id": _text(rec, "agent_name") or _text(context, "agent_id"),
+                "command": _text(rec, "command") or _text(context, "task_type"),
+                "accepted": _bool(rec, "accepted"),
+                "feedback_text": _text(rec, "feedback_text"),
+                "suggestions": _texts(rec, "suggestions"),
+                "ratings": _obj(rec, "performance_ratings"),
+                "quality_score": _num(metrics, "quality_score"),
+                "execution_time_seconds": _num(metrics, "execution_time_seconds"),
+                "code_lines_processed": _int(metrics, "code_lines_processed"),
+                "timestamp": parse_timestamp(rec.get("timestamp"), naive_tz),
+                "metadata": json.dumps({**metadata, **{k: v for k, v in context.items() if k != "timestamp"}},
+                                       sort_keys=True, default=str),
+            })
+        except BadRecord as exc:
+            out.skipped.append(Skip(_rel(root, path), None, str(exc)))
+    return out
+
+
+def read_step_executions(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    def parse(rec: dict) -> dict:
+        return {
+            "execution_id": _text(rec, "execution_id"),
+            "workflow_id": _text(rec, "workflow_id"),
+            "step_id": _text(rec, "step_id"),
+            "command": _text(rec, "command"),
+            "status": _text(rec, "status"),
+            "duration_ms": _num(rec, "duration_ms"),
+            "timestamp": parse_timestamp(rec.get("started_at"), naive_tz),
+            "retry_count": _int(rec, "retry_count"),
+            "error_message": _text(rec, "error_message"),
+            "skill": _text(rec, "skill"),
+            "gate_pass": _bool(rec, "gate_pass"),
+        }
+
+    metrics = root / "metrics"
+    files = sorted(p for p in metrics.glob("executions_*.jsonl*") if p.is_file()) if metrics.is_dir() else []
+    return _read_jsonl_source(root, "step_executions", files, parse)
+
+
+_PROMPT_VERSION = re.compile(r"(\d{8})_(\d{6})")
+
+
+def read_learned_prompts(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
+    """Learned prompts are free text by nature: only their shape is read, never their text."""
+    out = SourceRead("learned_prompts")
+    for kind in ("eval", "system", "instructions"):
+        for path, rec in _json_files(root, f"learned-prompts/{kind}", "*.json", out):
+            m = _PROMPT_VERSION.search(path.stem)
+            stamp = datetime.strptime("".join(m.groups()), "%Y%m%d%H%M%S").replace(tzinfo=naive_tz) if m else None
+            prompt = rec.get("prompt")
+            examples = rec.get("examples")
+            out.rows.append({
+                "prompt_type": _text(rec, "prompt_type") or kind,
+                "agent_id": _text(rec, "agent_name"),
+                "timestamp": stamp.astimezone(timezone.utc) if stamp else None,
+                "has_parent": rec.get("parent_version") is not None,
+                "prompt_chars": len(prompt) if isinstance(prompt, str) else 0,
+                "examples": len(examples) if isinstance(examples, list) else 0,
+            })
+    return out

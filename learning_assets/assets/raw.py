@@ -6,7 +6,9 @@ from dagster_pandera import pandera_schema_to_dagster_type
 
 from learning_assets.metadata import skips_markdown, table_metadata
 from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
-                                     read_patterns, read_task_memories, read_workflow_executions)
+                                     read_confidence_metrics, read_expert_performance, read_feedback,
+                                     read_learned_prompts, read_patterns, read_step_executions, read_task_memories,
+                                     read_workflow_executions)
 from resources import SourceDirectory
 from schemas.tables import RAW
 
@@ -60,6 +62,16 @@ raw_agent_executions = _raw_asset("agent_executions", read_agent_executions,
                                   "Agent executions from analytics/history/agents-*.jsonl.")
 raw_workflow_executions = _raw_asset("workflow_executions", read_workflow_executions,
                                      "Workflow executions from analytics/history/workflows-*.jsonl.")
+raw_expert_performance = _raw_asset("expert_performance", read_expert_performance,
+                                    "Expert consultations from learning/expert_performance.jsonl.")
+raw_confidence_metrics = _raw_asset("confidence_metrics", read_confidence_metrics,
+                                    "Expert confidence records from confidence_metrics.json.")
+raw_feedback = _raw_asset("feedback", read_feedback, "User feedback from feedback/feedback*.json (both shapes).")
+raw_step_executions = _raw_asset("step_executions", read_step_executions,
+                                 "Workflow step executions from metrics/executions_*.jsonl.")
+raw_learned_prompts = _raw_asset("learned_prompts", read_learned_prompts,
+                                 "The shape of learned prompts (never their text) from learned-prompts/.")
 
 RAW_ASSETS = [raw_capabilities, raw_task_memories, raw_patterns, raw_code_outcomes, raw_agent_executions,
-              raw_workflow_executions]
+              raw_workflow_executions, raw_expert_performance, raw_confidence_metrics, raw_feedback,
+              raw_step_executions, raw_learned_prompts]
