@@ -14,12 +14,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from learning_assets.paths import generalize_path
-from learning_assets.scrub import Scrubber
+from learning_assets.scrub import ROLES, Scrubber
 from schemas.tables import ANONYMIZED, IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES, conform
 
-# The framework's agent roles; anything else in an agent id is a user or host name.
-ROLES = ("analyst", "architect", "debugger", "designer", "documenter", "enhancer", "evaluator",
-         "implementer", "improver", "ops", "orchestrator", "planner", "reviewer", "tester")
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
 ALLOWED_KEYS = frozenset({
     "description", "language", "framework", "task_type", "domain", "complexity", "category", "tags",

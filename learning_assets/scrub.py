@@ -53,6 +53,9 @@ PATH_RULE = re.compile(
     r"|(?<![\w/<>*.-])[\w.-]+(?:[\\/][\w.-]+)+\.[A-Za-z0-9]{1,8}\b)"  # relative/path/file.ext
 )
 # Identifiers the framework writes: pattern ids embed function names, workflow ids timestamps.
+# The framework's agent roles; anything else in an agent id is a user or host name.
+ROLES = ("analyst", "architect", "debugger", "designer", "documenter", "enhancer", "evaluator",
+         "implementer", "improver", "ops", "orchestrator", "planner", "reviewer", "tester")
 NOT_PSEUDONYM = r"(?![a-z]+_[0-9a-f]{16}\b)"
 PSEUDONYM = re.compile(r"[a-z]+_[0-9a-f]{16}")
 ID_RULES: list[tuple[str, re.Pattern]] = [
@@ -60,6 +63,7 @@ ID_RULES: list[tuple[str, re.Pattern]] = [
     ("wf", re.compile(NOT_PSEUDONYM + r"\b(?:wf|workflow)[-_][\w.-]*[0-9a-f]{3,}[\w.-]*")),
     ("pat", re.compile(NOT_PSEUDONYM + r"\b(?:pat|pattern|func|class|import|structure)[-_][\w.-]*\d\b")),
     ("exec", re.compile(NOT_PSEUDONYM + r"\b(?:exec|execution|step|run)[-_][\w.-]*\d[\w.-]*")),
+    ("cap", re.compile(r"\b(?:%s)\.[A-Za-z0-9][\w-]*" % "|".join(ROLES))),
 ]
 CODE_FENCE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)
 CODE_LINE = re.compile(

@@ -5,10 +5,10 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Output, asset
 from dagster_pandera import pandera_schema_to_dagster_type
 
-from learning_assets.anonymize import ROLES, Anonymizer, anonymize_table
+from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.metadata import table_metadata
 from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary
+from learning_assets.scrub import ROLES, Scrubber, Vocabulary, learn_vocabulary
 from resources import Anonymization, SourceDirectory
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
