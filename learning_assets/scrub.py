@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from learning_assets.paths import generalize_path
+from learning_assets.paths import GENERIC_DIRS, generalize_path
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 
@@ -32,7 +32,7 @@ SECRET_RULES: list[tuple[str, str, re.Pattern]] = [
     ("api_key", "<API_KEY>", re.compile(
         r"\b(?:sk|pk|rk)[-_](?:live_|test_|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{35}")),
     ("assigned_secret", r"\1<SECRET>", re.compile(
-        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\s*[:=]\s*|bearer\s+)"
+        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\s*[:=]\s*[\"']?|bearer\s+)"
         r"(?!<[A-Z_]+>)[^\s,;\"'<>]{4,}")),
 ]
 PII_RULES: list[tuple[str, str, re.Pattern]] = [
@@ -77,6 +77,7 @@ CODE_INLINE = re.compile(
     r"|\bclass\s+\w+\s*[:(][^)\n]*\)?:?"
     r"|\bfrom\s+[\w.]+\s+import\s+[\w.*]+(?:\s*,\s*[\w.]+)*"
     r"|\bimport\s+[a-z_][\w.]*(?:\s+as\s+\w+)?(?=\s*(?:$|[;\n]))"
+    r"|\bimport\s+[a-z_]\w*(?:\.\w+)+"
     r"|\b(?:function|func|fn)\s+\w+\s*\([^)\n]*\)"
     r"|\b[\w.]+\([^()\n]*\)(?:\.[\w]+\([^()\n]*\))*"
     r"|\b" + NOT_PSEUDONYM + r"[a-z]+(?:_[a-z0-9]+)+\b"
@@ -165,10 +166,13 @@ _GENERIC_WORDS = frozenset({
     "home", "users", "user", "root", "src", "tmp", "var", "opt", "usr", "mnt", "workspace", "workspaces",
     "projects", "project", "code", "dev", "repos", "repo", "git", "documents", "desktop", "share",
     "shared", "localhost", "admin", "default", "public", "runner", "work", "data", "app", "build",
-})
+    "wiki", "www", "api", "mail", "jira", "confluence", "gitlab", "github", "internal", "corp", "local",
+    "intra", "example", "test", "staging", "prod", "production",
+}) | GENERIC_DIRS
+MIN_NAME_CHARS = 4  # shorter learned names ("can", "bob") would also erase ordinary words
 _HOME = re.compile(r"(?:/home/|/Users/|[A-Za-z]:[\\/]+Users[\\/]+|~)([\w.-]{3,})(?:[\\/]+([\w.-]{3,}))?", re.I)
 _USER_AT_HOST = re.compile(r"(?<![\w.@-])([\w.-]{3,})@([\w-]{3,})(?![\w.@-])")
-_UNC = re.compile(r"\\\\([A-Za-z0-9._-]{3,})\\")
+_UNC = re.compile(r"(?<!\\)\\\\([\w.-]{3,})\\")
 _URL_HOST = re.compile(r"://(?:[^\s/@]+@)?([A-Za-z0-9._-]{3,})")
 _AT_HOST = re.compile(r"^[\w.-]+@([A-Za-z0-9._-]{3,})$")
 
@@ -181,7 +185,7 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
     role_prefix = re.compile(r"^(?:%s)[-_@]([A-Za-z0-9._-]{3,})$" % "|".join(map(re.escape, roles))) if roles else None
 
     def keep(term: str | None, bucket: set[str]) -> None:
-        if term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= 3:
+        if term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= MIN_NAME_CHARS:
             bucket.add(term)
 
     for value in values:
@@ -195,7 +199,8 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
         for m in _URL_HOST.finditer(value):
             host = m.group(1)
             if host.count(".") >= 1 and re.search(r"\.(?:internal|local|corp|lan|intra|home)\b", host, re.I):
-                keep(host.split(".")[0], vocab.hosts)
+                for label in host.split(".")[:-1]:
+                    keep(label, vocab.hosts)
         for m in _USER_AT_HOST.finditer(value):
             if m.group(1).lower() not in role_words:
                 keep(m.group(1), vocab.users)

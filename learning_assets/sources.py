@@ -47,9 +47,32 @@ class SourceRead:
     files: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
+    def drop_duplicate_keys(self) -> set:
+        """Keep the last record per key; record the superseded ones. Returns the superseded keys."""
+        key = KEYS.get(self.table)
+        if key is None:
+            return set()
+        last = {row[key]: i for i, row in enumerate(self.rows)}
+        if len(last) == len(self.rows):
+            return set()
+        keep = set(last.values())
+        dropped = {row[key] for i, row in enumerate(self.rows) if i not in keep}
+        superseded = len(self.rows) - len(keep)
+        self.rows = [row for i, row in enumerate(self.rows) if i in keep]
+        self.skipped.append(Skip(self.files[-1] if self.files else self.table, None,
+                                 f"{superseded} record(s) with a duplicate {key} superseded by a later one"))
+        return dropped
+
     def frame(self) -> pd.DataFrame:
+        self.drop_duplicate_keys()
         return conform(pd.DataFrame.from_records(self.rows, columns=list(RAW[self.table].columns)),
                        RAW[self.table])
+
+
+# Tables whose rows are keyed: a later record with the same key supersedes an earlier one, as the
+# framework's own writers do when they rewrite or append.
+KEYS = {"capabilities": "capability_id", "task_memories": "task_id", "patterns": "pattern_id",
+        "feedback": "feedback_id"}
 
 
 def resolve_source_root(path: str | Path) -> Path:
@@ -264,6 +287,7 @@ def read_capabilities(root: Path, naive_tz: tzinfo = timezone.utc) -> tuple[Sour
         caps.skipped.append(Skip(caps.files[-1], None, "no 'metrics' list"))
         return caps, refs
     rel = caps.files[-1]
+    seen: set[str] = set()
     for i, rec in enumerate(metrics):
         try:
             if not isinstance(rec, dict):
@@ -287,6 +311,9 @@ def read_capabilities(root: Path, naive_tz: tzinfo = timezone.utc) -> tuple[Sour
             caps.skipped.append(Skip(rel, None, f"metrics[{i}]: {exc}"))
             continue
         caps.rows.append(row)
+        if cap_id in seen:  # a later duplicate supersedes the earlier one's history too
+            refs.rows = [r for r in refs.rows if r["capability_id"] != cap_id]
+        seen.add(cap_id)
         for pos, ref in enumerate(history):
             try:
                 if not isinstance(ref, dict):

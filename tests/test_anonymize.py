@@ -1,0 +1,204 @@
+"""The anonymizers on their own: unit cases (including the framework's own), and properties (hypothesis)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from learning_assets.anonymize import Anonymizer, anonymize_table
+from learning_assets.paths import generalize_path
+from learning_assets.pseudonyms import Pseudonymizer
+from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary, scan_for_leaks
+from resources.anonymization import load_or_create_key
+from schemas.tables import ANONYMIZED, RAW, conform
+
+KEY = b"k" * 32
+pseudo = Pseudonymizer(KEY)
+
+
+def scrub(text: str, vocab: Vocabulary | None = None) -> str:
+    return Scrubber(pseudo, vocab).scrub(text)[0]
+
+
+# --- the framework's own test cases, where they still make sense -------------------------------
+
+@pytest.mark.parametrize("path, expected", [
+    ("/home/user/project/src/file.py", "src/**/*.py"),
+    ("C:\\Users\\user\\project\\src\\file.py", "src/**/*.py"),
+    ("/Users/alice/acme/tests/unit/test_x.py", "tests/**/*.py"),
+    ("~/acme/lib/a.ts", "lib/**/*.ts"),
+    ("file:///home/alice/acme/docs/guide.md", "docs/**/*.md"),
+    ("\\\\buildhost\\share\\acme\\app\\main.go", "app/**/*.go"),
+    ("/opt/acme/secret-thing/run", "**"),
+    ("relative/dir/setup.py", "**/setup.py"),
+])
+def test_paths_become_generic_patterns(path, expected):
+    assert generalize_path(path) == expected
+
+
+def test_hashing_is_keyed_stable_and_not_a_plain_hash():
+    a, b = pseudo("task", "task-0001"), pseudo("task", "task-0001")
+    assert a == b and a.startswith("task_")
+    assert pseudo("task", "task-0002") != a
+    assert Pseudonymizer(b"x" * 32)("task", "task-0001") != a
+    plain = hashlib.sha256(b"task-0001").hexdigest()
+    salted = hashlib.sha256(b"tapps-agents-default-salt" + b"task-0001").hexdigest()
+    assert a[5:] not in (plain[:16], salted[:16])
+
+
+def test_short_keys_are_refused():
+    with pytest.raises(ValueError):
+        Pseudonymizer(b"short")
+
+
+@pytest.mark.parametrize("key", ["code", "code_snippet", "snippet", "source", "diff", "patch", "api_key"])
+def test_code_and_unknown_keys_are_removed_from_context(key):
+    anon = Anonymizer(pseudo, Scrubber(pseudo))
+    out = anon.mapping_json(pd.Series([json.dumps({key: "def f():\n    return 1", "language": "python"})]))
+    assert json.loads(out[0]) == {"language": "python"}
+    assert anon.stats["context_keys_dropped"] == 1
+
+
+def test_code_snippets_are_replaced_by_their_line_count():
+    raw = conform(pd.DataFrame([{
+        "pattern_id": "func_charge_card_3", "pattern_type": "function",
+        "code_snippet": "def charge_card(self, amount):\n    return amount\n", "context": "payments retry",
+        "learned_from": ["task-2026-03-02-0007"], "metadata": "{}", "failure_reasons": [],
+    }]), RAW["patterns"])
+    out, _ = anonymize_table("patterns", raw, Anonymizer(pseudo, Scrubber(pseudo), k=1))
+    assert "code_snippet" not in out.columns
+    assert out.loc[0, "code_lines"] == 3
+    assert out.loc[0, "learned_from"] == [pseudo("task", "task-2026-03-02-0007")]
+    ANONYMIZED["patterns"].validate(out)
+
+
+# --- free text -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, placeholder", [
+    ("mail jane.doe@example.org today", "<EMAIL>"),
+    ("key AKIAIOSFODNN7EXAMPLE in env", "<AWS_KEY>"),
+    ("ghp_abcdefghijklmnopqrstuvwxyz0123456789", "<GITHUB_TOKEN>"),
+    ("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.sig_abcDEF123", "<JWT>"),
+    ("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----", "<PRIVATE_KEY>"),
+    ("postgres://admin:hunter2@db.internal:5432/app", "<URL_WITH_PASSWORD>"),
+    ("ssh to 10.1.2.3 first", "<IP>"),
+    ("call +1 415-555-0100", "<PHONE>"),
+    ("see https://wiki.corp.internal/x", "<URL>"),
+    ("broke on buildbox-eu-07 again", "<HOST>"),
+    ("token = 'hunter2hunter2'", "<SECRET>"),
+    ("hash 5e884898da280471 here", "<SECRET>"),
+])
+def test_secrets_and_personal_data_get_typed_placeholders(text, placeholder):
+    out = scrub(text)
+    assert placeholder in out
+    assert scan_for_leaks(out) == []
+
+
+def test_code_is_removed_from_free_text_by_content():
+    text = "retry fix:\ndef charge(self, amount):\n    return self.client.post(amount)\nworks now"
+    out = scrub(text)
+    assert "def " not in out and "charge" not in out and "works now" in out
+    assert "import os" not in scrub("add import os.path to the module") + scrub("then import os")
+    assert "parse_config" not in scrub("mock parse_config() in tests")
+
+
+def test_ids_in_text_get_the_same_pseudonym_as_the_id_columns():
+    out = scrub("learned from task-2026-03-02-0007. and wf-20260301-140511-8c1f")
+    assert pseudo("task", "task-2026-03-02-0007") + "." in out
+    assert pseudo("wf", "wf-20260301-140511-8c1f") in out
+
+
+def test_names_learned_from_paths_and_ids_are_removed_everywhere():
+    vocab = learn_vocabulary(["/home/zorblatt/acmesecretproj/src/a.py", "ping quenfrey@plexo-ws-31"],
+                             agent_ids=["reviewer@qx-devbox-77", "implementer-marta"],
+                             roles=["reviewer", "implementer"])
+    assert {"zorblatt", "quenfrey", "marta"} <= vocab.users
+    assert {"qx-devbox-77", "plexo-ws-31"} <= vocab.hosts and "acmesecretproj" in vocab.projects
+    out = scrub("ZORBLATT said acmesecretproj is on qx-devbox-77 with Marta", vocab)
+    assert scan_for_leaks(out, vocab) == [] and "zorblatt" not in out.lower()
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+words = st.text(alphabet="abcdefghij klmnop", min_size=0, max_size=30)
+alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+secrets_ = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", min_size=16, max_size=16).map(lambda s: "AKIA" + s),
+    st.text(alphabet=alnum, min_size=36, max_size=36).map(lambda s: "ghp_" + s),
+    st.text(alphabet=alnum, min_size=24, max_size=40).map(lambda s: "sk-" + s),
+    st.from_regex(r"[a-z]{3,10}\.[a-z]{2,8}@[a-z]{3,10}\.(com|org|io)", fullmatch=True),
+    st.tuples(st.integers(1, 254), st.integers(0, 255), st.integers(0, 255), st.integers(1, 254)).map(
+        lambda t: ".".join(map(str, t))),
+)
+users = st.from_regex(r"[a-z]{4,10}q[a-z]{2,6}", fullmatch=True)
+paths = st.tuples(users, st.from_regex(r"[a-z]{3,8}x[a-z]{2,5}", fullmatch=True),
+                  st.sampled_from(["src", "lib", "tests", "docs"]), st.sampled_from(["py", "ts", "go", "md"]),
+                  st.sampled_from(["/home/{u}/{p}/{d}/mod/f.{e}", "C:\\Users\\{u}\\{p}\\{d}\\f.{e}",
+                                   "file:///Users/{u}/{p}/{d}/f.{e}", "~/{p}/{d}/f.{e}"]))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(words, secrets_, words)
+def test_no_generated_secret_survives(before, secret, after):
+    out = scrub(f"{before} {secret} {after}")
+    assert secret not in out and secret.lower() not in out.lower()
+
+
+@settings(max_examples=150, deadline=None)
+@given(words, paths, words)
+def test_no_generated_path_or_user_survives(before, parts, after):
+    user, project, directory, ext, template = parts
+    path = template.format(u=user, p=project, d=directory, e=ext)
+    vocab = learn_vocabulary([path])
+    out = scrub(f"{before} {path} {after}", vocab)
+    assert user not in out and project not in out
+    assert f"{directory}/**/*.{ext}" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(words, st.tuples(words, secrets_, words).map(" ".join),
+                 st.text(max_size=60)))
+def test_scrubbing_is_idempotent(text):
+    once = scrub(text)
+    assert scrub(once) == once
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(min_size=1, max_size=40), st.binary(min_size=32, max_size=48), st.binary(min_size=32, max_size=48))
+def test_pseudonyms_stable_under_one_key_and_different_under_another(value, k1, k2):
+    assert Pseudonymizer(k1)("task", value) == Pseudonymizer(k1)("task", value)
+    if k1 != k2:
+        assert Pseudonymizer(k1)("task", value) != Pseudonymizer(k2)("task", value)
+
+
+# --- the key --------------------------------------------------------------------------------------
+
+def test_generated_key_is_owner_only_and_reused(tmp_path):
+    path = tmp_path / "home" / "learning" / "anonymization.key"
+    key = load_or_create_key(path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and len(key) >= 32
+    assert load_or_create_key(path) == key
+    os.chmod(path, 0o644)
+    with pytest.raises(PermissionError):
+        load_or_create_key(path)
+
+
+# --- k-anonymity ------------------------------------------------------------------------------------
+
+def test_small_groups_are_suppressed_and_k_is_reported():
+    rows = [{"agent_id": "reviewer", "agent_name": "Reviewer", "duration": 1.0, "success": True,
+             "timestamp": "2026-03-01T10:00:00+00:00"}] * 6 + \
+           [{"agent_id": "tester", "agent_name": "Tester", "duration": 1.0, "success": True,
+             "timestamp": "2026-03-01T10:00:00+00:00"}] * 2
+    raw = conform(pd.DataFrame(rows), RAW["agent_executions"])
+    anon = Anonymizer(pseudo, Scrubber(pseudo), k=5)
+    out, achieved = anonymize_table("agent_executions", raw, anon)
+    assert list(out["agent_id"].unique()) == ["reviewer"] and achieved == 6
+    assert anon.stats["rows_suppressed"] == 2
