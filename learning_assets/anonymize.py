@@ -20,7 +20,7 @@ from schemas.tables import ANONYMIZED, IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPE
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
 ALLOWED_KEYS = frozenset({
     "description", "language", "framework", "task_type", "domain", "complexity", "category", "tags",
-    "priority", "file_type", "file", "files", "target_file", "file_path", "path", "source", "reason",
+    "priority", "file_type", "file", "files", "target_file", "file_path", "path", "reason",
 })
 PATH_KEYS = frozenset({"file", "files", "target_file", "file_path", "path"})
 SCORE_KEYS = frozenset({"overall", "security", "maintainability", "complexity", "test_coverage",
@@ -208,8 +208,7 @@ class Anonymizer:
         return df
 
     def _group_sizes(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.Series:
-        keys = [df[c].astype(str) for c in quasi]
-        return df.groupby(keys, dropna=False)[quasi[0]].transform("size")
+        return df.groupby(list(quasi), dropna=False, sort=False)[quasi[0]].transform("size")
 
     def coarsen_days(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.DataFrame:
         """Move rows of too-small day groups to the Monday of their week."""
@@ -230,11 +229,16 @@ class Anonymizer:
         return kept, (int(sizes[keep].min()) if keep.any() else None)
 
 
-def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> tuple[pd.DataFrame, int | None]:
-    """Anonymize one raw table; returns the frame and the k it achieves (None when empty)."""
+def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer, *,
+                    week_fallback: bool = True) -> tuple[pd.DataFrame, int | None]:
+    """Anonymize one raw table; returns the frame and the k it achieves (None when empty).
+
+    `week_fallback=False` (daily partitions) suppresses small day groups instead of moving them to the
+    week's Monday, so a day's export only ever holds rows of that day.
+    """
     df = TRANSFORMS[table](raw, anon)
     df = anon.generalize_rare(df, GENERALIZED.get(table, ()))
-    if table in WEEK_FALLBACK and not df.empty:
+    if week_fallback and table in WEEK_FALLBACK and not df.empty:
         df = anon.coarsen_days(df, QUASI_IDENTIFIERS[table])
     df, achieved = anon.suppress(df, QUASI_IDENTIFIERS[table])
     return conform(df, ANONYMIZED[table]), achieved

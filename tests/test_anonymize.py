@@ -159,7 +159,8 @@ def test_no_generated_path_or_user_survives(before, parts, after):
     vocab = learn_vocabulary([path])
     out = scrub(f"{before} {path} {after}", vocab)
     assert user not in out and project not in out
-    assert f"{directory}/**/*.{ext}" in out
+    # the pattern stays, unless the words around it read as code (`fn x`) and the line went as a whole
+    assert f"{directory}/**/*.{ext}" in out or out == "<CODE>"
 
 
 @settings(max_examples=200, deadline=None)
