@@ -6,8 +6,16 @@ non-object, wrong-typed and non-UTF-8 lines) and deliberately planted, distincti
 (user/host/project names, paths, credentials, contact data, code, raw ids). `GeneratedData.planted`
 lists the exact planted strings so that tests can byte-scan an anonymized export for leaks.
 
-Only the standard library is used; output depends on nothing but (scale, seed, damaged, gzip).
-Analytics history is generated and written one day at a time, so memory stays flat at any scale.
+Planted values are recorded decoded, exactly as they occur in the data: on disk some appear only
+JSON-escaped (Windows paths with doubled backslashes, the non-ASCII user name as \u00e4 in files
+written with ensure_ascii, one patterns line with every '/' written as '\/'), so a leak scan of an
+export must look for escaped forms too. Raw ids (task, workflow, pattern, capability, prompt hash)
+are recorded up to MAX_IDS_PER_KIND per kind, i.e. all of them at the tiny/sample scales.
+
+Only the standard library is used; output depends on nothing but (scale, seed, damaged, gzip), not
+on the output path or the clock. Analytics history is generated and written one day at a time, so
+memory stays flat at any scale; at large scales agent history and patterns are written by a second
+process (independent RNG streams, so the bytes are the same either way).
 
 Usage: python -m learning_assets.generator OUT_DIR [--scale sample|tiny|typical|large] [--seed N]
        [--days N] [--no-damage] [--gzip]
@@ -24,17 +32,17 @@ import hashlib
 import io
 import json
 import math
+import multiprocessing
 import random
 import sys
 import time
 import uuid
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-import multiprocessing
-from statistics import NormalDist
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import accumulate
 from pathlib import Path
+from statistics import NormalDist
 
 __all__ = ["Scale", "SCALES", "GeneratedData", "generate", "main"]
 
@@ -146,8 +154,7 @@ CODE_BLOCK = ("```python\nimport acmesecretproj.billing.vault\n\n"
               "    return self.gateway.charge(amount_cents, card_token, retries=3)\n```")
 
 # Each fragment: (text inserted into free text, [(kind, exact value recorded when used), ...]).
-_F = list[tuple[str, list[tuple[str, str]]]]
-FRAGMENTS: _F = [
+FRAGMENTS: list[tuple[str, list[tuple[str, str]]]] = [
     (PATHS[0], [("path", PATHS[0]), ("user", "zorblatt"), ("project", "acmesecretproj")]),
     (PATHS[1], [("path", PATHS[1]), ("user", "quenfrey"), ("project", "tarnwickledger")]),
     (PATHS[2], [("path", PATHS[2]), ("project", "hyperloopbilling")]),
@@ -703,7 +710,8 @@ def _write_workflow_history(ctx: _Ctx, root: Path, roles: list[tuple[str, float]
     wf_refs: list[tuple[str, dt.datetime, str]] = []
     n_steps_total = 0
     wf_total_target = max(1, s.workflow_events_per_day * s.days)
-    p_steps = min(0.25, 6000 / wf_total_target)
+    p_steps = min(0.2, 6000 / wf_total_target)
+    error_emitted = False
     for di in range(s.days):
         day = s.start + dt.timedelta(days=di)
         ds = day.isoformat()
@@ -754,6 +762,9 @@ def _write_workflow_history(ctx: _Ctx, root: Path, roles: list[tuple[str, float]
                     t1 = t + dt.timedelta(seconds=step_durs[k])
                     failed = (not ok) and k == nsteps - 1
                     gate = sname in ("review", "test", "security", "evaluate")
+                    retries = _between(r, 1, 3) if r.random() < (0.5 if failed else 0.12) else 0
+                    if not error_emitted and k == nsteps - 1:
+                        retries = max(retries, 1)  # so that even tiny outputs carry an error text
                     srec = {
                         "execution_id": f"{wid}-s{k + 1:02d}",
                         "workflow_id": wid,
@@ -763,12 +774,14 @@ def _write_workflow_history(ctx: _Ctx, root: Path, roles: list[tuple[str, float]
                         "duration_ms": int(step_durs[k] * 1000),
                         "started_at": t.replace(tzinfo=_UTC).isoformat(),
                         "completed_at": t1.replace(tzinfo=_UTC).isoformat(),
-                        "retry_count": 1 if failed and r.random() < 0.5 else (1 if r.random() < 0.05 else 0),
-                        "error_message": pl.say(_T_ERROR, _T_ERROR_F) if failed else None,
+                        "retry_count": retries,
+                        "error_message": (pl.say(_T_ERROR, _T_ERROR_F, force=True if not error_emitted else None)
+                                          if failed or retries else None),
                         "skill": roles[k % len(roles)][0],
                         "gate_pass": (not failed) if gate else None,
                     }
                     slines.append(_dumps(srec) + "\n")
+                    error_emitted = error_emitted or srec["error_message"] is not None
                     t = t1
                 n_steps_total += nsteps
         per_day_w[ds] = m
@@ -905,7 +918,7 @@ def _write_memories(ctx: _Ctx, root: Path, tasks, pattern_heads, gz: bool) -> No
             "task_id": tid, "agent_id": agent_id, "command": _pick(r, COMMANDS[role]),
             "timestamp": t.isoformat(), "outcome": r.choices(outcomes, (62, 12, 15, 5, 6))[0],
             "quality_score": round(r.uniform(0.3, 0.98), 3),
-            "key_learnings": [pl.say(_T_LEARN, _T_LEARN_F) for _ in range(_between(r, 1, 3))],
+            "key_learnings": [pl.say(_T_LEARN, _T_LEARN_F) for _ in range(_between(r, 1, 2))],
             "patterns_used": [h[0] for h in r.sample(pattern_heads, min(len(pattern_heads), _between(r, 0, 3)))],
             "similar_tasks": sorted({tasks[_below(r, i)][0] for _ in range(_between(r, 0, 3))}) if i else [],
             "context": ctx_obj, "metadata": meta,
@@ -1241,7 +1254,7 @@ def generate(root: Path, scale: Scale = Scale(), *, seed: int = 7, damaged: bool
         if future is not None:
             try:
                 half = future.result()
-            except Exception:  # a broken pool (e.g. no way to spawn): fall back to doing it here
+            except Exception:  # a broken pool (e.g. no way to spawn): do that part here instead
                 half = None
         if half is None:
             half = _second_half(str(root), scale, seed, damaged)
