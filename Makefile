@@ -14,8 +14,11 @@ $(BIN)/learning: pyproject.toml
 
 install: $(BIN)/learning
 
+# The quick start exports the bundled sample, so it grants export consent for the sample explicitly;
+# your own projects need `learning consent grant --source DIR` once, by you.
 export: install
 	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/learning consent grant --source learning_assets/sample_data
 	$(BIN)/learning export --output export
 
 test: install

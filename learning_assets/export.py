@@ -166,8 +166,28 @@ def write_table(df: pd.DataFrame, path: Path) -> None:
 
 
 def write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,
-                 *, parquet: bool = True, json_document: bool = True, compress_json: bool = False) -> dict:
-    """Write every file of an export into `directory` (a staging directory) and return its manifest."""
+                 **options) -> dict:
+    """Write every file of an export into `directory` (a staging directory) and return its manifest.
+
+    A full disk, a read-only file system or a permission problem raises one OSError naming the export
+    directory (the caller discards the staging directory; published exports are never touched).
+    """
+    from resources.export_store import store_error
+
+    try:
+        return _write_export(directory, tables, document, report, **options)
+    except OSError as exc:
+        err = store_error(exc, directory.parent.parent, "writing the export")
+        if err is None:
+            raise
+        raise err from None
+
+
+def _write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,
+                  *, parquet: bool = True, json_document: bool = True, compress_json: bool = False) -> dict:
+    from schemas.versions import ensure_valid
+
+    ensure_valid(document)  # against its declared JSON Schema version, before anything is written
     files: list[dict] = []
 
     def record(path: Path, **extra) -> None:

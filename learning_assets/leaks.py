@@ -49,6 +49,7 @@ def scan_export(directory: Path, vocabulary: Vocabulary | None = None) -> list[d
     """Findings (file, detector, a masked sample) for anything that looks sensitive; empty when clean."""
     findings = []
     seen: Counter = Counter()
+    memo: dict[str, list[str]] = {}  # a value repeated across files (daily partitions) is scanned once
     for path in sorted(directory.rglob("*")):
         # The manifest holds only our own file names and checksums.
         if not path.is_file() or path.name == "manifest.json":
@@ -62,7 +63,9 @@ def scan_export(directory: Path, vocabulary: Vocabulary | None = None) -> list[d
                 raw = gzip.decompress(raw)
             values = _strings(json.loads(raw))
         for value in set(values):
-            for detector in scan_for_leaks(value, vocabulary):
+            if (detectors := memo.get(value)) is None:
+                detectors = memo[value] = scan_for_leaks(value, vocabulary)
+            for detector in detectors:
                 seen[(rel, detector)] += 1
                 if seen[(rel, detector)] <= 3:
                     findings.append({"file": rel, "detector": detector, "sample": value[:12] + "…"})

@@ -1,11 +1,30 @@
-"""Running the export job in-process, for the CLI and tests."""
+"""Running the export job in-process against the configured instance, for the CLI and tests.
+
+The CLI runs exactly the job the Dagster UI runs (`learning_export_job`); progress is fed from the
+run's own Dagster events through an extra logger, and the result is read back from the run.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import errno
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterInstance
+from dagster import DagsterEvent, DagsterInstance, logger
+
+JOB_NAME = "learning_export_job"
+FORMATS = {"parquet": (True, False), "json": (False, True), "both": (True, True)}
+# OS errors a user can act on, recognised in a failed step's error text.
+OS_ERRORS = {
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "read-only file system",
+}
 
 
 class ExportFailed(RuntimeError):
@@ -17,9 +36,40 @@ class ExportResult:
     run_id: str
     path: Path
     export_id: str
+    manifest: dict = field(default_factory=dict)
+    checks: list[dict] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
-def _failure_message(result) -> str:
+def _os_error(text: str) -> str | None:
+    """A plain-words description when an error text is one of the OS errors in OS_ERRORS."""
+    for code, words in OS_ERRORS.items():
+        if f"[Errno {code}]" in text:
+            return words
+    return None
+
+
+def _step_error(event: DagsterEvent) -> str:
+    err = event.event_specific_data.error
+    while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", None):
+        err = err.cause
+    # a dagster.Failure carries the user-facing description as its message
+    message = (err.message or "").strip()
+    if err.cls_name == "Failure":
+        return message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
+    text = f"{err.cls_name}: {message}" if err.cls_name else message
+    os_words = _os_error(text)
+    if os_words:
+        filename = ""
+        if "'" in message:
+            filename = " (" + message.rsplit(": ", 1)[-1].strip().strip("'") + ")"
+        return f"{os_words}{filename}"
+    return text.splitlines()[-1] if text else "unknown error"
+
+
+def _failure_message(result, published: bool = False) -> str:
     checks = [e.event_specific_data for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
     if checks:
@@ -27,24 +77,124 @@ def _failure_message(result) -> str:
         return f"blocking check(s) failed: {names}; nothing was published (see run {result.run_id})"
     for event in result.all_events:
         if event.is_step_failure:
-            err = event.event_specific_data.error
-            cause = err.cause or err
-            return f"step {event.step_key} failed: {cause.message.strip().splitlines()[-1]}"
+            return f"step {event.step_key} failed: {_step_error(event)}" + ("" if published else
+                                                                            "; nothing was published")
+    for event in result.all_events:
+        if event.event_type_value == "RUN_FAILURE" and event.message:
+            return event.message.strip().splitlines()[0]
     return f"run {result.run_id} failed"
 
 
-def run_export(source: str | None = None, output: str | None = None, *, compress_json: bool = False,
-               instance: DagsterInstance | None = None, log_level: str = "WARNING") -> ExportResult:
-    """Execute `learning_export_job` and return where the published export is."""
+OnEvent = Callable[[DagsterEvent], None]
+OnLog = Callable[[int, "str | None", str], None]  # level, step key, message
+
+
+class _EventHandler(logging.Handler):
+    def __init__(self, on_event: OnEvent, on_log: OnLog | None):
+        super().__init__(level=logging.DEBUG)
+        self.on_event, self.on_log = on_event, on_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        meta = getattr(record, "dagster_meta", None)
+        meta = meta if isinstance(meta, dict) else {}
+        try:
+            if meta.get("dagster_event") is not None:
+                self.on_event(meta["dagster_event"])
+            elif self.on_log is not None and record.levelno >= logging.WARNING and not _engine_notice(meta):
+                self.on_log(record.levelno, meta.get("step_key"), str(meta.get("orig_message") or record.msg))
+        except Exception:  # noqa: BLE001 - a display problem must never fail the export
+            pass
+
+
+def _engine_notice(meta: dict) -> bool:
+    """Dagster's own notes about steps it skips; the progress display shows skipped steps already."""
+    return str(meta.get("orig_message") or "").startswith("Dependencies for step")
+
+
+def progress_logger(on_event: OnEvent, on_log: OnLog | None = None):
+    """A Dagster logger that hands every event (and warning) of the run to callbacks as it happens."""
+    @logger(description="Feeds the run's events to the CLI's progress display.")
+    def _progress(_init_context):
+        log = logging.Logger("learning.progress", level=logging.DEBUG)
+        log.addHandler(_EventHandler(on_event, on_log))
+        return log
+    return _progress
+
+
+def export_job(source: str | None = None, output: str | None = None):
     from learning_assets.definitions import build_definitions
 
-    defs = build_definitions(source=source, output=output)
-    job = defs.get_job_def("learning_export_job")
-    run_config = {"ops": {"learning_export": {"config": {"compress_json": compress_json}}},
-                  "loggers": {"console": {"config": {"log_level": log_level}}}}
+    return build_definitions(source=source, output=output).get_job_def(JOB_NAME)
+
+
+def step_count(job) -> int:
+    return len(list(job.nodes_in_topological_order))
+
+
+def run_config(*, parquet: bool = True, json_document: bool = True, compress_json: bool = False,
+               since: str | None = None, until: str | None = None, log_level: str = "WARNING",
+               progress: bool = False) -> dict:
+    loggers = {"console": {"config": {"log_level": log_level}}}
+    if progress:
+        loggers["learning_progress"] = {}
+    return {"ops": {"learning_export": {"config": {"parquet": parquet, "json_document": json_document,
+                                                   "compress_json": compress_json, "since": since,
+                                                   "until": until}}},
+            "loggers": loggers}
+
+
+def run_export(source: str | None = None, output: str | None = None, *, compress_json: bool = False,
+               parquet: bool = True, json_document: bool = True, since: str | None = None,
+               until: str | None = None, instance: DagsterInstance | None = None, log_level: str = "WARNING",
+               on_event: OnEvent | None = None, on_log: OnLog | None = None, job=None) -> ExportResult:
+    """Execute `learning_export_job` and return where the published export is and what it holds."""
+    from learning_assets.audit import check_results
+
+    started = time.monotonic()
+    job = job or export_job(source, output)
+    if on_event is not None:
+        job = job.with_logger_defs({**job.loggers, "learning_progress": progress_logger(on_event, on_log)})
+    config = run_config(parquet=parquet, json_document=json_document, compress_json=compress_json, since=since,
+                        until=until, log_level=log_level, progress=on_event is not None)
     instance = instance or DagsterInstance.get()
-    result = job.execute_in_process(instance=instance, run_config=run_config, raise_on_error=False)
-    if not result.success:
+    result = _execute_exclusively(job, instance, config)
+    published = _output(result, "published_export")
+    if published is None:
         raise ExportFailed(_failure_message(result))
-    published = result.output_for_node("published_export")
-    return ExportResult(run_id=result.run_id, path=Path(published["path"]), export_id=published["export_id"])
+    staged = _output(result, "learning_export") or {}
+    warnings = [] if result.success else [f"the export was published, but a later step failed: "
+                                          f"{_failure_message(result, published=True)}"]
+    manifest = staged.get("manifest") or {}
+    rows = _export_rows(result) or {f["table"]: f["rows"] for f in manifest.get("files", []) if "table" in f}
+    return ExportResult(run_id=result.run_id, path=Path(published["path"]), export_id=published["export_id"],
+                        manifest=manifest, checks=check_results(instance, result.run_id), rows=rows,
+                        seconds=time.monotonic() - started, warnings=warnings)
+
+
+def _execute_exclusively(job, instance: DagsterInstance, config: dict):
+    """Run the job holding the instance's export lock: two runs sharing one instance's storage would
+    read each other's intermediate tables, so a second concurrent export is refused, not mixed."""
+    from resources.export_store import LOCK_FILE, ExportBusy, exclusive
+
+    try:
+        with exclusive(Path(instance.storage_directory()) / LOCK_FILE,
+                       f"with this Dagster instance ({instance.root_directory})"):
+            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+    except ExportBusy as exc:
+        raise ExportFailed(str(exc)) from None
+
+
+def _export_rows(result) -> dict[str, int]:
+    """Rows per table as `learning_export` recorded them (also when no Parquet was written)."""
+    for mat in result.asset_materializations_for_node("learning_export"):
+        rows = mat.metadata.get("rows")
+        if rows is not None:
+            return {str(k): int(v) for k, v in rows.value.items()}
+    return {}
+
+
+def _output(result, node: str):
+    try:
+        return result.output_for_node(node)
+    except Exception:  # noqa: BLE001 - the node did not run or produced nothing
+        return None

@@ -2,7 +2,8 @@
 
 from resources.anonymization import Anonymization
 from resources.export_store import ExportStore
+from resources.governance import Governance
 from resources.io_manager import TableIOManager
 from resources.source import SourceDirectory
 
-__all__ = ["Anonymization", "ExportStore", "SourceDirectory", "TableIOManager"]
+__all__ = ["Anonymization", "ExportStore", "Governance", "SourceDirectory", "TableIOManager"]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import secrets
 import shutil
+import socket
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +21,15 @@ STAGING = ".staging"
 EXPORTS = "exports"
 LATEST = "LATEST"
 STALE_STAGING_SECONDS = 24 * 3600
+LOCK_FILE = ".learning-export.lock"
+
+
+class ExportBusy(RuntimeError):
+    """Another export holds the lock (same Dagster instance storage); nothing was started."""
+
+
+class ExportStoreError(OSError):
+    """The export directory cannot take an export (read-only, full, no permission); says which and where."""
 
 
 def new_export_id(now: datetime | None = None) -> str:
@@ -32,15 +45,64 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def _write_tmp(path: Path, data: bytes) -> Path:
+    """`data` in a durable temporary file next to `path` (removed again if writing fails)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return tmp
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Write a small file so readers see the old or the new content, never a mix."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    os.replace(_write_tmp(path, data), path)
     fsync_dir(path.parent)
+
+
+def store_error(exc: OSError, root: Path, doing: str) -> OSError | None:
+    """A one-line, actionable error for the OS errors an export directory can raise (None: keep `exc`)."""
+    words = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+             errno.EROFS: "read-only file system", errno.EACCES: "permission denied",
+             errno.EPERM: "operation not permitted"}.get(exc.errno)
+    if words is None or isinstance(exc, ExportStoreError):
+        return None
+    return ExportStoreError(exc.errno, f"{words} while {doing}; earlier exports are untouched", str(root))
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, what: str):
+    """Hold an exclusive, non-blocking lock on `lock_path` for the block, or raise ExportBusy.
+
+    A kernel lock (flock): released when the holder exits, however it dies, so it never goes stale.
+    The file keeps who holds it, for the refusal message; it is never deleted.
+    """
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+                who = f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
+            except (ValueError, KeyError, TypeError, OSError):
+                who = "holder unknown"
+            raise ExportBusy(f"another export is already running {what} ({who}); nothing was started, "
+                             f"try again when it has finished (lock: {lock_path})") from None
+        holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "since": datetime.now(timezone.utc).replace(microsecond=0).isoformat()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class ExportStore(ConfigurableResource):
@@ -54,10 +116,13 @@ class ExportStore(ConfigurableResource):
     def stage(self, export_id: str) -> Path:
         """A fresh, invisible directory to write an export into."""
         staging = self.root() / STAGING
-        staging.mkdir(parents=True, exist_ok=True)
-        self._remove_stale(staging)
-        path = staging / export_id
-        path.mkdir()
+        try:
+            staging.mkdir(parents=True, exist_ok=True)
+            self._remove_stale(staging)
+            path = staging / export_id
+            path.mkdir()
+        except OSError as exc:
+            raise (store_error(exc, self.root(), "creating the staging directory") or exc) from None
         return path
 
     def staged(self, export_id: str) -> Path:
@@ -69,11 +134,25 @@ class ExportStore(ConfigurableResource):
         if not (staged / "manifest.json").is_file():
             raise FileNotFoundError(f"{staged}: no staged export with a manifest to publish")
         final_dir = self.root() / EXPORTS
-        final_dir.mkdir(parents=True, exist_ok=True)
         final = final_dir / export_id
-        os.rename(staged, final)
+        # Everything that can run out of space happens before the rename: once the export is
+        # visible, only a rename of the prepared LATEST is left.
+        try:
+            final_dir.mkdir(parents=True, exist_ok=True)
+            latest_tmp = _write_tmp(self.root() / LATEST, f"{export_id}\n".encode())
+        except OSError as exc:
+            raise (store_error(exc, self.root(), "publishing the export") or exc) from None
+        try:
+            os.rename(staged, final)
+        except BaseException as exc:
+            with contextlib.suppress(OSError):
+                latest_tmp.unlink()
+            if isinstance(exc, OSError) and (err := store_error(exc, self.root(), "publishing the export")):
+                raise err from None
+            raise
         fsync_dir(final_dir)
-        write_atomic(self.root() / LATEST, f"{export_id}\n".encode())
+        os.replace(latest_tmp, self.root() / LATEST)
+        fsync_dir(self.root())
         return final
 
     def discard(self, export_id: str) -> None:
@@ -96,11 +175,15 @@ class ExportStore(ConfigurableResource):
 
     @staticmethod
     def _remove_stale(staging: Path) -> None:
-        """Staging directories left by crashed runs; young ones may belong to a concurrent run."""
+        """Staging directories (and LATEST temporaries) left by crashed runs; young ones may belong
+        to a concurrent run."""
         cutoff = time.time() - STALE_STAGING_SECONDS
-        for entry in staging.iterdir():
+        for entry in [*staging.iterdir(), *staging.parent.glob(f".{LATEST}.*.tmp")]:
             try:
                 if entry.stat().st_mtime < cutoff:
-                    shutil.rmtree(entry, ignore_errors=True)
+                    if entry.is_dir():
+                        shutil.rmtree(entry, ignore_errors=True)
+                    else:
+                        entry.unlink()
             except FileNotFoundError:
                 pass

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 from pandera.pandas import Check, Column
@@ -21,8 +23,19 @@ def _str(nullable: bool = True, **kw) -> Column:
     return Column(str, nullable=nullable, **kw)
 
 
+FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
+# Short lowercase names that survive anonymization (commands, workflow names, domains, "other", "unknown").
+SLUG = r"^[a-z][a-z0-9_-]{0,39}$"
+# An agent role (`reviewer`), `unknown`/`other`, or the pseudonym of an agent id that carried other names.
+AGENT = r"^(?:[a-z]+|agent_[0-9a-f]{16})$"
+# A generic expert name (`expert-security`), `unknown`, or the pseudonym of one that carried other names.
+EXPERT = r"^(?:expert-[a-z][a-z-]{0,39}|expert_[0-9a-f]{16}|unknown)$"
+# What `learning_assets.paths.generalize_path` produces: `src/**/*.py`, `**/*.md`, `**/setup.py`, `**`.
+FILE_PATTERN = r"^(?:[a-z0-9._-]+/)?\*\*(?:/(?:\*\.[a-z0-9]{1,8}|[a-z0-9._-]+(?:/\*\*)?))?$"
+
+
 def _float(*checks: Check, nullable: bool = True) -> Column:
-    return Column(float, checks=list(checks), nullable=nullable)
+    return Column(float, checks=[FINITE, *checks], nullable=nullable)
 
 
 def _int(*checks: Check, nullable: bool = True) -> Column:
@@ -39,13 +52,40 @@ def _ts(nullable: bool = True) -> Column:
 
 def _list() -> Column:
     """A column of lists of strings (object dtype)."""
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list)), element_wise=False,
-                                name="is_list"), nullable=False)
+    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
+                                element_wise=False, name="is_list_of_strings"), nullable=False)
+
+
+def _json_object(value, numbers_only: bool = False) -> bool:
+    try:
+        obj = json.loads(value)
+    except (TypeError, ValueError):
+        return False
+    if not isinstance(obj, dict):
+        return False
+    return not numbers_only or all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in obj.values())
 
 
 def _json() -> Column:
     """A dictionary serialized as a JSON object string."""
-    return Column(str, Check.str_startswith("{"), nullable=False)
+    return Column(str, [Check.str_startswith("{"), Check(lambda s: s.map(_json_object), name="is_json_object")],
+                  nullable=False)
+
+
+def _scores() -> Column:
+    """A JSON object of numeric scores."""
+    return Column(str, Check(lambda s: s.map(lambda v: _json_object(v, numbers_only=True)),
+                             name="is_json_object_of_numbers"), nullable=False)
+
+
+def _matching(pattern: str, nullable: bool = False, **kw) -> Column:
+    return Column(str, Check.str_matches(pattern), nullable=nullable, **kw)
+
+
+def _experts() -> Column:
+    rx = re.compile(EXPERT)
+    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
+                                element_wise=False, name="list_of_expert_names"), nullable=False)
 
 
 def _day(nullable: bool = True) -> Column:
@@ -70,40 +110,40 @@ def _schema(name: str, columns: dict[str, Column], **kw) -> pa.DataFrameSchema:
 
 RAW: dict[str, pa.DataFrameSchema] = {
     "capabilities": _schema("raw_capabilities", {
-        "capability_id": _str(nullable=False),
+        "capability_id": _str(nullable=False, unique=True),
         "agent_id": _str(),
-        "success_rate": _float(),
-        "average_duration": _float(),
-        "quality_score": _float(),
-        "usage_count": _int(),
+        "success_rate": _float(RATE),
+        "average_duration": _float(NON_NEGATIVE),
+        "quality_score": _float(RATE),
+        "usage_count": _int(NON_NEGATIVE),
         "last_improved": _ts(),
-        "refinement_count": _int(nullable=False),
+        "refinement_count": _int(NON_NEGATIVE, nullable=False),
         "metadata": _json(),
     }),
     "capability_refinements": _schema("raw_capability_refinements", {
         "capability_id": _str(nullable=False),
-        "position": _int(nullable=False),
+        "position": _int(NON_NEGATIVE, nullable=False),
         "timestamp": _ts(),
-        "improvement_type": _str(),
-        "before_success_rate": _float(),
-        "before_average_duration": _float(),
-        "before_quality_score": _float(),
-        "before_usage_count": _int(),
-        "after_success_rate": _float(),
-        "after_average_duration": _float(),
-        "after_quality_score": _float(),
-        "after_usage_count": _int(),
+        "improvement_type": _str(checks=Check.isin(IMPROVEMENT_TYPES)),
+        "before_success_rate": _float(RATE),
+        "before_average_duration": _float(NON_NEGATIVE),
+        "before_quality_score": _float(RATE),
+        "before_usage_count": _int(NON_NEGATIVE),
+        "after_success_rate": _float(RATE),
+        "after_average_duration": _float(NON_NEGATIVE),
+        "after_quality_score": _float(RATE),
+        "after_usage_count": _int(NON_NEGATIVE),
         "improvement_percent": _float(),
         "learned_patterns": _list(),
         "metadata": _json(),
-    }),
+    }, unique=["capability_id", "position"]),
     "task_memories": _schema("raw_task_memories", {
-        "task_id": _str(nullable=False),
+        "task_id": _str(nullable=False, unique=True),
         "agent_id": _str(),
         "command": _str(),
         "timestamp": _ts(),
-        "outcome": _str(),
-        "quality_score": _float(),
+        "outcome": _str(checks=Check.isin(OUTCOMES)),
+        "quality_score": _float(RATE),
         "key_learnings": _list(),
         "patterns_used": _list(),
         "similar_tasks": _list(),
@@ -111,28 +151,28 @@ RAW: dict[str, pa.DataFrameSchema] = {
         "metadata": _json(),
     }),
     "patterns": _schema("raw_patterns", {
-        "pattern_id": _str(nullable=False),
-        "pattern_type": _str(),
+        "pattern_id": _str(nullable=False, unique=True),
+        "pattern_type": _str(checks=Check.isin(PATTERN_TYPES)),
         "code_snippet": _str(),
         "context": _str(),
-        "quality_score": _float(),
-        "usage_count": _int(),
-        "success_rate": _float(),
+        "quality_score": _float(RATE),
+        "usage_count": _int(NON_NEGATIVE),
+        "success_rate": _float(RATE),
         "learned_from": _list(),
         "metadata": _json(),
-        "security_score": _float(),
+        "security_score": _float(Check.in_range(0.0, 10.0)),
         "is_anti_pattern": _bool(),
         "failure_reasons": _list(),
-        "rejection_count": _int(),
+        "rejection_count": _int(NON_NEGATIVE),
     }),
     "code_outcomes": _schema("raw_code_outcomes", {
         "workflow_id": _str(),
         "file_path": _str(),
         "initial_scores": _json(),
         "final_scores": _json(),
-        "iterations": _int(),
+        "iterations": _int(NON_NEGATIVE),
         "expert_consultations": _list(),
-        "time_to_correctness": _float(),
+        "time_to_correctness": _float(NON_NEGATIVE),
         "first_pass_success": _bool(),
         "timestamp": _ts(),
         "agent_id": _str(),
@@ -141,22 +181,22 @@ RAW: dict[str, pa.DataFrameSchema] = {
     "agent_executions": _schema("raw_agent_executions", {
         "agent_id": _str(),
         "agent_name": _str(),
-        "duration": _float(),
+        "duration": _float(NON_NEGATIVE),
         "success": _bool(),
         "timestamp": _ts(),
     }),
     "workflow_executions": _schema("raw_workflow_executions", {
         "workflow_id": _str(),
         "workflow_name": _str(),
-        "duration": _float(),
-        "steps": _int(),
+        "duration": _float(NON_NEGATIVE),
+        "steps": _int(NON_NEGATIVE),
         "success": _bool(),
         "timestamp": _ts(),
     }),
     "expert_performance": _schema("raw_expert_performance", {
         "expert_id": _str(),
         "domain": _str(),
-        "confidence": _float(),
+        "confidence": _float(RATE),
         "query": _str(),
         "timestamp": _ts(),
     }),
@@ -164,25 +204,25 @@ RAW: dict[str, pa.DataFrameSchema] = {
         "timestamp": _ts(),
         "agent_id": _str(),
         "domain": _str(),
-        "confidence": _float(),
-        "threshold": _float(),
+        "confidence": _float(RATE),
+        "threshold": _float(RATE),
         "meets_threshold": _bool(),
-        "agreement_level": _float(),
-        "num_experts": _int(),
+        "agreement_level": _float(RATE),
+        "num_experts": _int(NON_NEGATIVE),
         "primary_expert": _str(),
         "query_preview": _str(),
     }),
     "feedback": _schema("raw_feedback", {
-        "feedback_id": _str(nullable=False),
+        "feedback_id": _str(nullable=False, unique=True),
         "agent_id": _str(),
         "command": _str(),
         "accepted": _bool(),
         "feedback_text": _str(),
         "suggestions": _list(),
         "ratings": _json(),
-        "quality_score": _float(),
-        "execution_time_seconds": _float(),
-        "code_lines_processed": _int(),
+        "quality_score": _float(NON_NEGATIVE),
+        "execution_time_seconds": _float(NON_NEGATIVE),
+        "code_lines_processed": _int(NON_NEGATIVE),
         "timestamp": _ts(),
         "metadata": _json(),
     }),
@@ -192,9 +232,9 @@ RAW: dict[str, pa.DataFrameSchema] = {
         "step_id": _str(),
         "command": _str(),
         "status": _str(),
-        "duration_ms": _float(),
+        "duration_ms": _float(NON_NEGATIVE),
         "timestamp": _ts(),
-        "retry_count": _int(),
+        "retry_count": _int(NON_NEGATIVE),
         "error_message": _str(),
         "skill": _str(),
         "gate_pass": _bool(),
@@ -204,16 +244,16 @@ RAW: dict[str, pa.DataFrameSchema] = {
         "agent_id": _str(),
         "timestamp": _ts(),
         "has_parent": _bool(),
-        "prompt_chars": _int(nullable=False),
-        "examples": _int(nullable=False),
+        "prompt_chars": _int(NON_NEGATIVE, nullable=False),
+        "examples": _int(NON_NEGATIVE, nullable=False),
     }),
 }
 
 ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     "capabilities": _schema("anonymized_capabilities", {
         "capability_id": _pseudonym("cap", unique=True),
-        "agent_id": _str(nullable=False),
-        "capability_type": _str(nullable=False),
+        "agent_id": _matching(AGENT),
+        "capability_type": _matching(SLUG),
         "success_rate": _float(RATE),
         "average_duration": _float(NON_NEGATIVE),
         "quality_score": _float(RATE),
@@ -240,8 +280,8 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     }, unique=["capability_id", "position"]),
     "task_memories": _schema("anonymized_task_memories", {
         "task_id": _pseudonym("task", unique=True),
-        "agent_id": _str(nullable=False),
-        "command": _str(nullable=False),
+        "agent_id": _matching(AGENT),
+        "command": _matching(SLUG),
         "timestamp": _day(),
         "outcome": Column(str, Check.isin(OUTCOMES + ["other"]), nullable=False),
         "quality_score": _float(RATE),
@@ -268,19 +308,19 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     }),
     "code_outcomes": _schema("anonymized_code_outcomes", {
         "workflow_id": _pseudonym("wf"),
-        "file_pattern": _str(nullable=False),
-        "initial_scores": _json(),
-        "final_scores": _json(),
+        "file_pattern": _matching(FILE_PATTERN),
+        "initial_scores": _scores(),
+        "final_scores": _scores(),
         "iterations": _int(NON_NEGATIVE),
-        "expert_consultations": _list(),
+        "expert_consultations": _experts(),
         "time_to_correctness": _float(NON_NEGATIVE),
         "first_pass_success": _bool(),
         "timestamp": _day(),
-        "agent_id": _str(nullable=False),
+        "agent_id": _matching(AGENT),
         "prompt_hash": _pseudonym("prompt", nullable=True),
     }),
     "agent_executions": _schema("anonymized_agent_executions", {
-        "agent_id": _str(nullable=False),
+        "agent_id": _matching(AGENT),
         "agent_name": _str(),
         "duration": _float(NON_NEGATIVE),
         "success": _bool(),
@@ -288,39 +328,39 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     }),
     "workflow_executions": _schema("anonymized_workflow_executions", {
         "workflow_id": _pseudonym("wf"),
-        "workflow_name": _str(nullable=False),
+        "workflow_name": _matching(SLUG),
         "duration": _float(NON_NEGATIVE),
         "steps": _int(NON_NEGATIVE),
         "success": _bool(),
         "timestamp": _day(nullable=False),
     }),
     "expert_performance": _schema("anonymized_expert_performance", {
-        "expert_id": _str(nullable=False),
-        "domain": _str(nullable=False),
+        "expert_id": _matching(EXPERT),
+        "domain": _matching(SLUG),
         "confidence": _float(RATE),
         "query": _str(),
         "timestamp": _day(),
     }),
     "confidence_metrics": _schema("anonymized_confidence_metrics", {
         "timestamp": _day(),
-        "agent_id": _str(nullable=False),
-        "domain": _str(nullable=False),
+        "agent_id": _matching(AGENT),
+        "domain": _matching(SLUG),
         "confidence": _float(RATE),
         "threshold": _float(RATE),
         "meets_threshold": _bool(),
         "agreement_level": _float(RATE),
         "num_experts": _int(NON_NEGATIVE),
-        "primary_expert": _str(nullable=False),
+        "primary_expert": _matching(EXPERT),
         "query_preview": _str(),
     }),
     "feedback": _schema("anonymized_feedback", {
         "feedback_id": _pseudonym("fb", unique=True),
-        "agent_id": _str(nullable=False),
-        "command": _str(nullable=False),
+        "agent_id": _matching(AGENT),
+        "command": _matching(SLUG),
         "accepted": _bool(),
         "feedback_text": _str(),
         "suggestions": _list(),
-        "ratings": _json(),
+        "ratings": _scores(),
         "quality_score": _float(NON_NEGATIVE),
         "execution_time_seconds": _float(NON_NEGATIVE),
         "code_lines_processed": _int(NON_NEGATIVE),
@@ -330,19 +370,19 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     "step_executions": _schema("anonymized_step_executions", {
         "execution_id": _pseudonym("exec", nullable=True),
         "workflow_id": _pseudonym("wf", nullable=True),
-        "step_id": _str(nullable=False),
-        "command": _str(nullable=False),
-        "status": _str(nullable=False),
+        "step_id": _matching(SLUG),
+        "command": _matching(SLUG),
+        "status": _matching(SLUG),
         "duration_ms": _float(NON_NEGATIVE),
         "timestamp": _day(),
         "retry_count": _int(NON_NEGATIVE),
         "error_message": _str(),
-        "skill": _str(nullable=False),
+        "skill": _matching(SLUG),
         "gate_pass": _bool(),
     }),
     "learned_prompts": _schema("anonymized_learned_prompts", {
-        "prompt_type": _str(nullable=False),
-        "agent_id": _str(nullable=False),
+        "prompt_type": _matching(SLUG),
+        "agent_id": _matching(AGENT),
         "timestamp": _day(),
         "has_parent": _bool(),
         "prompt_chars": _int(NON_NEGATIVE, nullable=False),
@@ -365,7 +405,8 @@ def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     for name, col in schema.columns.items():
         series = df[name] if name in df else pd.Series([None] * len(df), dtype=object)
         dtype = col.dtype.type if col.dtype else object
-        if dtype is object or str(dtype) == "str":
+        # Column(str) has numpy dtype '<U': astype('<U') would turn None into the text "None".
+        if dtype is object or str(dtype) == "str" or getattr(dtype, "kind", None) in ("O", "U"):
             out[name] = series.astype(object)
         elif isinstance(dtype, pd.DatetimeTZDtype):
             out[name] = pd.to_datetime(series, utc=True, errors="coerce")

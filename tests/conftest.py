@@ -10,9 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, materialize
 
+from learning_assets.consent import ConsentStore
 from learning_assets.definitions import ASSETS, CHECKS
 from learning_assets.generator import SCALES, generate
-from resources import Anonymization, ExportStore, SourceDirectory, TableIOManager
+from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
 
 warnings.filterwarnings("ignore")
 TEST_KEY = "test-key-" + "0" * 40
@@ -35,12 +36,21 @@ def sample_source(tmp_path_factory):
     return generate(tmp_path_factory.mktemp("sample") / ".tapps-agents", SCALES["sample"], seed=7)
 
 
-def resources_for(source: Path, output: Path, storage: Path, key: str = TEST_KEY, k: int = 5) -> dict:
+def resources_for(source: Path, output: Path, storage: Path, key: str = TEST_KEY, k: int = 5,
+                  consent: bool = True) -> dict:
+    """Resources over temporary dirs; consent (and the audit trail) live in `<storage>_home`.
+
+    `consent=True` grants export consent for `source` there first, as `learning consent grant` would.
+    """
+    home = Path(storage).parent / f"{Path(storage).name}_home"
+    if consent:
+        ConsentStore(home).grant(source)
     return {
         "source": SourceDirectory(path=str(source)),
         "export_store": ExportStore(path=str(output)),
         "anonymization": Anonymization(key=key, k=k),
         "io_manager": TableIOManager(base_dir=str(storage)),
+        "governance": Governance(home=str(home)),
     }
 
 

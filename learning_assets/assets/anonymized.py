@@ -1,30 +1,64 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
+from collections.abc import Iterable
+from pathlib import Path
+
+import json
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Output, asset
-from dagster_pandera import pandera_schema_to_dagster_type
 
 from learning_assets.anonymize import Anonymizer, anonymize_table
+from learning_assets.quality import table_dagster_type
 from learning_assets.metadata import table_metadata
 from learning_assets.pseudonyms import Pseudonymizer
 from learning_assets.scrub import ROLES, Scrubber, Vocabulary, learn_vocabulary
 from resources import Anonymization, SourceDirectory
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
-ANONYMIZED_TYPES = {name: pandera_schema_to_dagster_type(schema) for name, schema in ANONYMIZED.items()}
+# Shape (columns, order, dtypes) as the Dagster type; value rules run as `pandera_schema` asset checks.
+ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    elif value is not None:
+        yield str(value)
 
 
 def text_values(df: pd.DataFrame):
-    """Every distinct string in a frame, including list elements."""
+    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves."""
     for col in df.columns:
         values = df[col].dropna()
         if df[col].dtype != object or values.empty:
             continue
         if isinstance(values.iloc[0], list):
             yield from {str(v) for items in values for v in items}
+        elif str(values.iloc[0]).startswith("{"):
+            for doc in values.unique():
+                try:
+                    yield from _leaves(json.loads(doc))
+                except ValueError:
+                    yield str(doc)
         else:
             yield from map(str, values.unique())
+
+
+def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
+    """User, host and project names from the source directory's own path and every string of the raw tables."""
+    values = [str(root.resolve())]
+    agent_ids = set()
+    for df in raw_tables:
+        values.extend(text_values(df))
+        if "agent_id" in df:
+            agent_ids.update(df["agent_id"].dropna().unique())
+    return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
 @asset(
@@ -33,13 +67,7 @@ def text_values(df: pd.DataFrame):
     description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
 )
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
-    values = [str(source.root().resolve())]
-    agent_ids = set()
-    for df in raw_tables.values():
-        values.extend(text_values(df))
-        if "agent_id" in df:
-            agent_ids.update(df["agent_id"].dropna().unique())
-    vocab = learn_vocabulary(values, agent_ids, roles=ROLES)
+    vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
                                  "projects": len(vocab.projects)})
     return vocab.as_dict()

@@ -7,10 +7,12 @@ import pandas as pd
 from dagster import (AssetExecutionContext, AssetIn, AssetKey, Config, MetadataValue, Output, asset)
 from pydantic import Field
 
+from learning_assets.audit import record_export
 from learning_assets.export import build_document, export_metadata, write_export
 from learning_assets.pseudonyms import Pseudonymizer
 from learning_assets.report import build_report
-from resources import Anonymization, ExportStore, SourceDirectory
+from learning_assets.window import filter_tables
+from resources import Anonymization, ExportStore, Governance, SourceDirectory
 from resources.export_store import new_export_id
 from schemas.tables import TABLE_NAMES
 
@@ -45,6 +47,8 @@ class ExportConfig(Config):
     parquet: bool = Field(default=True, description="Write one Parquet file per table.")
     json_document: bool = Field(default=True, description="Write the JSON document.")
     compress_json: bool = Field(default=False, description="gzip the JSON document.")
+    since: str | None = Field(default=None, description="Time-based tables: from this day (YYYY-MM-DD, UTC).")
+    until: str | None = Field(default=None, description="Time-based tables: up to this day, inclusive.")
 
 
 def _framework_version(source: SourceDirectory) -> str:
@@ -62,8 +66,10 @@ def _framework_version(source: SourceDirectory) -> str:
     description="The complete export, staged out of sight until its blocking checks pass.",
 )
 def learning_export(context: AssetExecutionContext, config: ExportConfig, source: SourceDirectory,
-                    export_store: ExportStore, anonymization: Anonymization, report: dict,
-                    **tables: pd.DataFrame) -> Output:
+                    export_store: ExportStore, anonymization: Anonymization, governance: Governance,
+                    report: dict, **tables: pd.DataFrame) -> Output:
+    governance.require_consent(context.instance, source.root())  # no consent, no export
+    tables, outside_window = filter_tables(tables, config.since, config.until)
     project = Pseudonymizer(anonymization.secret())("project", str(source.root().resolve()))
     metadata = export_metadata(project, _framework_version(source), anonymization.k)
     document = build_document(tables, metadata, report)
@@ -76,19 +82,29 @@ def learning_export(context: AssetExecutionContext, config: ExportConfig, source
         export_store.discard(export_id)
         raise
     files = pd.DataFrame(manifest["files"])
-    return Output({"export_id": export_id, "staged_path": str(staged), "manifest": manifest}, metadata={
+    return Output({"export_id": export_id, "staged_path": str(staged), "manifest": manifest, "project": project,
+                   "options": config.model_dump()}, metadata={
         "export_id": export_id,
         "files": len(files),
         "bytes": int(files["bytes"].sum()),
         "rows": {n: int(len(t)) for n, t in tables.items()},
+        **({"rows_outside_window": outside_window} if outside_window else {}),
         "manifest": MetadataValue.md(files.drop(columns=["sha256"]).fillna("").to_markdown(index=False)),
     })
 
 
 @asset(group_name="export", ins={"export": AssetIn("learning_export")},
        description="The published export: moved into exports/ in one atomic rename once every check passed.")
-def published_export(context: AssetExecutionContext, export: dict, export_store: ExportStore) -> Output:
+def published_export(context: AssetExecutionContext, export: dict, export_store: ExportStore,
+                     source: SourceDirectory, governance: Governance) -> Output:
+    try:  # consent may have been revoked while the run was going
+        governance.require_consent(context.instance, source.root())
+    except Exception:
+        export_store.discard(export["export_id"])
+        raise
     path = export_store.publish(export["export_id"])
+    record_export(governance.directory(context.instance), instance=context.instance, run_id=context.run_id,
+                  export=export, path=path, source=str(source.root()))
     context.log.info(f"export published at {path}")
     return Output({"export_id": export["export_id"], "path": str(path)},
                   metadata={"path": MetadataValue.path(str(path)), "export_id": export["export_id"]})

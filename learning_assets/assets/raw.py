@@ -2,8 +2,8 @@
 
 
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
-from dagster_pandera import pandera_schema_to_dagster_type
 
+from learning_assets.quality import table_dagster_type
 from learning_assets.metadata import skips_markdown, table_metadata
 from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
                                      read_confidence_metrics, read_expert_performance, read_feedback,
@@ -12,7 +12,8 @@ from learning_assets.sources import (SourceRead, read_agent_executions, read_cap
 from resources import SourceDirectory
 from schemas.tables import RAW
 
-RAW_TYPES = {name: pandera_schema_to_dagster_type(schema) for name, schema in RAW.items()}
+# Shape (columns, order, dtypes) as the Dagster type; value rules run as `pandera_schema` asset checks.
+RAW_TYPES = {name: table_dagster_type(schema) for name, schema in RAW.items()}
 
 
 def raw_output(context: AssetExecutionContext, read: SourceRead, output_name: str = "result") -> Output:

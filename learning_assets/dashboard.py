@@ -1,0 +1,465 @@
+"""Learning metrics at a glance, computed from a published export's Parquet tables.
+
+One computation (`build`) and three renderings of it: rich tables for the terminal (`learning
+dashboard`), markdown for the `learning_dashboard` asset's metadata in the Dagster UI, and a
+self-contained HTML report with inline SVG charts (`learning dashboard --html FILE`; no scripts, no
+network). Everything shown comes from the export, so it is already anonymized.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+SPARKS = "▁▂▃▄▅▆▇█"
+BAR = "█"
+PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
+
+
+class NoExport(FileNotFoundError):
+    """There is no published export (or it has no Parquet tables) to show."""
+
+
+@dataclass
+class Dashboard:
+    export_id: str
+    created_at: str | None
+    schema_version: str | None
+    table_rows: dict[str, int]
+    capabilities: pd.DataFrame  # capability_id, agent_id, success_rate, quality, usage, refinements, trend, delta
+    capability_days: pd.DataFrame  # day, success_rate (mean after refinement), refinements
+    patterns: pd.DataFrame  # pattern_id, pattern_type, usage_count, success_rate, quality_score, anti
+    agent_days: pd.DataFrame  # day, executions, success_rate, average_duration
+    agents: pd.DataFrame  # agent_id, executions, success_rate, average_duration, trend
+    agent_series: dict[str, list[float | None]] = field(default_factory=dict)  # per agent, per day
+    task_outcomes: dict[str, int] = field(default_factory=dict)
+    days: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not any(self.table_rows.values())
+
+
+# --- reading and computing -----------------------------------------------------------------
+
+def load_tables(export_dir: Path) -> dict[str, pd.DataFrame]:
+    tables_dir = Path(export_dir) / "tables"
+    if not tables_dir.is_dir():
+        raise NoExport(f"{export_dir}: the export has no Parquet tables (it was written with --format json)")
+    return {p.stem: pq.read_table(p).to_pandas() for p in sorted(tables_dir.glob("*.parquet"))}
+
+
+def _frame(tables: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
+    df = tables.get(name)
+    if df is None:
+        return pd.DataFrame(columns=columns)
+    return df
+
+
+def _day(series: pd.Series) -> pd.Series:
+    return pd.to_datetime(series, utc=True).dt.strftime("%Y-%m-%d")
+
+
+def _mean(series: pd.Series) -> float | None:
+    s = pd.to_numeric(series, errors="coerce").dropna()
+    return None if s.empty else float(s.mean())
+
+
+def sparkline(values: list[float | None], lo: float | None = None, hi: float | None = None) -> str:
+    present = [v for v in values if v is not None and not math.isnan(v)]
+    if not present:
+        return ""
+    lo = min(present) if lo is None else lo
+    hi = max(present) if hi is None else hi
+    span = (hi - lo) or 1.0
+    out = []
+    for v in values:
+        if v is None or math.isnan(v):
+            out.append(" ")
+        else:
+            out.append(SPARKS[min(len(SPARKS) - 1, max(0, int((v - lo) / span * (len(SPARKS) - 1) + 0.5)))])
+    return "".join(out)
+
+
+def bar(value: float | None, width: int = 20, hi: float = 1.0) -> str:
+    if value is None or math.isnan(value) or hi <= 0:
+        return ""
+    eighths = int(round(max(0.0, min(value / hi, 1.0)) * width * 8))
+    full, part = divmod(eighths, 8)
+    return BAR * full + ("" if part == 0 else "▏▎▍▌▋▊▉"[part - 1])
+
+
+def build(export_dir: Path, top: int = 10) -> Dashboard:
+    """Everything the dashboard shows, from the export in `export_dir`."""
+    export_dir = Path(export_dir)
+    tables = load_tables(export_dir)
+    try:
+        manifest = json.loads((export_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        manifest = {}
+
+    caps = _frame(tables, "capabilities", ["capability_id", "agent_id", "success_rate", "quality_score",
+                                           "usage_count", "refinement_count"])
+    refs = _frame(tables, "capability_refinements", ["capability_id", "position", "timestamp",
+                                                     "before_success_rate", "after_success_rate"])
+    pats = _frame(tables, "patterns", ["pattern_id", "pattern_type", "usage_count", "success_rate",
+                                       "quality_score", "is_anti_pattern"])
+    agents = _frame(tables, "agent_executions", ["agent_id", "duration", "success", "timestamp"])
+    tasks = _frame(tables, "task_memories", ["outcome"])
+
+    # capabilities: success rate now, and its course over the refinement history
+    trends: dict[str, list[float | None]] = {}
+    if len(refs):
+        ordered = refs.sort_values(["capability_id", "timestamp", "position"], na_position="first")
+        for cap, g in ordered.groupby("capability_id"):
+            series = [g["before_success_rate"].iloc[0], *g["after_success_rate"]]
+            trends[cap] = [None if pd.isna(v) else float(v) for v in series]
+    cap_rows = []
+    for _, r in caps.iterrows():
+        trend = trends.get(r["capability_id"], [])
+        present = [v for v in trend if v is not None]
+        cap_rows.append({
+            "capability_id": r["capability_id"], "agent_id": r.get("agent_id"),
+            "success_rate": None if pd.isna(r["success_rate"]) else float(r["success_rate"]),
+            "quality_score": None if pd.isna(r["quality_score"]) else float(r["quality_score"]),
+            "usage_count": 0 if pd.isna(r["usage_count"]) else int(r["usage_count"]),
+            "refinements": 0 if pd.isna(r.get("refinement_count")) else int(r.get("refinement_count")),
+            "trend": sparkline(trend, 0.0, 1.0),
+            "delta": (present[-1] - present[0]) if len(present) >= 2 else None,
+        })
+    cap_df = pd.DataFrame(cap_rows, columns=["capability_id", "agent_id", "success_rate", "quality_score",
+                                             "usage_count", "refinements", "trend", "delta"])
+    cap_df = cap_df.sort_values(["usage_count", "capability_id"], ascending=[False, True]).head(top)
+    if len(refs):
+        by_day = refs.assign(day=_day(refs["timestamp"])).dropna(subset=["day"]).groupby("day")
+        cap_days = pd.DataFrame({"success_rate": by_day["after_success_rate"].mean(),
+                                 "refinements": by_day.size()}).reset_index()
+    else:
+        cap_days = pd.DataFrame(columns=["day", "success_rate", "refinements"])
+
+    # top patterns by use
+    pat_df = pats[[c for c in ["pattern_id", "pattern_type", "usage_count", "success_rate", "quality_score",
+                               "is_anti_pattern"] if c in pats.columns]].copy()
+    if len(pat_df):
+        pat_df = pat_df.sort_values(["usage_count", "pattern_id"], ascending=[False, True],
+                                    na_position="last").head(top)
+
+    # agents: per day, and per agent with a daily success-rate trend
+    days: list[str] = []
+    agent_series: dict[str, list[float | None]] = {}
+    if len(agents):
+        a = agents.assign(day=_day(agents["timestamp"]), ok=agents["success"].astype("float"))
+        a = a.dropna(subset=["day"])
+        days = sorted(a["day"].unique())
+        g = a.groupby("day")
+        agent_days = pd.DataFrame({"executions": g.size(), "success_rate": g["ok"].mean(),
+                                   "average_duration": g["duration"].mean()}).reindex(days).reset_index()
+        agent_days = agent_days.rename(columns={"index": "day"})
+        per = a.groupby(["agent_id", "day"])["ok"].mean().unstack("day").reindex(columns=days)
+        agent_series = {str(k): [None if pd.isna(v) else float(v) for v in row] for k, row in per.iterrows()}
+        ga = a.groupby("agent_id")
+        agent_df = pd.DataFrame({"executions": ga.size(), "success_rate": ga["ok"].mean(),
+                                 "average_duration": ga["duration"].mean()}).reset_index()
+        agent_df["trend"] = agent_df["agent_id"].map(lambda x: sparkline(agent_series.get(str(x), []), 0.0, 1.0))
+        agent_df = agent_df.sort_values(["executions", "agent_id"], ascending=[False, True])
+    else:
+        agent_days = pd.DataFrame(columns=["day", "executions", "success_rate", "average_duration"])
+        agent_df = pd.DataFrame(columns=["agent_id", "executions", "success_rate", "average_duration", "trend"])
+
+    outcomes = {str(k): int(v) for k, v in tasks["outcome"].value_counts().sort_index().items()} \
+        if "outcome" in tasks.columns and len(tasks) else {}
+    return Dashboard(
+        export_id=manifest.get("export_id") or export_dir.name, created_at=manifest.get("created_at"),
+        schema_version=manifest.get("schema_version"),
+        table_rows={name: int(len(df)) for name, df in tables.items()},
+        capabilities=cap_df.reset_index(drop=True), capability_days=cap_days, patterns=pat_df.reset_index(drop=True),
+        agent_days=agent_days, agents=agent_df.reset_index(drop=True), agent_series=agent_series,
+        task_outcomes=outcomes, days=days)
+
+
+# --- formatting helpers --------------------------------------------------------------------
+
+def pct(v) -> str:
+    return "" if v is None or pd.isna(v) else f"{100 * float(v):.0f}%"
+
+
+def num(v, digits: int = 2) -> str:
+    if v is None or pd.isna(v):
+        return ""
+    return f"{float(v):,.{digits}f}"
+
+
+def signed_pct(v) -> str:
+    return "" if v is None or pd.isna(v) else f"{100 * float(v):+.0f} pts"
+
+
+# --- terminal ------------------------------------------------------------------------------
+
+def render_terminal(dash: Dashboard, console) -> None:
+    from rich.table import Table
+
+    console.print(f"[bold]Learning dashboard[/bold] — export {dash.export_id}"
+                  f"{' of ' + dash.created_at if dash.created_at else ''}"
+                  f" (schema {dash.schema_version or '?'})", highlight=False)
+    rows = ", ".join(f"{n} {r:,}" for n, r in dash.table_rows.items() if r)
+    console.print(f"rows: {rows or 'none'}", highlight=False)
+
+    t = Table(title="Capabilities (top by usage)", title_justify="left")
+    for col, kw in [("capability", {}), ("agent", {}), ("success", {"justify": "right"}), ("", {}),
+                    ("quality", {"justify": "right"}), ("uses", {"justify": "right"}),
+                    ("trend", {}), ("change", {"justify": "right"})]:
+        t.add_column(col, **kw)
+    for _, r in dash.capabilities.iterrows():
+        t.add_row(str(r["capability_id"]), str(r["agent_id"] or ""), pct(r["success_rate"]),
+                  f"[green]{bar(r['success_rate'], 12)}[/green]", num(r["quality_score"]),
+                  f"{r['usage_count']:,}", r["trend"], signed_pct(r["delta"]))
+    console.print(t if len(dash.capabilities) else "[dim]no capabilities in this export[/dim]")
+
+    if len(dash.capability_days):
+        series = [None if pd.isna(v) else float(v) for v in dash.capability_days["success_rate"]]
+        console.print(f"capability success rate after refinements, per day "
+                      f"({dash.capability_days['day'].iloc[0]} … {dash.capability_days['day'].iloc[-1]}): "
+                      f"{sparkline(series, 0.0, 1.0)} latest {pct(series[-1])}", highlight=False)
+
+    t = Table(title="Top patterns", title_justify="left")
+    for col, kw in [("pattern", {}), ("type", {}), ("uses", {"justify": "right"}),
+                    ("success", {"justify": "right"}), ("quality", {"justify": "right"}), ("anti", {})]:
+        t.add_column(col, **kw)
+    for _, r in dash.patterns.iterrows():
+        t.add_row(str(r["pattern_id"]), str(r.get("pattern_type") or ""),
+                  "" if pd.isna(r["usage_count"]) else f"{int(r['usage_count']):,}",
+                  pct(r.get("success_rate")), num(r.get("quality_score")),
+                  "yes" if r.get("is_anti_pattern") is True else "")
+    console.print(t if len(dash.patterns) else "[dim]no patterns in this export[/dim]")
+
+    t = Table(title="Agents", title_justify="left")
+    for col, kw in [("agent", {}), ("runs", {"justify": "right"}), ("success", {"justify": "right"}),
+                    ("avg s", {"justify": "right"}), ("success per day", {})]:
+        t.add_column(col, **kw)
+    for _, r in dash.agents.iterrows():
+        t.add_row(str(r["agent_id"]), f"{int(r['executions']):,}", pct(r["success_rate"]),
+                  num(r["average_duration"], 1), r["trend"])
+    console.print(t if len(dash.agents) else "[dim]no agent executions in this export[/dim]")
+
+    if len(dash.agent_days):
+        t = Table(title="Agent executions per day", title_justify="left")
+        for col, kw in [("day", {}), ("runs", {"justify": "right"}), ("success", {"justify": "right"}),
+                        ("", {}), ("avg s", {"justify": "right"})]:
+            t.add_column(col, **kw)
+        shown = dash.agent_days.tail(14)
+        for _, r in shown.iterrows():
+            t.add_row(r["day"], f"{int(r['executions']):,}", pct(r["success_rate"]),
+                      f"[green]{bar(r['success_rate'], 12)}[/green]", num(r["average_duration"], 1))
+        if len(dash.agent_days) > len(shown):
+            t.caption = f"last {len(shown)} of {len(dash.agent_days)} days"
+        console.print(t)
+    if dash.task_outcomes:
+        total = sum(dash.task_outcomes.values())
+        console.print("task outcomes: " + ", ".join(f"{k} {v:,} ({100 * v / total:.0f}%)"
+                                                    for k, v in dash.task_outcomes.items()), highlight=False)
+
+
+# --- markdown (Dagster UI) -----------------------------------------------------------------
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> str:
+    def cell(v) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def render_markdown(dash: Dashboard) -> dict[str, str]:
+    """Markdown sections (tables with unicode bar and sparkline charts) for asset metadata."""
+    out = {}
+    out["capabilities"] = _md_table(
+        ["capability", "agent", "success", "chart", "quality", "uses", "trend", "change"],
+        [[r["capability_id"], r["agent_id"] or "", pct(r["success_rate"]), f"`{bar(r['success_rate'], 12)}`",
+          num(r["quality_score"]), f"{r['usage_count']:,}", f"`{r['trend']}`" if r["trend"] else "",
+          signed_pct(r["delta"])] for _, r in dash.capabilities.iterrows()]) \
+        if len(dash.capabilities) else "_no capabilities_"
+    out["top_patterns"] = _md_table(
+        ["pattern", "type", "uses", "success", "quality"],
+        [[r["pattern_id"], r.get("pattern_type") or "",
+          "" if pd.isna(r["usage_count"]) else f"{int(r['usage_count']):,}", pct(r.get("success_rate")),
+          num(r.get("quality_score"))] for _, r in dash.patterns.iterrows()]) \
+        if len(dash.patterns) else "_no patterns_"
+    out["agents"] = _md_table(
+        ["agent", "runs", "success", "avg s", "success per day"],
+        [[r["agent_id"], f"{int(r['executions']):,}", pct(r["success_rate"]), num(r["average_duration"], 1),
+          f"`{r['trend']}`"] for _, r in dash.agents.iterrows()]) if len(dash.agents) else "_no agent executions_"
+    out["agents_per_day"] = _md_table(
+        ["day", "runs", "success", "chart", "avg s"],
+        [[r["day"], f"{int(r['executions']):,}", pct(r["success_rate"]), f"`{bar(r['success_rate'], 12)}`",
+          num(r["average_duration"], 1)] for _, r in dash.agent_days.iterrows()]) \
+        if len(dash.agent_days) else "_no agent executions_"
+    return out
+
+
+# --- HTML with inline SVG ------------------------------------------------------------------
+
+def _esc(v) -> str:
+    return html.escape(str(v), quote=True)
+
+
+def svg_bars(labels: list[str], values: list[float | None], *, hi: float | None = None, fmt=pct,
+             width: int = 720, title: str = "") -> str:
+    """Horizontal bar chart."""
+    row, label_w, pad = 22, 220, 8
+    present = [v for v in values if v is not None and not pd.isna(v)]
+    hi = hi if hi is not None else (max(present) if present else 1.0) or 1.0
+    height = pad * 2 + row * max(1, len(labels))
+    plot_w = width - label_w - 70
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
+             f'viewBox="0 0 {width} {height}"><title>{_esc(title)}</title>']
+    for i, (label, v) in enumerate(zip(labels, values)):
+        y = pad + i * row
+        text = label if len(label) <= 30 else label[:29] + "…"
+        parts.append(f'<text x="{label_w - 6}" y="{y + 15}" text-anchor="end" class="lbl">{_esc(text)}</text>')
+        if v is not None and not pd.isna(v):
+            w = max(1.0, plot_w * max(0.0, float(v)) / hi)
+            parts.append(f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 6}" '
+                         f'fill="{PALETTE[0]}"><title>{_esc(label)}: {_esc(fmt(v))}</title></rect>')
+            parts.append(f'<text x="{label_w + w + 4:.1f}" y="{y + 15}" class="val">{_esc(fmt(v))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def svg_lines(x_labels: list[str], series: dict[str, list[float | None]], *, lo: float = 0.0,
+              hi: float | None = None, fmt=pct, width: int = 720, height: int = 260, title: str = "") -> str:
+    """Line chart over days, one line per series, with axes and a legend."""
+    left, right, top, bottom = 56, 40, 16, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    allv = [v for s in series.values() for v in s if v is not None and not pd.isna(v)]
+    if hi is None:
+        hi = max(allv) if allv else 1.0
+        hi = hi * 1.1 if hi > 0 else 1.0
+    n = max(1, len(x_labels) - 1)
+
+    def x(i):
+        return left + plot_w * (i / n if len(x_labels) > 1 else 0.5)
+
+    def y(v):
+        return top + plot_h * (1 - (float(v) - lo) / ((hi - lo) or 1.0))
+
+    legend_h = 18 * ((len(series) + 3) // 4)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height + legend_h}" '
+             f'viewBox="0 0 {width} {height + legend_h}"><title>{_esc(title)}</title>']
+    for k in range(5):
+        v = lo + (hi - lo) * k / 4
+        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" class="grid"/>')
+        parts.append(f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end" class="val">{_esc(fmt(v))}</text>')
+    step = max(1, math.ceil(len(x_labels) / 8))
+    for i, lab in enumerate(x_labels):
+        if i % step == 0 or i == len(x_labels) - 1:
+            parts.append(f'<text x="{x(i):.1f}" y="{height - bottom + 16}" text-anchor="middle" '
+                         f'class="val">{_esc(lab)}</text>')
+    for j, (name, values) in enumerate(series.items()):
+        color = PALETTE[j % len(PALETTE)]
+        segment: list[str] = []
+        segments = []
+        for i, v in enumerate(values):
+            if v is None or pd.isna(v):
+                if segment:
+                    segments.append(segment)
+                segment = []
+                continue
+            segment.append(f"{x(i):.1f},{y(v):.1f}")
+            parts.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" fill="{color}">'
+                         f'<title>{_esc(name)} {_esc(x_labels[i])}: {_esc(fmt(v))}</title></circle>')
+        if segment:
+            segments.append(segment)
+        for seg in segments:
+            if len(seg) > 1:
+                parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{" ".join(seg)}"/>')
+        lx, ly = left + (j % 4) * (plot_w / 4), height + 14 * 0 + 18 * (j // 4)
+        label = name if len(name) <= 24 else name[:23] + "…"
+        parts.append(f'<rect x="{lx:.1f}" y="{ly:.1f}" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{lx + 14:.1f}" y="{ly + 9:.1f}" class="val">{_esc(label)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{_esc(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:60rem;color:#222;
+padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.2rem}
+table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
+td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:left}
+th{background:#f6f6f6}.meta{color:#666;font-size:.9rem}svg{max-width:100%;height:auto}
+svg .lbl,svg .val{font-size:11px;fill:#333;font-family:inherit}svg .grid{stroke:#e5e5e5;stroke-width:1}
+"""
+
+
+def render_html(dash: Dashboard) -> str:
+    """A self-contained HTML report: inline CSS and SVG only, no scripts and no external resources."""
+    caps = dash.capabilities
+    sections = [
+        f"<h1>Learning dashboard</h1><p class=meta>Export {_esc(dash.export_id)}"
+        f"{' created ' + _esc(dash.created_at) if dash.created_at else ''}, schema {_esc(dash.schema_version)}."
+        f" All values are anonymized (pseudonymous ids, days).</p>",
+        _html_table(["table", "rows"], [[n, f"{r:,}"] for n, r in dash.table_rows.items()]),
+        "<h2>Capability success rates</h2>",
+        svg_bars(list(caps["capability_id"].astype(str)), list(caps["success_rate"]), hi=1.0,
+                 title="Capability success rates") if len(caps) else "<p>No capabilities.</p>",
+    ]
+    if len(caps):
+        sections.append(_html_table(
+            ["capability", "agent", "success", "quality", "uses", "refinements", "trend", "change"],
+            [[r["capability_id"], r["agent_id"] or "", pct(r["success_rate"]), num(r["quality_score"]),
+              f"{r['usage_count']:,}", str(r["refinements"]), r["trend"], signed_pct(r["delta"])]
+             for _, r in caps.iterrows()]))
+    if len(dash.capability_days):
+        sections += ["<h2>Capability success rate after refinements, per day</h2>",
+                     svg_lines(list(dash.capability_days["day"]),
+                               {"mean success rate": list(dash.capability_days["success_rate"])}, hi=1.0,
+                               title="Capability success rate per day")]
+    sections.append("<h2>Top patterns</h2>")
+    if len(dash.patterns):
+        sections += [svg_bars(list(dash.patterns["pattern_id"].astype(str)),
+                              [None if pd.isna(v) else float(v) for v in dash.patterns["usage_count"]],
+                              fmt=lambda v: f"{int(v):,} uses", title="Top patterns by use"),
+                     _html_table(["pattern", "type", "uses", "success", "quality"],
+                                 [[r["pattern_id"], r.get("pattern_type") or "",
+                                   "" if pd.isna(r["usage_count"]) else f"{int(r['usage_count']):,}",
+                                   pct(r.get("success_rate")), num(r.get("quality_score"))]
+                                  for _, r in dash.patterns.iterrows()])]
+    else:
+        sections.append("<p>No patterns.</p>")
+    sections.append("<h2>Agents per day</h2>")
+    if len(dash.agent_days):
+        top_agents = list(dash.agents["agent_id"].astype(str))[:8]
+        sections += [
+            "<p class=meta>Success rate per day, per agent (top 8 by executions)</p>",
+            svg_lines(dash.days, {a: dash.agent_series.get(a, []) for a in top_agents}, hi=1.0,
+                      title="Agent success rate per day"),
+            "<p class=meta>Average duration per day, all agents (seconds)</p>",
+            svg_lines(list(dash.agent_days["day"]), {"average duration": list(dash.agent_days["average_duration"])},
+                      fmt=lambda v: f"{v:,.1f}s", title="Agent duration per day"),
+            _html_table(["agent", "runs", "success", "avg s"],
+                        [[r["agent_id"], f"{int(r['executions']):,}", pct(r["success_rate"]),
+                          num(r["average_duration"], 1)] for _, r in dash.agents.iterrows()]),
+        ]
+    else:
+        sections.append("<p>No agent executions.</p>")
+    if dash.task_outcomes:
+        sections += ["<h2>Task outcomes</h2>",
+                     svg_bars(list(dash.task_outcomes), list(dash.task_outcomes.values()),
+                              fmt=lambda v: f"{int(v):,}", title="Task outcomes")]
+    return ("<!DOCTYPE html><html lang=en><head><meta charset=utf-8>"
+            "<meta http-equiv=Content-Security-Policy content=\"default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:\">"
+            f"<title>Learning dashboard {_esc(dash.export_id)}</title><style>{CSS}</style></head><body>"
+            + "\n".join(sections) + "</body></html>\n")

@@ -1,0 +1,226 @@
+"""Intake steps behind the Dagster sensor and assets: notice packages, verify one, pool it.
+
+A submission is named by the first 20 hex digits of its package's SHA-256, so the same bytes are the
+same submission whatever the file is called. Every decision is written to
+`submissions/<submission>.json`; every refusal also to `rejections.jsonl`. None of these functions
+raises for a bad package: refusals are results.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from learning_assets.insights import pool
+from learning_assets.insights.package import Limits, Rejected, open_package, sha256_file
+from resources.shared_insights import InsightsStore, SubmissionInbox, now_iso
+
+KEY_CHARS = 20
+
+
+def submission_key(sha256: str) -> str:
+    return sha256[:KEY_CHARS]
+
+
+def limits(inbox: SubmissionInbox) -> Limits:
+    return Limits(max_package_bytes=inbox.max_package_bytes, max_member_bytes=inbox.max_member_bytes,
+                  max_total_bytes=inbox.max_total_bytes, max_members=inbox.max_members)
+
+
+@dataclass
+class Scan:
+    new: list[tuple[str, str]] = field(default_factory=list)  # (submission, file name)
+    notes: list[str] = field(default_factory=list)
+    cursor: dict = field(default_factory=dict)
+
+
+def scan_inbox(inbox: SubmissionInbox, store: InsightsStore, cursor: dict | None, known: set[str],
+               now: float | None = None) -> Scan:
+    """New, settled package files in the inbox; refusals that need no unpacking are logged here.
+
+    `cursor` maps each file name to (size, mtime_ns, ctime_ns, submission) as last seen, so a file is
+    looked at again only when it changes.
+    """
+    now = time.time() if now is None else now
+    seen: dict[str, list] = dict((cursor or {}).get("files", {}))
+    scan = Scan()
+    present = set()
+    for path in inbox.packages():
+        name = path.name
+        present.add(name)
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        sig = [st.st_size, st.st_mtime_ns, st.st_ctime_ns]
+        prev = seen.get(name)
+        if prev and prev[:3] == sig:
+            continue
+        if now - st.st_mtime < inbox.settle_seconds:
+            scan.notes.append(f"{name}: modified {now - st.st_mtime:.0f}s ago, waiting for it to settle")
+            continue
+        try:
+            if st.st_size > inbox.max_package_bytes:
+                raise Rejected("too_large", f"package is {st.st_size} bytes, over the limit of "
+                                            f"{inbox.max_package_bytes}")
+            digest = sha256_file(path, inbox.max_package_bytes)
+        except Rejected as exc:
+            store.reject(None, exc.code, exc.reason, file=name)
+            scan.notes.append(f"{name}: rejected ({exc.code})")
+            seen[name] = [*sig, None]
+            continue
+        except OSError as exc:
+            store.reject(None, "unreadable", f"cannot read the package ({type(exc).__name__})", file=name)
+            scan.notes.append(f"{name}: rejected (unreadable)")
+            seen[name] = [*sig, None]
+            continue
+        key = submission_key(digest)
+        seen[name] = [*sig, key]
+        if prev and len(prev) > 3 and prev[3] == key:
+            continue  # touched, same bytes
+        if key in known or any(key == k for k, _ in scan.new):
+            store.reject(key, "duplicate", f"same bytes as submission {key}, which is already known", file=name)
+            scan.notes.append(f"{name}: duplicate of {key}")
+            continue
+        store.append("arrivals.jsonl", {"submission": key, "file": name, "sha256": digest, "bytes": st.st_size})
+        scan.new.append((key, name))
+    scan.cursor = {"files": {n: v for n, v in seen.items() if n in present}}
+    return scan
+
+
+# --- verdicts -------------------------------------------------------------------------------------
+
+
+def verdict_path(store: InsightsStore, key: str) -> Path:
+    return store.root() / "submissions" / f"{key}.json"
+
+
+def read_verdict(store: InsightsStore, key: str) -> dict | None:
+    return store.read_json(verdict_path(store, key))
+
+
+def _save(store: InsightsStore, verdict: dict) -> dict:
+    verdict["updated_at"] = now_iso()
+    store.write_json(verdict_path(store, verdict["submission"]), verdict)
+    return verdict
+
+
+def _reject(store: InsightsStore, verdict: dict, code: str, reason: str) -> dict:
+    verdict.update(status="rejected", code=code, reason=reason)
+    store.reject(verdict["submission"], code, reason, file=verdict.get("file"))
+    return _save(store, verdict)
+
+
+def _copy_verified(src: Path, dest: Path, expected_sha: str, limit: int) -> None:
+    """Copy the inbox file into the store while hashing it; the copy is what gets verified."""
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    h = hashlib.sha256()
+    size = 0
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                raise Rejected("too_large", f"package grew over the limit of {limit} bytes")
+            h.update(chunk)
+            fout.write(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    if h.hexdigest() != expected_sha:
+        tmp.unlink()
+        raise Rejected("changed", "the package changed after it arrived in the inbox; resubmit it")
+    os.replace(tmp, dest)
+
+
+def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
+    """Verify submission `key` and stage its tables; returns the verdict (`verified` or `rejected`)."""
+    previous = read_verdict(store, key)
+    if previous and previous.get("status") in ("accepted", "superseded"):
+        return previous  # already pooled once; re-materializing is a no-op
+    arrival = store.arrival(key) or {}
+    verdict = {"submission": key, "file": arrival.get("file"), "package_sha256": arrival.get("sha256"),
+               "received_at": now_iso()}
+    work = store.root() / "intake" / key
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        if not arrival:
+            raise Rejected("package_missing", "no package arrived for this submission (packages enter through "
+                                              "the inbox sensor)")
+        src = inbox.root() / arrival["file"]
+        if not src.is_file():
+            raise Rejected("package_missing", "the package is no longer in the inbox")
+        received = store.dir("received") / f"{key}.tar.gz"
+        _copy_verified(src, received, arrival["sha256"], inbox.max_package_bytes)
+        verified = open_package(received, work, limits(inbox), min_k=store.min_export_k,
+                                accept_migrated=store.accept_migrated, leak_rescan=store.leak_rescan,
+                                migration_key=store.migration_key())
+    except Rejected as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        return _reject(store, verdict, exc.code, exc.reason)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        return _reject(store, verdict, "unreadable", f"cannot read the package ({type(exc).__name__})")
+    staged = work / "tables"
+    staged.mkdir()
+    for name, df in verified.tables.items():
+        if len(df):  # a table without rows leaves the project with none in the pooled table
+            pool.write_table(df, name, staged / f"{name}.parquet", key, conformed=True)
+    shutil.rmtree(work / "unpacked", ignore_errors=True)
+    shutil.rmtree(work / "control", ignore_errors=True)
+    verdict.update(status="verified", code=None, reason=None, project=verified.project,
+                   export_id=verified.export_id, export_created_at=verified.export_created_at,
+                   schema_version=verified.schema_version, migrated_from=verified.migrated_from,
+                   k=verified.report.get("k"), achieved_k=verified.report.get("achieved_k"),
+                   rows={n: int(len(df)) for n, df in verified.tables.items()},
+                   warnings=verified.warnings[:20])
+    return _save(store, verdict)
+
+
+def _when(value) -> datetime | None:
+    with contextlib.suppress(TypeError, ValueError):
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return None
+
+
+def commit(key: str, store: InsightsStore) -> dict:
+    """Pool a verified submission, replacing its project's earlier rows; duplicates and stale ones are rejected."""
+    verdict = read_verdict(store, key)
+    if verdict is None:
+        return {"submission": key, "status": "rejected", "code": "package_missing", "reason": "not verified"}
+    if verdict["status"] != "verified":
+        return verdict
+    work = store.root() / "intake" / key
+    with store.lock():
+        project_file = store.root() / "projects" / f"{verdict['project']}.json"
+        state = store.read_json(project_file)
+        if state and state.get("submission") != key:
+            if state.get("export_id") == verdict["export_id"]:
+                shutil.rmtree(work, ignore_errors=True)
+                return _reject(store, verdict, "duplicate", f"export {verdict['export_id']} of this project was "
+                                                            f"already accepted as submission {state['submission']}")
+            new, old = _when(verdict["export_created_at"]), _when(state.get("export_created_at"))
+            if new is not None and old is not None and new < old:
+                shutil.rmtree(work, ignore_errors=True)
+                return _reject(store, verdict, "stale", f"the project already has a newer export (submission "
+                                                        f"{state['submission']})")
+        staged = {p.stem: p for p in (work / "tables").glob("*.parquet")}
+        pool.replace_project(store.root(), verdict["project"], key, staged)
+        replaced = state.get("submission") if state and state.get("submission") != key else None
+        store.write_json(project_file, {"project": verdict["project"], "submission": key,
+                                        "export_id": verdict["export_id"],
+                                        "export_created_at": verdict["export_created_at"],
+                                        "accepted_at": now_iso(), "rows": verdict["rows"]})
+        verdict.update(status="accepted", replaced=replaced)
+        _save(store, verdict)
+        if replaced:
+            old_verdict = read_verdict(store, replaced)
+            if old_verdict:
+                old_verdict.update(status="superseded", superseded_by=key)
+                _save(store, old_verdict)
+    shutil.rmtree(work, ignore_errors=True)
+    return verdict

@@ -1,0 +1,122 @@
+"""Pooled cross-project tables: one row set per project, replaced whole when the project resubmits.
+
+Layout (Hive partitioning, read with `pyarrow.dataset`): `pooled/<table>/project=<pseudonym>/<submission>.parquet`,
+each file with a `submission` column. A project's row sets are swapped under the store's lock: the new
+directory is written under a dot-name (which dataset readers skip), the old one is renamed away and
+the new one into place, so readers holding the lock see either the old or the new rows of a project.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from schemas.tables import ANONYMIZED, TABLE_NAMES, conform, empty_frame
+
+POOLED = "pooled"
+
+
+def arrow_type(column) -> pa.DataType:
+    dtype = str(column.dtype)
+    if dtype == "str":
+        return pa.string()
+    if dtype == "float64":
+        return pa.float64()
+    if dtype == "Int64":
+        return pa.int64()
+    if dtype == "boolean":
+        return pa.bool_()
+    if dtype.startswith("datetime64"):
+        return pa.timestamp("ns", tz="UTC")
+    if any("list" in (c.name or "") for c in column.checks):
+        return pa.list_(pa.string())
+    return pa.string()
+
+
+def arrow_schema(table: str) -> pa.Schema:
+    """The fixed Arrow schema of a pooled table: the anonymized columns plus `submission`."""
+    cols = ANONYMIZED[table].columns
+    return pa.schema([pa.field(n, arrow_type(c)) for n, c in cols.items()] + [pa.field("submission", pa.string())])
+
+
+def write_table(df: pd.DataFrame, table: str, path: Path, submission: str, conformed: bool = False) -> None:
+    frame = (df if conformed else conform(df, ANONYMIZED[table])).assign(submission=submission)
+    pq.write_table(pa.Table.from_pandas(frame, schema=arrow_schema(table), preserve_index=False), path,
+                   compression="zstd")
+
+
+def replace_project(root: Path, project: str, submission: str, staged: dict[str, Path]) -> None:
+    """Make `staged[table]` (Parquet files, possibly absent) the only rows of `project` in every table.
+
+    Call with the store's lock held.
+    """
+    for table in TABLE_NAMES:
+        base = root / POOLED / table
+        base.mkdir(parents=True, exist_ok=True)
+        final = base / f"project={project}"
+        fresh = base / f".new-{project}-{secrets.token_hex(4)}"
+        fresh.mkdir()
+        if table in staged and staged[table].is_file():
+            shutil.copyfile(staged[table], fresh / f"{submission}.parquet")
+        old = None
+        if final.exists():
+            old = base / f".old-{project}-{secrets.token_hex(4)}"
+            final.rename(old)
+        if any(fresh.iterdir()):
+            fresh.rename(final)
+        else:
+            fresh.rmdir()
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def remove_project(root: Path, project: str) -> None:
+    for table in TABLE_NAMES:
+        shutil.rmtree(root / POOLED / table / f"project={project}", ignore_errors=True)
+
+
+def dataset(root: Path, table: str) -> ds.Dataset:
+    schema = arrow_schema(table).append(pa.field("project", pa.string()))
+    base = root / POOLED / table
+    if not base.is_dir():
+        return ds.dataset(pa.table({f.name: pa.array([], f.type) for f in schema}))
+    return ds.dataset(base, format="parquet", schema=schema,
+                      partitioning=ds.partitioning(pa.schema([pa.field("project", pa.string())]), flavor="hive"))
+
+
+def read_pooled(root: Path, tables: tuple[str, ...] = TABLE_NAMES, columns: dict[str, list[str]] | None = None
+                ) -> dict[str, pd.DataFrame]:
+    """Pooled tables as DataFrames (with `project` and `submission` columns)."""
+    out = {}
+    for table in tables:
+        wanted = None
+        if columns and table in columns:
+            wanted = list(dict.fromkeys([*columns[table], "project", "submission"]))
+        t = dataset(root, table).to_table(columns=wanted)
+        df = t.to_pandas()
+        for f in t.schema:
+            if pa.types.is_list(f.type):
+                df[f.name] = df[f.name].map(lambda v: [] if v is None else list(v))
+        if df.empty and wanted is None:
+            df = empty_frame(ANONYMIZED[table]).assign(submission=pd.Series(dtype=object),
+                                                       project=pd.Series(dtype=object))
+        out[table] = df
+    return out
+
+
+def pooled_projects(root: Path) -> set[str]:
+    """Projects with rows in any pooled table."""
+    found = set()
+    base = root / POOLED
+    if base.is_dir():
+        for table_dir in base.iterdir():
+            if table_dir.is_dir():
+                found |= {p.name.split("=", 1)[1] for p in table_dir.iterdir()
+                          if p.is_dir() and p.name.startswith("project=")}
+    return found

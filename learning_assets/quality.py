@@ -1,0 +1,509 @@
+"""Data quality: Pandera failure reports, Great Expectations suites over an export, GX Data Docs.
+
+The Pandera schemas in `schemas.tables` are the single source of truth. Here they become
+- Dagster types that enforce a table's *shape* (columns, order, dtypes), so that a wrong value never
+  fails a step with a stack trace but shows up in an asset check with the rows and columns at fault;
+- failure reports for those asset checks (Pandera's lazy validation `failure_cases`: counts and a
+  masked sample);
+- Great Expectations 1.x suites (derived from the same schemas, plus privacy regexes and row counts
+  across tables, manifest, document and report) that run over a staged export in an ephemeral context.
+
+`great_expectations` takes seconds to import: it is imported only inside the functions that run it.
+Values shown in the UI are masked (`safe_value`): numbers, booleans, days, pseudonyms and short
+category names are shown; any other text only as its length.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pandera.errors as pa_errors
+import pandera.pandas as pa
+
+from schemas.tables import ANONYMIZED, TABLE_NAMES
+
+SAMPLE_ROWS = 20
+PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
+SHORT_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+
+# Independent of the scrubber's detectors on purpose: a second, simple opinion on the export.
+PRIVACY_RULES: dict[str, list[str]] = {
+    "email": [r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"],
+    "path": [
+        r"(?<![\w*.<>/-])/[\w.@+-]+/[\w.@+-]+",        # /home/alice/...
+        r"(?<![\w])[A-Za-z]:[\\/]",                     # C:\ or C:/
+        r"\\\\[\w.$-]+\\",                              # \\host\share
+        r"(?<![\w])~[\w.-]*/",                          # ~/ and ~user/
+        r"(?i)\bfile:/{1,3}[\w.~%-]",                   # file:///home/... (not a bare, truncated "file:/")
+    ],
+    "secret": [
+        r"-----BEGIN [A-Z ]*PRIVATE KEY",
+        r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
+        r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+        r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
+        r"\b(?:sk|pk|rk)[-_](?:live|test|proj)[-_][A-Za-z0-9_-]{16,}",
+        r"\bAIza[0-9A-Za-z_-]{35}",
+        r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@<>]+:[^\s/@<>]+@",
+        r"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[:=]\s*(?!<)[^\s,;'\"<>]{4,}",
+    ],
+}
+
+# Row counts the document states for each table (JSON path as keys; sums for grouped counts).
+DOCUMENT_COUNTS: dict[str, tuple[str, ...]] = {
+    "capabilities": ("capability_metrics", "total_capabilities"),
+    "capability_refinements": ("learning_effectiveness", "total_refinements"),
+    "patterns": ("pattern_statistics", "total_patterns"),
+    "code_outcomes": ("learning_effectiveness", "code_outcomes", "total"),
+    "feedback": ("learning_effectiveness", "feedback", "total"),
+    "learned_prompts": ("learning_effectiveness", "learned_prompts", "total"),
+    "agent_executions": ("analytics_data", "agent_executions"),
+    "workflow_executions": ("analytics_data", "workflow_executions"),
+    "confidence_metrics": ("analytics_data", "confidence", "total"),
+    "step_executions": ("analytics_data", "step_executions", "total"),
+}
+
+
+# --- masking ------------------------------------------------------------------------------------
+
+
+def safe_value(value: Any, reveal_names: bool = True) -> Any:
+    """A JSON-safe, privacy-safe rendering of a failing value for the Dagster UI."""
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float)) or hasattr(value, "dtype") and getattr(value, "ndim", 1) == 0:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"<{type(value).__name__}>"
+        if math.isnan(number):
+            return None
+        if math.isinf(number):
+            return str(number)
+        return int(number) if number == int(number) and abs(number) < 2 ** 53 else number
+    if isinstance(value, (pd.Timestamp, datetime, date)):
+        return value.isoformat()
+    if isinstance(value, str):
+        if reveal_names and (PSEUDONYM.match(value) or SHORT_NAME.match(value)):
+            return value
+        return f"<text, {len(value)} chars>"
+    if isinstance(value, (list, tuple)):
+        return f"<list of {len(value)}>"
+    return f"<{type(value).__name__}>"
+
+
+# --- Pandera ------------------------------------------------------------------------------------
+
+
+def shape_schema(schema: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The schema's columns, order and dtypes only: value rules are left to the asset checks."""
+    return pa.DataFrameSchema({name: pa.Column(col.dtype, nullable=True, name=name)
+                               for name, col in schema.columns.items()},
+                              name=f"{schema.name}_shape", strict=True, ordered=True)
+
+
+def table_dagster_type(schema: pa.DataFrameSchema):
+    """A Dagster type that shows the full schema (every rule) in the UI but enforces only the shape.
+
+    A wrong value must not fail the step with a type-check error: the asset's schema check reports
+    it with the rows and columns at fault, and blocks downstream assets when it matters.
+    """
+    from dagster import DagsterType, TypeCheck
+    from dagster_pandera import pandera_schema_to_dagster_type
+
+    full = pandera_schema_to_dagster_type(schema)
+    shape = shape_schema(schema)
+
+    def type_check(_context, value) -> TypeCheck:
+        if not isinstance(value, pd.DataFrame):
+            return TypeCheck(success=False, description=f"expected a pandas DataFrame, got {type(value).__name__}")
+        report = pandera_report(value, shape, reveal_names=False)
+        if report["passed"]:
+            return TypeCheck(success=True)
+        return TypeCheck(success=False, description=report["summary"],
+                         metadata={"failures": report["failures"],
+                                   "by_column": json.dumps(report["by_column"])[:2000]})
+
+    return DagsterType(type_check_fn=type_check, key=full.key, name=full.unique_name,
+                       description=(full.description or "") + " The type check enforces columns, order and "
+                       "dtypes; value rules run as the asset's schema check.",
+                       metadata=full.metadata, typing_type=pd.DataFrame)
+
+
+def as_frame(value: Any) -> pd.DataFrame:
+    """An asset value as one DataFrame (a multi-partition load is a dict of frames)."""
+    if isinstance(value, dict):
+        frames = [v for v in value.values() if isinstance(v, pd.DataFrame)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return value
+
+
+def pandera_report(df: pd.DataFrame, schema: pa.DataFrameSchema, *, reveal_names: bool = True,
+                   sample: int = SAMPLE_ROWS) -> dict:
+    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows."""
+    try:
+        schema.validate(df, lazy=True)
+    except pa_errors.SchemaErrors as exc:
+        cases = exc.failure_cases
+    except pa_errors.SchemaError as exc:  # not lazily collectable (e.g. a wrong object type)
+        return {"passed": False, "failures": 1, "failed_rows": 0, "rows": int(len(df)),
+                "by_column": [{"column": None, "check": str(exc).splitlines()[0][:200], "count": 1}],
+                "sample": [], "summary": str(exc).splitlines()[0][:200]}
+    else:
+        return {"passed": True, "failures": 0, "failed_rows": 0, "rows": int(len(df)), "by_column": [],
+                "sample": [], "summary": f"{len(df)} rows match {schema.name}"}
+    cases = cases.copy()
+    cases["column"] = cases["column"].astype(object).where(cases["column"].notna(), None)
+    cases["check"] = cases["check"].astype(str)
+    by_column = (cases.groupby(["column", "check"], dropna=False).size().reset_index(name="count")
+                 .sort_values(["count", "column"], ascending=[False, True], na_position="first"))
+    groups = [{"column": None if pd.isna(r.column) else str(r.column), "check": r.check, "count": int(r.count)}
+              for r in by_column.itertuples()]
+    rows = cases["index"].dropna()
+    examples = []
+    for r in cases.head(sample).itertuples():
+        row = None if pd.isna(r.index) else int(r.index) if str(r.index).isdigit() else str(r.index)
+        # schema-level failures (missing column, wrong dtype) describe the schema, not a value
+        value = str(r.failure_case) if row is None else safe_value(r.failure_case, reveal_names)
+        examples.append({"row": row, "column": None if pd.isna(r.column) else str(r.column), "check": r.check,
+                         "value": value})
+    top = "; ".join(f"{g['column'] or '(table)'}: {g['check']} x{g['count']}" for g in groups[:3])
+    return {"passed": False, "failures": int(len(cases)), "failed_rows": int(rows.nunique()),
+            "rows": int(len(df)), "by_column": groups, "sample": examples,
+            "summary": f"{len(cases)} failure(s) in {rows.nunique()} row(s) of {schema.name}: {top}"}
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "_none_"
+    def cell(v: Any) -> str:
+        return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:80]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --- the export, read back ------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> Any:
+    from schemas.versions import read_json
+    return read_json(path)
+
+
+@dataclass
+class ExportFiles:
+    """What a (staged or published) export directory holds, loaded for validation."""
+
+    directory: Path
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    manifest: dict | None = None
+    document: dict | None = None
+    json_files: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, directory: Path) -> ExportFiles:
+        from resources.io_manager import read_table_frame
+
+        directory = Path(directory)
+        out = cls(directory)
+        tables_dir = directory / "tables"
+        if tables_dir.is_dir():
+            for path in sorted(tables_dir.glob("*.parquet")):
+                out.tables[path.stem] = read_table_frame(path)
+        for name in ("learning_export.json", "learning_export.json.gz", "export_metadata.json",
+                     "anonymization_report.json"):
+            if (directory / name).is_file():
+                out.json_files[name] = _read_json(directory / name)
+        out.document = out.json_files.get("learning_export.json", out.json_files.get("learning_export.json.gz"))
+        if (directory / "manifest.json").is_file():
+            out.manifest = _read_json(directory / "manifest.json")
+        return out
+
+
+def _json_strings(value: Any, path: str = "$"):
+    if isinstance(value, str):
+        yield path, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield f"{path}.{k}", str(k)
+            yield from _json_strings(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _json_strings(v, f"{path}[{i}]")
+
+
+def text_frame(files: ExportFiles) -> pd.DataFrame:
+    """Every distinct string of the export, with where it was found (list items and JSON text decoded)."""
+    records: list[tuple[str, str, Any, str]] = []
+    for name, df in files.tables.items():
+        source = f"tables/{name}.parquet"
+        for col in df.columns:
+            series = df[col].dropna()
+            if series.empty or df[col].dtype != object:
+                continue
+            seen: set[str] = set()
+            for row, value in series.items():
+                items = value if isinstance(value, list) else [value]
+                for item in items:
+                    texts = [str(item)]
+                    if isinstance(item, str) and item.startswith("{"):
+                        try:
+                            texts = [t for _, t in _json_strings(json.loads(item))]
+                        except ValueError:
+                            pass
+                    for text in texts:
+                        if text not in seen:
+                            seen.add(text)
+                            records.append((source, col, row, text))
+    for name, obj in files.json_files.items():
+        seen = set()
+        for path, text in _json_strings(obj):
+            if text not in seen:
+                seen.add(text)
+                records.append((name, path, None, text))
+    return pd.DataFrame(records, columns=["source", "location", "row", "value"], dtype=object)
+
+
+def _dig(doc: Any, keys: tuple[str, ...]) -> int | None:
+    for key in keys:
+        if not isinstance(doc, dict) or key not in doc:
+            return None
+        doc = doc[key]
+    return doc if isinstance(doc, int) and not isinstance(doc, bool) else None
+
+
+def document_counts(doc: dict | None) -> dict[str, int | None]:
+    """Rows per table as the JSON document states them (None where it does not)."""
+    if not isinstance(doc, dict):
+        return {}
+    counts = {t: _dig(doc, keys) for t, keys in DOCUMENT_COUNTS.items()}
+    outcomes = (doc.get("learning_effectiveness") or {}).get("task_outcomes")
+    if isinstance(outcomes, dict):
+        counts["task_memories"] = sum(v for v in outcomes.values() if isinstance(v, int))
+    experts = (doc.get("analytics_data") or {}).get("expert_consultations")
+    if isinstance(experts, dict):
+        counts["expert_performance"] = sum(v.get("count", 0) for v in experts.values() if isinstance(v, dict))
+    return counts
+
+
+def counts_frame(files: ExportFiles, *, compare_report: bool = True) -> pd.DataFrame:
+    """One row per table: rows in its Parquet file, in the manifest, in the document and in the report."""
+    manifest_rows = {f["table"]: f.get("rows") for f in (files.manifest or {}).get("files", []) if "table" in f}
+    report = files.json_files.get("anonymization_report.json") or (files.document or {}).get(
+        "anonymization_report") or {}
+    report_rows = {t: v.get("rows_out") for t, v in (report.get("tables") or {}).items()} if compare_report else {}
+    doc_rows = document_counts(files.document)
+    names = sorted(set(files.tables) | set(manifest_rows) | set(TABLE_NAMES))
+    rows = []
+    for t in names:
+        rows.append({"table": t,
+                     "parquet_rows": len(files.tables[t]) if t in files.tables else None,
+                     "manifest_rows": manifest_rows.get(t),
+                     "document_rows": doc_rows.get(t),
+                     "report_rows": report_rows.get(t)})
+    return pd.DataFrame(rows).astype({c: "Int64" for c in ("parquet_rows", "manifest_rows", "document_rows",
+                                                            "report_rows")})
+
+
+# --- Great Expectations ---------------------------------------------------------------------------
+
+
+def _gx():
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    return gx, gxe
+
+
+def gx_context(docs_dir: Path | None = None):
+    """An ephemeral GX context (nothing written) with progress bars off; optionally a Data Docs site."""
+    gx, _ = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    if docs_dir is not None:
+        context.add_data_docs_site(site_name="learning_export", site_config={
+            "class_name": "SiteBuilder",
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+        })
+    return context
+
+
+def table_expectations(schema: pa.DataFrameSchema) -> list:
+    """GX expectations derived from a Pandera schema: columns, nulls, value sets, ranges, patterns, keys.
+
+    Dtypes are Pandera's job (the Dagster type); a value of the wrong type still fails the range and
+    pattern expectations here.
+    """
+    _, gxe = _gx()
+    out = [gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(schema.columns))]
+    for name, col in schema.columns.items():
+        if not col.nullable:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
+        if col.unique:
+            out.append(gxe.ExpectColumnValuesToBeUnique(column=name))
+        for check in col.checks:
+            stats = check.statistics or {}
+            if check.name == "isin":
+                out.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(stats["allowed_values"])))
+            elif check.name == "in_range":
+                out.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"],
+                                                             max_value=stats["max_value"]))
+            elif check.name == "greater_than_or_equal_to":
+                out.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"]))
+            elif check.name == "str_matches":
+                out.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=stats["pattern"]))
+    unique = schema.unique
+    if unique:
+        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(unique)))
+    return out
+
+
+def privacy_expectations() -> list:
+    _, gxe = _gx()
+    return [gxe.ExpectColumnValuesToNotMatchRegexList(column="value", regex_list=regexes, meta={"rule": rule})
+            for rule, regexes in PRIVACY_RULES.items()]
+
+
+def counts_expectations(frame: pd.DataFrame) -> list:
+    _, gxe = _gx()
+    out = [gxe.ExpectColumnDistinctValuesToContainSet(column="table", value_set=list(TABLE_NAMES))]
+    base = "parquet_rows" if frame["parquet_rows"].notna().any() else "manifest_rows"
+    for other in ("parquet_rows", "manifest_rows", "document_rows", "report_rows"):
+        if other != base and frame[other].notna().any():
+            out.append(gxe.ExpectColumnPairValuesToBeEqual(column_A=base, column_B=other,
+                                                           ignore_row_if="either_value_is_missing"))
+    if frame["parquet_rows"].notna().any():
+        out.append(gxe.ExpectColumnValuesToNotBeNull(column="parquet_rows"))
+        out.append(gxe.ExpectColumnValuesToNotBeNull(column="manifest_rows"))
+    return out
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    kind: str  # tables | privacy | counts
+    success: bool
+    evaluated: int
+    failed: list[dict]
+
+
+@dataclass
+class GxValidation:
+    """Outcome of every suite over one export; `seconds` includes context setup, not the GX import."""
+
+    outcomes: list[SuiteOutcome]
+    seconds: float
+    context: Any = None
+
+    def of_kind(self, kind: str) -> list[SuiteOutcome]:
+        return [o for o in self.outcomes if o.kind == kind]
+
+
+SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
+NO_VALUES = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
+
+
+def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
+    failed = []
+    for r in result.results:
+        if r.success:
+            continue
+        cfg = r.expectation_config
+        res = r.result or {}
+        kwargs = cfg.kwargs
+        entry = {"expectation": cfg.type, "column": kwargs.get("column") or ",".join(
+            kwargs.get("column_list") or []) or (f"{kwargs.get('column_A')}={kwargs.get('column_B')}"
+                                                  if kwargs.get("column_A") else None),
+                 "unexpected": res.get("unexpected_count"), "rows": [], "values": []}
+        if r.exception_info and r.exception_info.get("raised_exception"):
+            entry["error"] = str(r.exception_info.get("exception_message") or "")[:200]
+        if kind == "privacy":
+            entry["rule"] = (cfg.meta or {}).get("rule")
+            where = frame.loc[[i for i in res.get("partial_unexpected_index_list") or [] if i in frame.index]]
+            entry["rows"] = [f"{s}:{loc}" + (f"[{row}]" if row is not None else "")
+                             for s, loc, row in zip(where["source"], where["location"], where["row"])]
+            entry["values"] = [safe_value(v, reveal_names=False) for v in where["value"]]
+        elif kind == "counts":
+            idx = res.get("partial_unexpected_index_list") or []
+            entry["rows"] = [frame.loc[i, "table"] for i in idx if i in frame.index]
+        else:
+            entry["rows"] = [safe_value(i) for i in (res.get("partial_unexpected_index_list") or [])]
+            entry["values"] = [safe_value(v) for v in (res.get("partial_unexpected_list") or [])]
+            if cfg.type == "expect_table_columns_to_match_ordered_list":
+                entry["values"] = [str(res.get("observed_value"))[:200]]
+        failed.append(entry)
+    return failed
+
+
+def validate_export(directory: Path, *, result_format: dict | None = None, context=None,
+                    compare_report: bool = True, docs_dir: Path | None = None) -> GxValidation:
+    """Run every GX suite over an export directory: one per table, privacy over all text, row counts."""
+    gx, _ = _gx()
+    started = time.perf_counter()
+    files = ExportFiles.load(directory)
+    context = context or gx_context(docs_dir)
+    source = context.data_sources.add_pandas("learning_export")
+    runs: list[tuple[str, str, pd.DataFrame, list]] = []
+    for name, df in sorted(files.tables.items()):
+        if name in ANONYMIZED:
+            runs.append((name, "tables", df, table_expectations(ANONYMIZED[name])))
+    texts = text_frame(files)
+    runs.append(("no_sensitive_text", "privacy", texts, privacy_expectations()))
+    counts = counts_frame(files, compare_report=compare_report)
+    runs.append(("row_counts", "counts", counts, counts_expectations(counts)))
+    outcomes = []
+    for name, kind, frame, expectations in runs:
+        asset = source.add_dataframe_asset(name)
+        batch = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
+        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations))
+        definition = context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite))
+        result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
+        outcomes.append(SuiteOutcome(name, kind, bool(result.success), len(result.results),
+                                     _failures(result, frame, kind)))
+    return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
+
+
+def build_data_docs(export_dir: Path, out_dir: Path) -> Path:
+    """Validate an export with every suite and write GX Data Docs (HTML) to `out_dir`; returns index.html.
+
+    The docs list each expectation with its outcome and counts, never the failing values themselves.
+    """
+    export_dir, out_dir = Path(export_dir), Path(out_dir)
+    if not export_dir.is_dir():
+        raise FileNotFoundError(f"{export_dir}: no such export directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    run = validate_export(export_dir, result_format=NO_VALUES, docs_dir=out_dir)
+    run.context.build_data_docs(site_names=["learning_export"])
+    index = out_dir / "index.html"
+    if not index.is_file():
+        raise RuntimeError(f"Great Expectations wrote no index.html into {out_dir}")
+    return index
+
+
+def outcome_rows(outcomes: list[SuiteOutcome]) -> list[dict]:
+    """Flat rows (one per failed expectation) for a markdown table in check metadata."""
+    rows = []
+    for o in outcomes:
+        for f in o.failed:
+            rows.append({"suite": o.suite, "expectation": f["expectation"].replace("expect_", ""),
+                         "column": f.get("column"), "rule": f.get("rule"), "unexpected": f.get("unexpected"),
+                         "rows": ", ".join(map(str, f["rows"][:5])), "values": ", ".join(map(str, f["values"][:5])),
+                         "error": f.get("error")})
+    return rows

@@ -1,0 +1,140 @@
+"""Resources of the receiving side: the inbox that submission packages land in, and the insights store.
+
+The inbox is only read (it may be a shared upload folder); everything the receiver writes goes to the
+store: received copies, pooled tables, verdicts, the rejections log, releases and the privacy ledger.
+Both are local directories today; the paths are plain strings so an fsspec/UPath location can replace
+them later without changing the assets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from resources.export_store import write_atomic
+
+MiB = 1 << 20
+PACKAGE_SUFFIXES = (".tar.gz", ".tgz")
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+class SubmissionInbox(ConfigurableResource):
+    """Directory where `learning submit` packages (`learning-submission-*.tar.gz`) are dropped.
+
+    Hidden files and names ending in `.part`/`.tmp` are uploads in progress and are ignored; so is a
+    package modified less than `settle_seconds` ago. The limits bound what one package may cost to
+    unpack: anything over them is rejected without being extracted.
+    """
+
+    path: str = Field(default="inbox", description="Directory that receives submission packages.")
+    settle_seconds: float = Field(default=10.0, ge=0, description="Ignore packages modified more recently.")
+    max_package_bytes: int = Field(default=256 * MiB, gt=0, description="Largest package file accepted.")
+    max_member_bytes: int = Field(default=128 * MiB, gt=0, description="Largest single file inside a package.")
+    max_total_bytes: int = Field(default=512 * MiB, gt=0, description="Largest unpacked size of a package.")
+    max_members: int = Field(default=64, gt=0, description="Most entries one package may hold.")
+
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    def packages(self) -> list[Path]:
+        """Candidate package files, by name; never raises (a missing inbox has none)."""
+        try:
+            entries = sorted(self.root().iterdir())
+        except OSError:
+            return []
+        return [p for p in entries if p.name.endswith(PACKAGE_SUFFIXES) and not p.name.startswith(".")]
+
+
+class InsightsStore(ConfigurableResource):
+    """Where the receiver keeps its state (default `./shared_insights`).
+
+    Layout: `received/<submission>.tar.gz` (the copy that was verified), `intake/<submission>/`
+    (verified tables waiting to be pooled), `submissions/<submission>.json` (each verdict),
+    `projects/<project>.json` (the accepted submission of every project), `pooled/<table>/project=<p>/`
+    (cross-project Parquet tables), `rejections.jsonl`, `arrivals.jsonl`, `releases/<id>/`,
+    `releases/LATEST`, `best_practices.json` and `privacy_ledger.jsonl`.
+    """
+
+    path: str = Field(default="shared_insights", description="Directory of the receiver's state and releases.")
+    min_export_k: int = Field(default=5, ge=1, description="Reject exports made with a smaller k-anonymity k.")
+    accept_migrated: bool = Field(default=True, description="Accept schema 1.0 documents (migrated to 1.1; "
+                                                            "only their capability aggregates are pooled).")
+    leak_rescan: bool = Field(default=True, description="Rescan every submitted value for secrets and personal "
+                                                        "data; any finding rejects the submission.")
+
+    def root(self) -> Path:
+        return Path(self.path).expanduser().resolve()
+
+    def dir(self, *parts: str) -> Path:
+        path = self.root().joinpath(*parts)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    # --- logs and small state files ---------------------------------------------------------------
+
+    def append(self, name: str, record: dict) -> None:
+        """Append one JSON line to a log in the store (one write call, so lines never interleave)."""
+        line = json.dumps({"at": now_iso(), **record}, sort_keys=False) + "\n"
+        fd = os.open(self.dir() / name, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())
+        finally:
+            os.close(fd)
+
+    def read_log(self, name: str) -> list[dict]:
+        path = self.root() / name
+        if not path.is_file():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            with contextlib.suppress(ValueError):
+                out.append(json.loads(line))
+        return out
+
+    def reject(self, submission: str | None, code: str, reason: str, **extra) -> dict:
+        record = {"submission": submission, "code": code, "reason": reason, **extra}
+        self.append("rejections.jsonl", record)
+        return record
+
+    def write_json(self, path: Path, obj) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(obj, indent=1, default=str).encode())
+
+    def read_json(self, path: Path) -> dict | None:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def arrival(self, submission: str) -> dict | None:
+        """The newest arrival record of a submission (which inbox file it came from)."""
+        found = [a for a in self.read_log("arrivals.jsonl") if a.get("submission") == submission]
+        return found[-1] if found else None
+
+    def migration_key(self) -> bytes:
+        """The receiver's own key for re-pseudonymizing schema 1.0 documents (0600 file, made once)."""
+        from resources.anonymization import load_or_create_key
+
+        return load_or_create_key(self.root() / "migration.key")
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Exclusive lock over the pooled tables and project states (writers and release readers)."""
+        fd = os.open(self.dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -1,0 +1,214 @@
+"""The `learning` CLI through its real entry point: subprocesses with DAGSTER_HOME and dirs in tmp_path.
+
+Few and fast: one successful export (the whole journey: consent, export with a window and a format,
+audit, dashboard, submit, revoke), one export that runs out of disk, and error paths that stop before
+Dagster starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from learning_assets.consent import current_user
+
+CLI = [sys.executable, "-m", "learning_assets.cli"]
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def cli(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEARNING_")}
+    env.update(DAGSTER_HOME=str(tmp_path / "home"), LEARNING_ANONYMIZATION_KEY="cli-test-key-" + "7" * 40,
+               PYTHONWARNINGS="ignore")
+
+    def run(*args, prefix=(), check=None, timeout=300):
+        proc = subprocess.run([*prefix, *CLI, *map(str, args)], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=timeout)
+        if check is not None:
+            assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+        return proc
+    run.home = tmp_path / "home"
+    return run
+
+
+def one_line_error(proc, *fragments):
+    """A failed command: non-zero exit, exactly one line on stderr, no traceback, the expected words."""
+    assert proc.returncode != 0, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_path, monkeypatch):
+    source, output = sample_source.root.parent, tmp_path / "out"
+
+    # no consent, no export; the message says how to grant it
+    line = one_line_error(cli("export", "--source", source, "--output", output), "no consent")
+    assert f"learning consent grant --source {sample_source.root.resolve()}" in line
+    assert not (output / "exports").exists()
+
+    cli("consent", "grant", "--source", source, check=0)
+    status = json.loads(cli("consent", "status", "--json", check=0).stdout)
+    assert status[str(sample_source.root.resolve())]["granted"] is True
+
+    proc = cli("export", "--source", source, "--output", output, "--since", "2026-03-02", "--until", "2026-03-04",
+               "--format", "parquet", check=0)
+    export_dir = Path(proc.stdout.strip().splitlines()[-1])
+    assert export_dir.parent == output.resolve() / "exports" and export_dir.is_dir()
+    # live progress per asset, then the summary
+    assert "raw/agent_executions" in proc.stderr and "no_sensitive_values on learning_export passed" in proc.stderr
+    assert re.search(r"checks passed (\d+)/\1\b", proc.stderr) and "Traceback" not in proc.stderr
+    # --format parquet: tables only; the window applies to the time-based tables
+    assert not list(export_dir.glob("learning_export.json*"))
+    agents = pq.read_table(export_dir / "tables" / "agent_executions.parquet").to_pandas()
+    days = set(agents["timestamp"].dt.strftime("%Y-%m-%d"))
+    assert days and days <= {"2026-03-02", "2026-03-03", "2026-03-04"}
+    for table in ("workflow_executions", "task_memories", "code_outcomes", "capability_refinements"):
+        ts = pq.read_table(export_dir / "tables" / f"{table}.parquet").to_pandas()["timestamp"]
+        assert ts.isna().sum() == 0 and (ts.dt.strftime("%Y-%m-%d") <= "2026-03-04").all()
+        assert (ts.dt.strftime("%Y-%m-%d") >= "2026-03-02").all()
+    assert pq.read_table(export_dir / "tables" / "capabilities.parquet").num_rows > 0  # not time-based
+
+    # the audit trail: options, schema version, every file with its SHA-256, checks, run id
+    entries = json.loads(cli("audit", "--json", check=0).stdout)
+    exports = [e for e in entries if e["event"] == "export"]
+    assert [e["event"] for e in entries] == ["consent_grant", "export"] and len(exports) == 1
+    entry = exports[0]
+    assert entry["options"] == {"parquet": True, "json_document": False, "compress_json": False,
+                                "since": "2026-03-02", "until": "2026-03-04"}
+    assert entry["schema_version"] == "1.1" and entry["export_id"] == export_dir.name and entry["run_id"]
+    assert {"manifest_intact", "no_sensitive_values"} <= {c["check"] for c in entry["checks"]}
+    assert entry["checks_passed"] is True
+    for f in entry["files"]:
+        assert hashlib.sha256((export_dir / f["path"]).read_bytes()).hexdigest() == f["sha256"]
+    assert "export" in cli("audit", check=0).stdout
+
+    # the dashboard: terminal, HTML (self-contained), and the same content as asset metadata
+    text = cli("dashboard", "--output", output, check=0).stdout
+    assert "Capabilities" in text and "Top patterns" in text and "Agent executions per day" in text
+    report = tmp_path / "report.html"
+    cli("dashboard", "--output", output, "--html", report, check=0)
+    html = report.read_text()
+    assert html.count("<svg") >= 3 and "2026-03-03" in html
+    assert "<script" not in html and "<link" not in html and "src=" not in html and "url(" not in html
+    assert "://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network, no CDN
+    assert (output / "dashboard.html").is_file()  # written by the learning_dashboard asset
+    from dagster import AssetKey, DagsterInstance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(cli.home))  # the instance's dagster.yaml reads it
+    with DagsterInstance.from_config(str(cli.home)) as instance:
+        meta = instance.get_latest_materialization_event(AssetKey("learning_dashboard")).asset_materialization.metadata
+    assert {"capabilities", "top_patterns", "agents_per_day", "html_report"} <= set(meta)
+    assert "|" in meta["agents_per_day"].value and "2026-03-03" in meta["agents_per_day"].value
+
+    # submit: a tar.gz with manifest, checksums and the anonymization report, listed exactly
+    proc = cli("submit", "--output", output, check=0)
+    package = Path(proc.stdout.strip().splitlines()[-1])
+    assert package.parent == output.resolve() / "submissions" and package.name.endswith(".tar.gz")
+    with tarfile.open(package) as tar:
+        members = [m for m in tar.getmembers() if m.isfile()]
+        names = {m.name.split("/", 1)[1] for m in members}
+        assert {"SUBMISSION.json", "manifest.json", "checksums.sha256", "anonymization_report.json",
+                "export_metadata.json", "tables/agent_executions.parquet"} <= names
+        assert all(m.uname == "" and m.gname == "" and m.uid == 0 and m.gid == 0 for m in tar.getmembers())
+        top = members[0].name.split("/", 1)[0]
+        data = {m.name.split("/", 1)[1]: tar.extractfile(m).read() for m in members}
+    for line in data["checksums.sha256"].decode().splitlines():
+        digest, name = line.split("  ", 1)
+        assert hashlib.sha256(data[name]).hexdigest() == digest
+    for name in names:  # every member is printed, with its checksum
+        assert f"{name} " in proc.stdout and hashlib.sha256(data[name]).hexdigest() in proc.stdout
+    assert top in proc.stdout
+    assert current_user().encode() not in b"".join(data.values())  # who packaged it stays local
+    assert json.loads(cli("audit", "--json", check=0).stdout)[-1]["event"] == "submission"
+
+    # revoking: pending packages deleted, exports refused again
+    proc = cli("consent", "revoke", "--source", source, check=0)
+    assert not package.exists() and str(package) in proc.stderr
+    assert json.loads(cli("consent", "status", "--json", check=0).stdout)[str(sample_source.root.resolve())][
+        "granted"] is False
+    one_line_error(cli("export", "--source", source, "--output", output), "revoked", "learning consent grant")
+    one_line_error(cli("submit", "--output", output), "revoked", "nothing was packaged")
+    last = json.loads(cli("audit", "--json", check=0).stdout)[-1]
+    assert last["event"] == "consent_revoke" and last["packages_deleted"] == [str(package)]
+
+
+def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
+    source = tiny_source.root
+    one_line_error(cli("export", "--source", tmp_path / "missing"), "source directory does not exist")
+    (tmp_path / "file").write_text("x")
+    one_line_error(cli("export", "--source", tmp_path / "file"), "not a directory")
+    assert "--format" in one_line_error(cli("export", "--source", source, "--format", "xml"), "xml")
+    assert cli("export", "--format", "xml").returncode == 2
+    one_line_error(cli("export", "--source", source, "--since", "2026-02-30"), "--since", "YYYY-MM-DD")
+    one_line_error(cli("export", "--source", source, "--since", "2026-03-05", "--until", "2026-03-01"), "after")
+    one_line_error(cli("export", "--source", source, "--format", "parquet", "--compress"), "--compress")
+    one_line_error(cli("export", "--no-such-option"), "No such option")
+    one_line_error(cli("dashboard", "--output", tmp_path / "nothing"), "no published export")
+    one_line_error(cli("submit", "--output", tmp_path / "nothing"), "no published export")
+    # --debug shows the traceback
+    proc = cli("--debug", "export", "--source", tmp_path / "missing")
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+    # permission errors: root ignores modes, so drop its override capabilities for these calls
+    prefix = ()
+    if os.geteuid() == 0:
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root without setpriv: cannot provoke a permission error")
+        prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+    locked = tmp_path / "locked" / ".tapps-agents"
+    shutil.copytree(source, locked)
+    locked.chmod(0)
+    try:
+        one_line_error(cli("export", "--source", locked.parent, prefix=prefix), "permission denied")
+    finally:
+        locked.chmod(0o755)
+    cli("consent", "grant", "--source", source, check=0)
+    readonly = tmp_path / "readonly"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    try:
+        one_line_error(cli("export", "--source", source, "--output", readonly / "export", prefix=prefix),
+                       "cannot write to the export directory", "permission denied")
+    finally:
+        readonly.chmod(0o755)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 16 kB tmpfs: enough to start an export, too small to write one."""
+    mountpoint = tmp_path / "full"
+    mountpoint.mkdir()
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a tmpfs needs root")
+    name = f"learning-test-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", name, str(mountpoint)], capture_output=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
+    try:
+        yield mountpoint
+    finally:
+        subprocess.run(["umount", str(mountpoint)], check=False)
+
+
+def test_a_full_disk_is_one_line_and_publishes_nothing(cli, tiny_source, tiny_disk):
+    cli("consent", "grant", "--source", tiny_source.root, check=0)
+    proc = cli("export", "--source", tiny_source.root, "--output", tiny_disk, "--quiet")
+    one_line_error(proc, "no space left on device", "nothing was published", str(tiny_disk))
+    assert not (tiny_disk / "exports").exists() and not list((tiny_disk / ".staging").iterdir())
+    assert not [e for e in json.loads(cli("audit", "--json", check=0).stdout) if e["event"] == "export"]
