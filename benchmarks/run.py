@@ -49,18 +49,21 @@ def run_full(source: str) -> dict:
     warnings.filterwarnings("ignore")
     from dagster import DagsterInstance, DagsterEventType
 
+    from learning_assets.consent import ConsentStore
     from learning_assets.definitions import build_definitions
-    from resources import Anonymization, ExportStore, SourceDirectory, TableIOManager
+    from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
 
     import_s = time.perf_counter() - t0
     baseline = _rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         defs = build_definitions(source=source, output=str(tmp / "export"))
-        job = defs.get_job_def("learning_export_job")
+        job = defs.resolve_job_def("learning_export_job")
+        ConsentStore(tmp / "home").grant(source)
         resources = {"source": SourceDirectory(path=source), "export_store": ExportStore(path=str(tmp / "export")),
-                     "anonymization": Anonymization(key="b" * 40), "io_manager": TableIOManager(base_dir=str(tmp / "s"))}
-        with DagsterInstance.ephemeral(tempdir=str(tmp / "home")) as instance:
+                     "anonymization": Anonymization(key="b" * 40), "io_manager": TableIOManager(base_dir=str(tmp / "s")),
+                     "governance": Governance(home=str(tmp / "home"))}
+        with DagsterInstance.ephemeral(tempdir=str(tmp / "dagster_home")) as instance:
             start = time.perf_counter()
             result = job.execute_in_process(
                 instance=instance, resources=resources, raise_on_error=False,

@@ -89,12 +89,17 @@ def _counts(series: pd.Series) -> dict[str, int]:
 
 
 def _per_day(df: pd.DataFrame, key: str) -> list[dict]:
+    """Executions, success rate and mean duration per day and `key` (timestamps are already days)."""
     if df.empty:
         return []
-    day = df["timestamp"].dt.strftime("%Y-%m-%d")
-    grouped = df.assign(day=day).groupby(["day", key], dropna=False)
-    return [{"date": d, key: k, "executions": int(len(g)), "success_rate": _rate(g["success"]),
-             "average_duration": _mean(g["duration"])} for (d, k), g in grouped]
+    agg = (df.assign(success=df["success"].astype("Float64"))
+           .groupby(["timestamp", key], dropna=False, sort=True)
+           .agg(executions=("duration", "size"), success_rate=("success", "mean"),
+                average_duration=("duration", "mean"))
+           .reset_index())
+    agg.insert(0, "date", agg.pop("timestamp").dt.strftime("%Y-%m-%d"))
+    agg[["success_rate", "average_duration"]] = agg[["success_rate", "average_duration"]].astype(float).round(4)
+    return json.loads(agg.to_json(orient="records"))
 
 
 def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict) -> dict:

@@ -11,7 +11,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from learning_assets.scrub import Vocabulary, scan_for_leaks
+from learning_assets.scrub import PSEUDONYM, Vocabulary, scan_for_leaks
+
+# Keyed pseudonyms are hex by construction: nothing to find in them (and a hex run may spell a short
+# learned name by chance). Filtered out in bulk with RE2 before the per-value Python scan.
+PSEUDONYM_RE2 = f"^{PSEUDONYM.pattern}$"
 
 
 def _strings(value):
@@ -33,7 +37,9 @@ def _parquet_strings(path: Path):
         if pa.types.is_list(t) or pa.types.is_large_list(t):
             column, t = pc.list_flatten(column), t.value_type
         if pa.types.is_string(t) or pa.types.is_large_string(t):
-            for value in pc.unique(column).to_pylist():
+            unique = pc.unique(column)
+            unique = unique.filter(pc.invert(pc.fill_null(pc.match_substring_regex(unique, PSEUDONYM_RE2), False)))
+            for value in unique.to_pylist():
                 if value is not None and value.startswith("{"):
                     try:
                         yield from _strings(json.loads(value))
@@ -63,6 +69,8 @@ def scan_export(directory: Path, vocabulary: Vocabulary | None = None) -> list[d
                 raw = gzip.decompress(raw)
             values = _strings(json.loads(raw))
         for value in set(values):
+            if PSEUDONYM.fullmatch(value):
+                continue
             if (detectors := memo.get(value)) is None:
                 detectors = memo[value] = scan_for_leaks(value, vocabulary)
             for detector in detectors:
