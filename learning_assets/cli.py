@@ -317,6 +317,10 @@ def export(
         if any(words in message for words in OS_ERRORS.values()):
             message += f" (export directory {root}; instance {os.environ.get('DAGSTER_HOME')})"
         raise CliError(message) from None
+    except OSError as exc:  # outside any step (instance storage, run lock): the run never got to publish
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise CliError(f"{where}{os_words(exc)}; nothing was published (export directory {root}; "
+                       f"instance {os.environ.get('DAGSTER_HOME')})") from None
     if not quiet:
         print_summary(result, fmt, compress, since, until)
     typer.echo(result.path)

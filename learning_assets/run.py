@@ -52,21 +52,21 @@ def _os_error(text: str) -> str | None:
 
 
 def _step_error(event: DagsterEvent) -> str:
-    err = event.event_specific_data.error
-    while err.cause is not None and err.cls_name in ("DagsterExecutionStepExecutionError", None):
+    """The root cause of a failed step in one line (Dagster wraps user errors in its own)."""
+    chain, err = [], event.event_specific_data.error
+    while err is not None:
+        chain.append(err)
         err = err.cause
-    # a dagster.Failure carries the user-facing description as its message
-    message = (err.message or "").strip()
-    if err.cls_name == "Failure":
+    root = chain[-1]
+    message = (root.message or "").strip()
+    if root.cls_name == "Failure":  # a dagster.Failure carries the user-facing description
         return message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
-    text = f"{err.cls_name}: {message}" if err.cls_name else message
-    os_words = _os_error(text)
-    if os_words:
-        filename = ""
-        if "'" in message:
-            filename = " (" + message.rsplit(": ", 1)[-1].strip().strip("'") + ")"
-        return f"{os_words}{filename}"
-    return text.splitlines()[-1] if text else "unknown error"
+    for e in reversed(chain):
+        os_words = _os_error(f"{e.message}")
+        if os_words:
+            return os_words
+    text = f"{root.cls_name}: {message}" if root.cls_name else message
+    return " ".join(text.splitlines()[-1].split()) if text else "unknown error"
 
 
 def _failure_message(result, published: bool = False) -> str:
@@ -124,7 +124,7 @@ def progress_logger(on_event: OnEvent, on_log: OnLog | None = None):
 def export_job(source: str | None = None, output: str | None = None):
     from learning_assets.definitions import build_definitions
 
-    return build_definitions(source=source, output=output).get_job_def(JOB_NAME)
+    return build_definitions(source=source, output=output).resolve_job_def(JOB_NAME)
 
 
 def step_count(job) -> int:
@@ -156,8 +156,7 @@ def run_export(source: str | None = None, output: str | None = None, *, compress
         job = job.with_logger_defs({**job.loggers, "learning_progress": progress_logger(on_event, on_log)})
     config = run_config(parquet=parquet, json_document=json_document, compress_json=compress_json, since=since,
                         until=until, log_level=log_level, progress=on_event is not None)
-    instance = instance or DagsterInstance.get()
-    result = _execute_exclusively(job, instance, config)
+    result, instance = _execute_exclusively(job, instance, config)
     published = _output(result, "published_export")
     if published is None:
         raise ExportFailed(_failure_message(result))
@@ -171,15 +170,25 @@ def run_export(source: str | None = None, output: str | None = None, *, compress
                         seconds=time.monotonic() - started, warnings=warnings)
 
 
-def _execute_exclusively(job, instance: DagsterInstance, config: dict):
-    """Run the job holding the instance's export lock: two runs sharing one instance's storage would
-    read each other's intermediate tables, so a second concurrent export is refused, not mixed."""
+def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
+    """Run the job holding the instance home's export lock; returns (result, instance).
+
+    Runs of one instance share its intermediate-table storage and would read each other's tables, so
+    a second concurrent export is refused, not mixed. The lock is taken before the instance is opened
+    ($DAGSTER_HOME when none is given): two processes creating a new SQLite instance at once race.
+    """
+    import os
+
     from resources.export_store import LOCK_FILE, ExportBusy, exclusive
 
+    home = instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME")
+    if not home:
+        instance = DagsterInstance.get()  # raises Dagster's own error about DAGSTER_HOME
+        home = instance.root_directory
     try:
-        with exclusive(Path(instance.storage_directory()) / LOCK_FILE,
-                       f"with this Dagster instance ({instance.root_directory})"):
-            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+        with exclusive(Path(home) / LOCK_FILE, f"with the Dagster instance in {home}"):
+            instance = instance or DagsterInstance.get()
+            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False), instance
     except ExportBusy as exc:
         raise ExportFailed(str(exc)) from None
 

@@ -135,7 +135,9 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
         assert f"{name} " in proc.stdout and hashlib.sha256(data[name]).hexdigest() in proc.stdout
     assert top in proc.stdout
     assert current_user().encode() not in b"".join(data.values())  # who packaged it stays local
-    assert json.loads(cli("audit", "--json", check=0).stdout)[-1]["event"] == "submission"
+
+    package_sha256 = hashlib.sha256(package.read_bytes()).hexdigest()
+    assert package_sha256 in proc.stdout
 
     # revoking: pending packages deleted, exports refused again
     proc = cli("consent", "revoke", "--source", source, check=0)
@@ -144,8 +146,10 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
         "granted"] is False
     one_line_error(cli("export", "--source", source, "--output", output), "revoked", "learning consent grant")
     one_line_error(cli("submit", "--output", output), "revoked", "nothing was packaged")
-    last = json.loads(cli("audit", "--json", check=0).stdout)[-1]
-    assert last["event"] == "consent_revoke" and last["packages_deleted"] == [str(package)]
+    submitted, revoked = json.loads(cli("audit", "--json", check=0).stdout)[-2:]
+    assert submitted["event"] == "submission" and submitted["package"] == str(package)
+    assert submitted["sha256"] == package_sha256
+    assert revoked["event"] == "consent_revoke" and revoked["packages_deleted"] == [str(package)]
 
 
 def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
@@ -161,9 +165,9 @@ def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
     one_line_error(cli("export", "--no-such-option"), "No such option")
     one_line_error(cli("dashboard", "--output", tmp_path / "nothing"), "no published export")
     one_line_error(cli("submit", "--output", tmp_path / "nothing"), "no published export")
-    # --debug shows the traceback
-    proc = cli("--debug", "export", "--source", tmp_path / "missing")
-    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    # --debug (before or after the command) shows the traceback
+    proc = cli("export", "--source", tmp_path / "missing", "--debug")
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "does not exist" in proc.stderr
 
     # permission errors: root ignores modes, so drop its override capabilities for these calls
     prefix = ()
@@ -190,25 +194,27 @@ def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    """A 16 kB tmpfs: enough to start an export, too small to write one."""
-    mountpoint = tmp_path / "full"
-    mountpoint.mkdir()
+def full_disk(cli):
+    """The instance's storage directory on a 16 kB tmpfs: the run starts, and the first tables it writes
+    fill the disk (ENOSPC inside a step, within seconds, unlike filling the export directory at the end)."""
+    storage = cli.home / "storage"
+    storage.mkdir(parents=True)
     if os.geteuid() != 0 or not shutil.which("mount"):
         pytest.skip("mounting a tmpfs needs root")
     name = f"learning-test-{uuid.uuid4().hex[:8]}"
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", name, str(mountpoint)], capture_output=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", name, str(storage)], capture_output=True)
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.decode().strip()}")
     try:
-        yield mountpoint
+        yield storage
     finally:
-        subprocess.run(["umount", str(mountpoint)], check=False)
+        subprocess.run(["umount", str(storage)], check=False)
 
 
-def test_a_full_disk_is_one_line_and_publishes_nothing(cli, tiny_source, tiny_disk):
+def test_a_full_disk_is_one_line_and_publishes_nothing(cli, tiny_source, full_disk, tmp_path):
     cli("consent", "grant", "--source", tiny_source.root, check=0)
-    proc = cli("export", "--source", tiny_source.root, "--output", tiny_disk, "--quiet")
-    one_line_error(proc, "no space left on device", "nothing was published", str(tiny_disk))
-    assert not (tiny_disk / "exports").exists() and not list((tiny_disk / ".staging").iterdir())
+    output = tmp_path / "out"
+    proc = cli("export", "--source", tiny_source.root, "--output", output, "--quiet")
+    one_line_error(proc, "failed: no space left on device", "nothing was published", str(output))
+    assert not (output / "exports").exists()
     assert not [e for e in json.loads(cli("audit", "--json", check=0).stdout) if e["event"] == "export"]
