@@ -9,12 +9,13 @@ import math
 import os
 import shutil
 import tarfile
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import build_sensor_context, materialize
+from dagster import SensorResult, build_sensor_context, materialize
 
 from learning_assets.assets.shared_insights import (SHARED_GROUP, best_practices, learning_submission_sensor,
                                                     pooled_submission, privacy_budget_accounted,
@@ -64,8 +65,9 @@ def _resources(tmp_path: Path, **inbox) -> dict:
 
 
 def _tick(instance, resources, cursor):
+    """One sensor evaluation (invoked directly, as Dagster's sensor testing docs do)."""
     ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-    return learning_submission_sensor.evaluate_tick(ctx)
+    return learning_submission_sensor(ctx)
 
 
 def _intake(instance, resources, keys) -> dict[str, dict]:
@@ -83,7 +85,8 @@ def _intake(instance, resources, keys) -> dict[str, dict]:
 
 def _ingest(instance, resources, cursor):
     data = _tick(instance, resources, cursor)
-    keys = [r.partition_key for r in data.run_requests]
+    assert isinstance(data, SensorResult)
+    keys = [r.partition_key for r in data.run_requests or []]
     if keys:
         assert [r.partition_keys for r in data.dynamic_partitions_requests] == [keys]
         instance.add_dynamic_partitions("learning_submissions", keys)
@@ -208,7 +211,7 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
 
     # nothing new: no runs; the same bytes under another name: a duplicate, no partition
     cursor, verdicts, data = _ingest(instance, resources, cursor)
-    assert verdicts == {} and data.skip_message
+    assert verdicts == {} and data.skip_reason
     shutil.copy(packages[3], inbox / "learning-submission-copy-of-3.tar.gz")
     cursor, verdicts, _ = _ingest(instance, resources, cursor)
     assert verdicts == {}
@@ -419,8 +422,9 @@ def test_hostile_archives_are_refused_before_anything_lands_outside(tmp_path, me
     assert not (tmp_path / "evil.txt").exists() and not Path("/tmp/evil.txt").exists()
 
 
-@pytest.mark.parametrize("data", [b"", b"not gzip at all", gzip.compress(b"not a tar" * 100),
-                                  gzip.compress(b"\0" * 10)[:-6]])
+@pytest.mark.parametrize("data", [b"", b"not gzip at all", gzip.compress(b"not a tar" * 100, mtime=0),
+                                  gzip.compress(b"\0" * 10, mtime=0)[:-6]],
+                         ids=["empty", "not-gzip", "not-tar", "truncated-gzip"])
 def test_corrupt_archives_are_refused(tmp_path, data):
     package = tmp_path / "p.tar.gz"
     package.write_bytes(data)
@@ -429,7 +433,7 @@ def test_corrupt_archives_are_refused(tmp_path, data):
     assert exc.value.code in ("corrupt_archive", "layout")
 
 
-def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tmp_path):
+def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tmp_path, monkeypatch):
     """A framework (schema 1.0) export in a submission package: migrated to 1.1, only its capability
     aggregates pooled, its guessable project hash re-pseudonymized under the receiver's own key."""
     doc = json.loads((Path(__file__).parent / "data" / "framework_export_1.0.json").read_text())
@@ -459,13 +463,23 @@ def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tm
     caps = pool.read_pooled(store.root(), ("capabilities",))["capabilities"]
     assert len(caps) == len(doc["capability_metrics"]["capabilities"])
     assert set(caps["project"]) == {verdict["project"]}
-    # the same 1.0 export packaged again maps to the same project and is a duplicate
+    # the same 1.0 export packaged again (another packaged_at, so other bytes) maps to the same
+    # project pseudonym and is refused as a duplicate
+    import learning_assets.submit as submit_mod
+
+    class Later(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2030, 1, 1, tzinfo=tz)
+
+    monkeypatch.setattr(submit_mod, "datetime", Later)
     again = build_package(export_dir, tmp_path / "again").path
-    if again.read_bytes() != package.read_bytes():
-        shutil.copy(again, tmp_path / "inbox" / "again.tar.gz")
-        (key2, _), = scan_inbox(inbox, store, scan.cursor, {key}).new
-        assert receive(key2, inbox, store)["project"] == verdict["project"]
-        assert commit(key2, store)["code"] == "duplicate"
+    assert again.read_bytes() != package.read_bytes()
+    shutil.copy(again, tmp_path / "inbox" / "again.tar.gz")
+    (key2, _), = scan_inbox(inbox, store, scan.cursor, {key}).new
+    assert receive(key2, inbox, store)["project"] == verdict["project"]
+    assert commit(key2, store)["code"] == "duplicate"
+    assert not (store.root() / "received" / f"{key2}.tar.gz").exists()  # no copy kept of what was refused
 
 
 def test_the_code_location_registers_the_shared_insights_group():
@@ -480,3 +494,14 @@ def test_the_code_location_registers_the_shared_insights_group():
     assert not full & {"submission_intake", "pooled_submission", "shared_insights", "best_practices"}
     assert {a.key.to_user_string() for a in defs.resolve_all_asset_specs() if a.group_name == SHARED_GROUP} == {
         "submission_intake", "pooled_submission", "shared_insights", "best_practices"}
+
+
+def test_the_sensor_skips_a_missing_inbox_and_survives_a_bad_cursor(tmp_path, instance):
+    resources = _resources(tmp_path)
+    result = _tick(instance, resources, None)
+    assert not result.run_requests and "does not exist" in str(result.skip_reason)
+    (tmp_path / "inbox").mkdir()
+    (tmp_path / "inbox" / ".learning-submission-upload.tar.gz").write_bytes(b"partial")  # hidden: in progress
+    (tmp_path / "inbox" / "notes.txt").write_text("not a package")
+    result = _tick(instance, resources, "{not json")
+    assert not result.run_requests and json.loads(result.cursor) == {"files": {}}

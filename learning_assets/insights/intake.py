@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 
 from learning_assets.insights import pool
-from learning_assets.insights.package import Limits, Rejected, open_package, sha256_file
+from learning_assets.insights.package import Limits, Rejected, environmental, open_package, sha256_file
 from resources.shared_insights import InsightsStore, SubmissionInbox, now_iso
 
 KEY_CHARS = 20
@@ -114,7 +114,13 @@ def _save(store: InsightsStore, verdict: dict) -> dict:
 def _reject(store: InsightsStore, verdict: dict, code: str, reason: str) -> dict:
     verdict.update(status="rejected", code=code, reason=reason)
     store.reject(verdict["submission"], code, reason, file=verdict.get("file"))
+    with contextlib.suppress(OSError):  # keep no copy of refused content; the inbox still has the original
+        received_path(store, verdict["submission"]).unlink()
     return _save(store, verdict)
+
+
+def received_path(store: InsightsStore, key: str) -> Path:
+    return store.root() / "received" / f"{key}.tar.gz"
 
 
 def _copy_verified(src: Path, dest: Path, expected_sha: str, limit: int) -> None:
@@ -151,11 +157,13 @@ def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
         if not arrival:
             raise Rejected("package_missing", "no package arrived for this submission (packages enter through "
                                               "the inbox sensor)")
-        src = inbox.root() / arrival["file"]
-        if not src.is_file():
-            raise Rejected("package_missing", "the package is no longer in the inbox")
-        received = store.dir("received") / f"{key}.tar.gz"
-        _copy_verified(src, received, arrival["sha256"], inbox.max_package_bytes)
+        store.dir("received")
+        received = received_path(store, key)
+        if not (received.is_file() and sha256_file(received) == arrival["sha256"]):
+            src = inbox.root() / arrival["file"]
+            if not src.is_file():
+                raise Rejected("package_missing", "the package is no longer in the inbox")
+            _copy_verified(src, received, arrival["sha256"], inbox.max_package_bytes)
         verified = open_package(received, work, limits(inbox), min_k=store.min_export_k,
                                 accept_migrated=store.accept_migrated, leak_rescan=store.leak_rescan,
                                 migration_key=store.migration_key())
@@ -164,6 +172,8 @@ def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
         return _reject(store, verdict, exc.code, exc.reason)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
+        if environmental(exc):
+            raise  # disk full or read-only store: a failed run to retry, not a verdict on the package
         return _reject(store, verdict, "unreadable", f"cannot read the package ({type(exc).__name__})")
     staged = work / "tables"
     staged.mkdir()

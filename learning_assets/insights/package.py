@@ -12,6 +12,7 @@ Every failure is a `Rejected(code, reason)`; the reason never quotes submitted v
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import io
@@ -120,6 +121,11 @@ class _Bounded(io.RawIOBase):
         return len(data)
 
 
+def environmental(exc: OSError) -> bool:
+    """Errors of the receiving machine (disk full, quota, read-only store) rather than of the package."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.ENOMEM)
+
+
 def _member_name(name: str) -> PurePosixPath:
     if not name or "\\" in name or "\x00" in name or name.startswith("/") or re.match(r"^[A-Za-z]:", name):
         raise Rejected("unsafe_member", "member with an absolute or malformed name")
@@ -183,6 +189,8 @@ def safe_extract(package: Path, dest: Path, limits: Limits) -> Path:
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, UnicodeError) as exc:
         raise Rejected("corrupt_archive", f"not a readable tar.gz ({type(exc).__name__})")
     except OSError as exc:
+        if environmental(exc):
+            raise  # the receiver's disk, not the package: fail the run so it can be retried
         raise Rejected("corrupt_archive", f"cannot read the package ({type(exc).__name__}: {exc.strerror or exc})")
     if top is None:
         raise Rejected("layout", "empty archive")
