@@ -83,17 +83,11 @@ class Anonymizer:
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
-        mask = series.notna()
-        if not mask.any():
-            return series.astype(object)
-        freq = series[mask].value_counts()
-        mapping = {}
-        for value, n in freq.items():
-            clean, counts = self.scrubber.scrub(str(value))
-            mapping[value] = clean
-            for rule, c in counts.items():
-                self.stats[rule] += c * int(n)
-        return series.map(mapping, na_action="ignore").astype(object).where(mask, None)
+        def clean(value) -> str:
+            out, counts = self.scrubber.scrub(str(value))
+            self.stats.update(counts)
+            return out
+        return self.per_distinct(series, clean).where(series.notna(), None)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
         def clean(items: list[str]) -> list[str]:
@@ -142,8 +136,21 @@ class Anonymizer:
     def day(self, series: pd.Series) -> pd.Series:
         return series.dt.floor("D")
 
+    def per_distinct(self, series: pd.Series, fn) -> pd.Series:
+        """Apply `fn` once per distinct value; the stats it records count once per occurrence."""
+        outer, mapping = self.stats, {}
+        try:
+            for value, n in series.value_counts(dropna=True).items():
+                self.stats = Counter()
+                mapping[value] = fn(value)
+                for rule, c in self.stats.items():
+                    outer[rule] += c * int(n)
+        finally:
+            self.stats = outer
+        return series.map(mapping).astype(object)
+
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
-        return series.map(lambda s: json.dumps(self._allow(json.loads(s), keys, 0), sort_keys=True))
+        return self.per_distinct(series, lambda s: json.dumps(self._allow(json.loads(s), keys, 0), sort_keys=True))
 
     def scores_json(self, series: pd.Series, keys: frozenset[str] | None = SCORE_KEYS) -> pd.Series:
         """Numeric scores only, under known names (or, with keys=None, under short lowercase names)."""
@@ -156,7 +163,7 @@ class Anonymizer:
                     if allowed(k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.stats["context_keys_dropped"] += len(obj) - len(kept)
             return json.dumps(kept, sort_keys=True)
-        return series.map(clean)
+        return self.per_distinct(series, clean)
 
     def _allow(self, value, keys: frozenset[str], depth: int, key: str | None = None):
         if isinstance(value, dict):
@@ -248,7 +255,8 @@ def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "capability_id": a.ids(df["capability_id"], "cap"),
         "agent_id": a.agent(df["agent_id"]),
-        "capability_type": a.slug(df["capability_id"].str.partition(".")[2]),
+        # map, not .str.partition: that has no column 2 when the table is empty (no capabilities file)
+        "capability_type": a.slug(df["capability_id"].map(lambda c: c.partition(".")[2]).astype(object)),
         "success_rate": df["success_rate"],
         "average_duration": df["average_duration"],
         "quality_score": df["quality_score"],

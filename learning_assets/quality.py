@@ -30,6 +30,7 @@ import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
 
+from learning_assets.scrub import PSEUDONYM
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20
@@ -254,20 +255,23 @@ def text_frame(files: ExportFiles) -> pd.DataFrame:
             series = df[col].dropna()
             if series.empty or df[col].dtype != object:
                 continue
+            if series.map(type).eq(list).any():
+                series = series.explode().dropna()
+            series = series.astype(str)
+            # first occurrence of each distinct value; keyed pseudonyms are hex by construction
+            series = series[~series.duplicated() & ~series.str.fullmatch(PSEUDONYM.pattern)]
             seen: set[str] = set()
-            for row, value in series.items():
-                items = value if isinstance(value, list) else [value]
-                for item in items:
-                    texts = [str(item)]
-                    if isinstance(item, str) and item.startswith("{"):
-                        try:
-                            texts = [t for _, t in _json_strings(json.loads(item))]
-                        except ValueError:
-                            pass
-                    for text in texts:
-                        if text not in seen:
-                            seen.add(text)
-                            records.append((source, col, row, text))
+            for row, item in series.items():
+                texts = [item]
+                if item.startswith("{"):
+                    try:
+                        texts = [t for _, t in _json_strings(json.loads(item))]
+                    except ValueError:
+                        pass
+                for text in texts:
+                    if text not in seen:
+                        seen.add(text)
+                        records.append((source, col, row, text))
     for name, obj in files.json_files.items():
         seen = set()
         for path, text in _json_strings(obj):

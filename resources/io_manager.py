@@ -17,11 +17,12 @@ PARQUET_MAGIC = b"PAR1"
 def read_table_frame(path) -> pd.DataFrame:
     """Read a Parquet file written from a table frame, restoring list columns as Python lists."""
     table = pq.read_table(path)
-    df = table.to_pandas()
-    for field in table.schema:
-        if pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
-            df[field.name] = df[field.name].map(lambda v: [] if v is None else list(v))
-    return df
+    lists = [f.name for f in table.schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
+    # Arrow builds Python lists directly, several times faster than converting pandas' numpy arrays.
+    df = table.drop_columns(lists).to_pandas()
+    for name in lists:
+        df[name] = pd.Series([[] if v is None else v for v in table.column(name).to_pylist()], dtype=object)
+    return df[table.column_names]
 
 
 class _TableIO(UPathIOManager):
