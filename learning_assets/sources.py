@@ -20,11 +20,21 @@ from schemas.tables import RAW, conform
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024
+# Limits on one value: longer ones are skipped (recorded), because free text is scrubbed and the
+# scrubber's patterns slow down sharply on long runs without spaces (base64 blobs, minified code).
+MAX_TEXT_CHARS = 64 * 1024
+MAX_TOKEN_CHARS = 1024
+MAX_LIST_ITEMS = 1000
+INT64_MAX = 2**63 - 1
 DAY_FILE = re.compile(r"^(agents|workflows)-(\d{4}-\d{2}-\d{2})\.jsonl(\.gz)?$")
 
 
 class BadRecord(ValueError):
     """A record that cannot be used; its message is the reason recorded in the skip list."""
+
+
+# What parsing one damaged record may raise; it is skipped with the message as the reason.
+RECORD_ERRORS = (BadRecord, ValueError, TypeError, OverflowError, RecursionError, UnicodeError)
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,14 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
             yield lineno, chunk
 
 
+def _json_error(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return exc.msg
+    if isinstance(exc, RecursionError):
+        return "too deeply nested"
+    return str(exc).split(";")[0][:120]  # e.g. a number with more digits than Python converts
+
+
 def read_jsonl(root: Path, path: Path, out: SourceRead) -> Iterator[tuple[int, dict]]:
     """Yield (line, object) for each good line of a JSON Lines file, recording bad ones in `out`."""
     rel = _rel(root, path)
@@ -131,14 +149,14 @@ def read_jsonl(root: Path, path: Path, out: SourceRead) -> Iterator[tuple[int, d
             if not raw.strip():
                 continue
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError:
                 out.skipped.append(Skip(rel, lineno, "not valid UTF-8"))
                 continue
             try:
                 obj = json.loads(text)
-            except (json.JSONDecodeError, RecursionError) as exc:
-                reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {exc.msg if hasattr(exc, 'msg') else 'too deeply nested'}"
+            except (ValueError, RecursionError) as exc:
+                reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {_json_error(exc)}"
                 out.skipped.append(Skip(rel, lineno, reason))
                 continue
             if not isinstance(obj, dict):
@@ -159,11 +177,11 @@ def read_json_document(root: Path, path: Path, out: SourceRead):
             return None
         with _open_binary(path) as fh:
             data = fh.read()
-        return json.loads(data.decode("utf-8"))
+        return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
     except UnicodeDecodeError:
         out.skipped.append(Skip(rel, None, "not valid UTF-8"))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        out.skipped.append(Skip(rel, None, f"invalid JSON: {getattr(exc, 'msg', 'too deeply nested')}"))
+    except (ValueError, RecursionError) as exc:
+        out.skipped.append(Skip(rel, None, f"invalid JSON: {_json_error(exc)}"))
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
     return None
@@ -179,21 +197,39 @@ def _num(rec: dict, key: str) -> float | None:
         raise BadRecord(f"field {key!r}: expected a number, got {type(v).__name__}")
     if v != v or v in (float("inf"), float("-inf")):
         return None
-    return float(v)
+    try:
+        return float(v)
+    except OverflowError:
+        raise BadRecord(f"field {key!r}: number out of range") from None
 
 
 def _int(rec: dict, key: str) -> int | None:
     v = _num(rec, key)
+    if v is not None and abs(v) > INT64_MAX:
+        raise BadRecord(f"field {key!r}: integer out of range")
     return None if v is None else int(v)
 
 
-def _text(rec: dict, key: str) -> str | None:
+def _checked(key: str, v: str, limits: bool = True) -> str:
+    """A text value within the limits (unless `limits` is off), valid Unicode; else BadRecord saying why."""
+    if limits and len(v) > MAX_TEXT_CHARS:
+        raise BadRecord(f"field {key!r}: {len(v)} characters, more than {MAX_TEXT_CHARS}")
+    if limits and len(v) > MAX_TOKEN_CHARS and max(map(len, v.split()), default=0) > MAX_TOKEN_CHARS:
+        raise BadRecord(f"field {key!r}: more than {MAX_TOKEN_CHARS} characters without a space")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRecord(f"field {key!r}: not valid Unicode (a lone surrogate)") from None
+    return v
+
+
+def _text(rec: dict, key: str, limits: bool = True) -> str | None:
     v = rec.get(key)
     if v is None:
         return None
     if isinstance(v, (dict, list)):
         raise BadRecord(f"field {key!r}: expected text, got {type(v).__name__}")
-    return str(v)
+    return _checked(key, str(v), limits)
 
 
 def _required_text(rec: dict, key: str) -> str:
@@ -215,10 +251,13 @@ def _texts(rec: dict, key: str) -> list[str]:
     if v is None:
         return []
     if isinstance(v, str):
-        return [v]
+        return [_checked(key, v)]
     if not isinstance(v, list):
         raise BadRecord(f"field {key!r}: expected a list, got {type(v).__name__}")
-    return [json.dumps(x, sort_keys=True) if isinstance(x, (dict, list)) else str(x) for x in v if x is not None]
+    if len(v) > MAX_LIST_ITEMS:
+        raise BadRecord(f"field {key!r}: {len(v)} items, more than {MAX_LIST_ITEMS}")
+    return [_checked(key, json.dumps(x, sort_keys=True) if isinstance(x, (dict, list)) else str(x))
+            for x in v if x is not None]
 
 
 def _obj(rec: dict, key: str) -> str:
@@ -229,7 +268,10 @@ def _obj(rec: dict, key: str) -> str:
         v = {"text": v}
     elif not isinstance(v, dict):
         raise BadRecord(f"field {key!r}: expected an object, got {type(v).__name__}")
-    return json.dumps(v, sort_keys=True, default=str)
+    try:
+        return _checked(key, json.dumps(v, sort_keys=True, default=str))
+    except RecursionError:
+        raise BadRecord(f"field {key!r}: too deeply nested") from None
 
 
 MIN_TS = datetime(1990, 1, 1, tzinfo=timezone.utc)
@@ -246,9 +288,12 @@ def parse_timestamp(value, naive_tz: tzinfo = timezone.utc) -> datetime | None:
         ts = datetime.fromisoformat(value.strip())
     except ValueError:
         raise BadRecord(f"timestamp: not ISO 8601: {value[:40]!r}") from None
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=naive_tz)
-    ts = ts.astimezone(timezone.utc)
+    try:
+        if ts.tzinfo is None:
+            ts = ts.replace(tzinfo=naive_tz)
+        ts = ts.astimezone(timezone.utc)
+    except (OverflowError, ValueError):  # e.g. year 1 at +01:00 is before datetime.min in UTC
+        raise BadRecord(f"timestamp out of range: {value[:40]!r}") from None
     if not MIN_TS <= ts < MAX_TS:
         raise BadRecord(f"timestamp out of range: {value[:40]!r}")
     return ts
@@ -307,7 +352,7 @@ def read_capabilities(root: Path, naive_tz: tzinfo = timezone.utc) -> tuple[Sour
                 "refinement_count": len(history),
                 "metadata": _obj(rec, "metadata"),
             }
-        except BadRecord as exc:
+        except RECORD_ERRORS as exc:
             caps.skipped.append(Skip(rel, None, f"metrics[{i}]: {exc}"))
             continue
         caps.rows.append(row)
@@ -329,7 +374,7 @@ def read_capabilities(root: Path, naive_tz: tzinfo = timezone.utc) -> tuple[Sour
                     "learned_patterns": _texts(ref, "learned_patterns"),
                     "metadata": _obj(ref, "metadata"),
                 })
-            except BadRecord as exc:
+            except RECORD_ERRORS as exc:
                 refs.skipped.append(Skip(rel, None, f"metrics[{i}].refinement_history[{pos}]: {exc}"))
     return caps, refs
 
@@ -367,7 +412,7 @@ def read_task_memories(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRea
                 "context": _obj(rec, "context"),
                 "metadata": _obj(rec, "metadata"),
             })
-        except BadRecord as exc:
+        except RECORD_ERRORS as exc:
             out.skipped.append(Skip(out.files[-1], None, f"[{i}]: {exc}"))
     return out
 
@@ -382,7 +427,7 @@ def _read_jsonl_source(root: Path, table: str, paths: Iterable[Path],
         for lineno, rec in read_jsonl(root, path, out):
             try:
                 out.rows.append(parse(rec))
-            except BadRecord as exc:
+            except RECORD_ERRORS as exc:
                 out.skipped.append(Skip(out.files[-1], lineno, str(exc)))
     return out
 
@@ -392,7 +437,7 @@ def read_patterns(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
         return {
             "pattern_id": _required_text(rec, "pattern_id"),
             "pattern_type": _text(rec, "pattern_type"),
-            "code_snippet": _text(rec, "code_snippet"),
+            "code_snippet": _text(rec, "code_snippet", limits=False),  # never exported: only its lines are counted
             "context": _text(rec, "context"),
             "quality_score": _num(rec, "quality_score"),
             "usage_count": _int(rec, "usage_count"),
@@ -537,7 +582,7 @@ def read_confidence_metrics(root: Path, naive_tz: tzinfo = timezone.utc) -> Sour
                 "primary_expert": _text(rec, "primary_expert"),
                 "query_preview": _text(rec, "query_preview"),
             })
-        except BadRecord as exc:
+        except RECORD_ERRORS as exc:
             out.skipped.append(Skip(out.files[-1], None, f"metrics[{i}]: {exc}"))
     return out
 
@@ -585,7 +630,7 @@ def read_feedback(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
                 "metadata": json.dumps({**metadata, **{k: v for k, v in context.items() if k != "timestamp"}},
                                        sort_keys=True, default=str),
             })
-        except BadRecord as exc:
+        except RECORD_ERRORS as exc:
             out.skipped.append(Skip(_rel(root, path), None, str(exc)))
     return out
 
@@ -620,7 +665,10 @@ def read_learned_prompts(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceR
     for kind in ("eval", "system", "instructions"):
         for path, rec in _json_files(root, f"learned-prompts/{kind}", "*.json", out):
             m = _PROMPT_VERSION.search(path.stem)
-            stamp = datetime.strptime("".join(m.groups()), "%Y%m%d%H%M%S").replace(tzinfo=naive_tz) if m else None
+            try:
+                stamp = datetime.strptime("".join(m.groups()), "%Y%m%d%H%M%S").replace(tzinfo=naive_tz) if m else None
+            except ValueError:  # a name like eval_20261399_999999.json: no usable time
+                stamp = None
             prompt = rec.get("prompt")
             examples = rec.get("examples")
             out.rows.append({
