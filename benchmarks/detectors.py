@@ -72,8 +72,8 @@ def main() -> None:
     rows.append(measure("whole scrubber (first pass)", texts, lambda t: scrubber.scrub(t)[1]))
     rows.append(measure("whole scrubber (memoized repeat)", texts, lambda t: scrubber.scrub(t)[1]))
     print(f"{len(texts):,} distinct free-text values")
-    print(f"| {"detector":<40} | {'fires on':>8} | {'seconds':>8} | {'values/s':>10} |")
-    print(f"|{"-" * 42}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
+    print(f"| {'detector':<40} | {'fires on':>8} | {'seconds':>8} | {'values/s':>10} |")
+    print(f"|{'-' * 42}|{'-' * 10}|{'-' * 10}|{'-' * 12}|")
     for name, hits, seconds, rate in rows:
         print(f"| {name:<40} | {hits:>8,} | {seconds:>8.3f} | {rate:>10,.0f} |")
 

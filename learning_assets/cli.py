@@ -30,6 +30,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from learning_assets.oserrors import OS_ERRORS
+
 app = typer.Typer(help="Anonymized, validated exports of agent learning data.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
 consent_app = typer.Typer(help="Grant, revoke or show export consent for a project.", no_args_is_help=True)
@@ -37,19 +39,11 @@ app.add_typer(consent_app, name="consent")
 # Progress, summaries and errors on stderr; what a command produces on stdout. Not on a terminal
 # (logs, pipes), tables get a fixed, generous width instead of rich's 80 columns.
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 DEBUG = {"on": False}
 REPO_DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 SAMPLE_DIR = Path(__file__).resolve().parent / "sample_data"
-OS_ERRORS = {
-    errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EROFS: "read-only file system",
-    errno.ENOENT: "no such file or directory",
-    errno.ENOTDIR: "not a directory",
-}
 
 
 class CliError(Exception):
@@ -384,8 +378,6 @@ def submit(
     export_id: str = typer.Option(None, "--export", help="Export id (default: the latest)."),
 ) -> None:
     """Package the latest export (tar.gz with manifest, checksums, anonymization report) for manual upload."""
-    from rich.table import Table
-
     from learning_assets import audit
     from learning_assets.consent import ConsentRequired, ConsentStore
     from learning_assets.submit import SubmitError, build_package

@@ -18,16 +18,17 @@ from learning_assets.scrub import PSEUDONYM, Vocabulary, scan_for_leaks
 PSEUDONYM_RE2 = f"^{PSEUDONYM.pattern}$"
 
 
-def _strings(value):
+def json_strings(value):
+    """Every string in a decoded JSON value, dictionary keys included."""
     if isinstance(value, str):
         yield value
     elif isinstance(value, dict):
         for k, v in value.items():
             yield str(k)
-            yield from _strings(v)
+            yield from json_strings(v)
     elif isinstance(value, list):
         for v in value:
-            yield from _strings(v)
+            yield from json_strings(v)
 
 
 def _parquet_strings(path: Path):
@@ -42,7 +43,7 @@ def _parquet_strings(path: Path):
             for value in unique.to_pylist():
                 if value is not None and value.startswith("{"):
                     try:
-                        yield from _strings(json.loads(value))
+                        yield from json_strings(json.loads(value))
                         continue
                     except ValueError:
                         pass
@@ -67,7 +68,7 @@ def scan_export(directory: Path, vocabulary: Vocabulary | None = None) -> list[d
             raw = path.read_bytes()
             if path.suffix == ".gz":
                 raw = gzip.decompress(raw)
-            values = _strings(json.loads(raw))
+            values = json_strings(json.loads(raw))
         for value in set(values):
             if PSEUDONYM.fullmatch(value):
                 continue

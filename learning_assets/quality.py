@@ -30,7 +30,6 @@ import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
 
-from learning_assets.scrub import PSEUDONYM
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20

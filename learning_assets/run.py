@@ -6,7 +6,6 @@ run's own Dagster events through an extra logger, and the result is read back fr
 
 from __future__ import annotations
 
-import errno
 import logging
 import time
 from collections.abc import Callable
@@ -15,16 +14,10 @@ from pathlib import Path
 
 from dagster import DagsterEvent, DagsterInstance, logger
 
+from learning_assets.oserrors import OS_ERRORS
+
 JOB_NAME = "learning_export_job"
 FORMATS = {"parquet": (True, False), "json": (False, True), "both": (True, True)}
-# OS errors a user can act on, recognised in a failed step's error text.
-OS_ERRORS = {
-    errno.ENOSPC: "no space left on device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EACCES: "permission denied",
-    errno.EPERM: "operation not permitted",
-    errno.EROFS: "read-only file system",
-}
 
 
 class ExportFailed(RuntimeError):

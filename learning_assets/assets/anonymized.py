@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Out
 
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
+from learning_assets.leaks import json_strings
 from learning_assets.metadata import table_metadata
 from learning_assets.pseudonyms import Pseudonymizer
 from learning_assets.scrub import ROLES, Scrubber, Vocabulary, learn_vocabulary
@@ -18,18 +19,6 @@ from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 # Shape (columns, order, dtypes) as the Dagster type; value rules run as `pandera_schema` asset checks.
 ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
-
-
-def _leaves(value):
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield str(k)
-            yield from _leaves(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _leaves(v)
-    elif value is not None:
-        yield str(value)
 
 
 def text_values(df: pd.DataFrame):
@@ -43,7 +32,7 @@ def text_values(df: pd.DataFrame):
         elif str(values.iloc[0]).startswith("{"):
             for doc in values.unique():
                 try:
-                    yield from _leaves(json.loads(doc))
+                    yield from json_strings(json.loads(doc))
                 except ValueError:
                     yield str(doc)
         else:
