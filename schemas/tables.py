@@ -104,6 +104,13 @@ def _pseudonyms(prefix: str) -> Column:
                                 element_wise=False, name=f"list_of_{prefix}_pseudonyms"), nullable=False)
 
 
+def _before_after() -> dict[str, Column]:
+    """A refinement's metrics before and after it, as flat columns."""
+    return {f"{when}_{name}": column() for when in ("before", "after") for name, column in (
+        ("success_rate", lambda: _float(RATE)), ("average_duration", lambda: _float(NON_NEGATIVE)),
+        ("quality_score", lambda: _float(RATE)), ("usage_count", lambda: _int(NON_NEGATIVE)))}
+
+
 def _schema(name: str, columns: dict[str, Column], **kw) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, name=name, strict=True, ordered=True, **kw)
 
@@ -125,14 +132,7 @@ RAW: dict[str, pa.DataFrameSchema] = {
         "position": _int(NON_NEGATIVE, nullable=False),
         "timestamp": _ts(),
         "improvement_type": _str(checks=Check.isin(IMPROVEMENT_TYPES)),
-        "before_success_rate": _float(RATE),
-        "before_average_duration": _float(NON_NEGATIVE),
-        "before_quality_score": _float(RATE),
-        "before_usage_count": _int(NON_NEGATIVE),
-        "after_success_rate": _float(RATE),
-        "after_average_duration": _float(NON_NEGATIVE),
-        "after_quality_score": _float(RATE),
-        "after_usage_count": _int(NON_NEGATIVE),
+        **_before_after(),
         "improvement_percent": _float(),
         "learned_patterns": _list(),
         "metadata": _json(),
@@ -266,14 +266,7 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
         "position": _int(NON_NEGATIVE, nullable=False),
         "timestamp": _day(),
         "improvement_type": Column(str, Check.isin(IMPROVEMENT_TYPES + ["other"]), nullable=False),
-        "before_success_rate": _float(RATE),
-        "before_average_duration": _float(NON_NEGATIVE),
-        "before_quality_score": _float(RATE),
-        "before_usage_count": _int(NON_NEGATIVE),
-        "after_success_rate": _float(RATE),
-        "after_average_duration": _float(NON_NEGATIVE),
-        "after_quality_score": _float(RATE),
-        "after_usage_count": _int(NON_NEGATIVE),
+        **_before_after(),
         "improvement_percent": _float(),
         "learned_patterns": _pseudonyms("pat"),
         "metadata": _json(),
