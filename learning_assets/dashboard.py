@@ -63,7 +63,9 @@ def _frame(tables: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd
 
 
 def _day(series: pd.Series) -> pd.Series:
-    return pd.to_datetime(series, utc=True).dt.strftime("%Y-%m-%d")
+    """YYYY-MM-DD labels; formatted once per distinct day (strftime per row is slow at a million rows)."""
+    days = pd.to_datetime(series, utc=True)
+    return days.map({d: d.strftime("%Y-%m-%d") for d in days.dropna().unique()})
 
 
 def _mean(series: pd.Series) -> float | None:
