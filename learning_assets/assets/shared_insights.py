@@ -154,16 +154,26 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
     })
 
 
+NO_RELEASE = AssetCheckResult(passed=False, metadata={"problem": "no release"})
+
+
+def _latest_release_and_policy(store: InsightsStore):
+    """The newest release document and the policy it was made under; None before the first release."""
+    found = latest_release(store)
+    if found is None:
+        return None
+    _, doc = found
+    return doc, SharedInsightsConfig(**doc["privacy"]["policy"]).policy()
+
+
 @asset_check(asset=shared_insights, blocking=True,
              description="Every published group has at least k contributing projects in the pooled tables "
                          "(recounted from the data) and shows a count of at least k.")
 def release_respects_k(insights_store: InsightsStore) -> AssetCheckResult:
-    found = latest_release(insights_store)
+    found = _latest_release_and_policy(insights_store)
     if found is None:
-        return AssetCheckResult(passed=False, metadata={"problem": "no release"})
-    _, doc = found
-    cfg = doc["privacy"]["policy"]
-    policy = SharedInsightsConfig(**cfg).policy()
+        return NO_RELEASE
+    doc, policy = found
     with insights_store.lock():
         tables = pool.read_pooled(insights_store.root(), tuple(columns_needed(policy)), columns_needed(policy))
     exact = exact_aggregates(tables, policy)
@@ -188,12 +198,11 @@ def release_respects_k(insights_store: InsightsStore) -> AssetCheckResult:
              description="The release's epsilon is accounted: the measurements' epsilons add up to at most the "
                          "budget, and each equals its declared sensitivity divided by its noise scale.")
 def privacy_budget_accounted(insights_store: InsightsStore) -> AssetCheckResult:
-    found = latest_release(insights_store)
+    found = _latest_release_and_policy(insights_store)
     if found is None:
-        return AssetCheckResult(passed=False, metadata={"problem": "no release"})
-    _, doc = found
+        return NO_RELEASE
+    doc, policy = found
     privacy = doc["privacy"]
-    policy = SharedInsightsConfig(**privacy["policy"]).policy()
     expected = sensitivities(policy)
     problems = []
     for c in privacy["charges"]:
