@@ -1,10 +1,16 @@
 """Performance scenarios through the real Dagster assets.
 
-    python benchmarks/run.py [--scales sample,typical,large] [--repeat 3]
+    python benchmarks/run.py [--scales sample,typical,large] [--repeat 3] [--steps]
 
-Generates each scale once (cached under benchmarks/out/), then for every scale runs a full export
-in a fresh subprocess (so peak RSS is that run's own) and a floor: reading the analytics JSONL with
-pyarrow and writing it as Parquet, with no anonymization. Prints one table; medians of --repeat runs.
+Generates each scale once (cached under benchmarks/out/), then for every scale runs, each in a fresh
+subprocess (so peak RSS is that run's own):
+- full: `learning_export_job`, every check included;
+- floor: reading the analytics JSONL with pyarrow and writing it as Parquet, no anonymization;
+- one day: `daily_export_job` for the last day, after the day before was exported (the schedule's
+  everyday run).
+Imports (Dagster, pandas, and the libraries the checks import lazily: Great Expectations,
+detect-secrets, jsonschema) happen before the clock starts and are reported on their own.
+Prints one table; medians of --repeat runs. --steps also prints each step's time of the full run.
 """
 
 from __future__ import annotations
@@ -41,28 +47,47 @@ def _dir_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def run_full(source: str) -> dict:
-    """One full export in this process; returns timings, rows, memory and size."""
+def import_everything() -> float:
+    """Import what a run uses, lazily imported libraries included; returns the seconds it took."""
     t0 = time.perf_counter()
     import warnings
 
     warnings.filterwarnings("ignore")
-    from dagster import DagsterInstance, DagsterEventType
+    import dagster  # noqa: F401
+    import jsonschema  # noqa: F401
 
+    import learning_assets.definitions  # noqa: F401
+    from learning_assets.quality import _gx
+    from learning_assets.scrub import _detect_secrets_scanner
+
+    _gx()
+    _detect_secrets_scanner()
+    return time.perf_counter() - t0
+
+
+def resources_for(source: str, tmp: Path) -> dict:
     from learning_assets.consent import ConsentStore
-    from learning_assets.definitions import build_definitions
     from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
 
-    import_s = time.perf_counter() - t0
+    ConsentStore(tmp / "home").grant(source)
+    return {"source": SourceDirectory(path=source), "export_store": ExportStore(path=str(tmp / "export")),
+            "anonymization": Anonymization(key="b" * 40), "io_manager": TableIOManager(base_dir=str(tmp / "s")),
+            "governance": Governance(home=str(tmp / "home"))}
+
+
+def run_full(source: str) -> dict:
+    """One full export in this process; returns timings, rows, memory and size."""
+    import_s = import_everything()
+    from dagster import DagsterEventType, DagsterInstance
+
+    from learning_assets.definitions import build_definitions
+
     baseline = _rss_mb()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         defs = build_definitions(source=source, output=str(tmp / "export"))
         job = defs.resolve_job_def("learning_export_job")
-        ConsentStore(tmp / "home").grant(source)
-        resources = {"source": SourceDirectory(path=source), "export_store": ExportStore(path=str(tmp / "export")),
-                     "anonymization": Anonymization(key="b" * 40), "io_manager": TableIOManager(base_dir=str(tmp / "s")),
-                     "governance": Governance(home=str(tmp / "home"))}
+        resources = resources_for(source, tmp)
         with DagsterInstance.ephemeral(tempdir=str(tmp / "dagster_home")) as instance:
             start = time.perf_counter()
             result = job.execute_in_process(
@@ -86,7 +111,7 @@ def run_full(source: str) -> dict:
             "success": result.success, "seconds": seconds, "import_seconds": import_s,
             "rows": sum(f.get("rows", 0) for f in manifest["files"]),
             "analytics_seconds": sum(steps.get(s, 0.0) for s in ANALYTICS_STEPS),
-            "slowest_steps": sorted(steps.items(), key=lambda kv: -kv[1])[:5],
+            "steps": sorted(steps.items(), key=lambda kv: -kv[1]),
             "peak_rss_mb": _rss_mb(), "baseline_rss_mb": baseline,
             "output_bytes": _dir_bytes(export) if export else 0,
         }
@@ -114,51 +139,84 @@ def run_floor(source: str) -> dict:
     return {"seconds": seconds, "rows": table.num_rows, "peak_rss_mb": _rss_mb(), "baseline_rss_mb": baseline}
 
 
+def run_one_day(source: str) -> dict:
+    """The daily schedule's run: the last day, with the day before already exported on this instance."""
+    import_s = import_everything()
+    from dagster import DagsterInstance
+
+    from learning_assets.incremental_run import run_backfill
+    from learning_assets.sources import history_days
+
+    day_before, last = history_days(Path(source))[-2:]
+    baseline = _rss_mb()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        resources = resources_for(source, tmp)
+        with DagsterInstance.ephemeral(tempdir=str(tmp / "dagster_home")) as instance:
+            run_backfill(day_before, day_before, instance=instance, resources=resources, log_level="ERROR")
+            start = time.perf_counter()
+            result = run_backfill(last, last, instance=instance, resources=resources, log_level="ERROR")
+            seconds = time.perf_counter() - start
+        export = tmp / "export"
+        return {"success": result.statuses.get(last) in ("published", "replaced", "unchanged"),
+                "status": result.statuses.get(last), "seconds": seconds, "import_seconds": import_s,
+                "rows": sum(result.rows.get(last, {}).values()), "peak_rss_mb": _rss_mb(),
+                "baseline_rss_mb": baseline, "output_bytes": _dir_bytes(export) if export.is_dir() else 0}
+
+
+CHILDREN = {"full": run_full, "floor": run_floor, "day": run_one_day}
+
+
 def in_subprocess(kind: str, source: Path) -> dict:
     out = subprocess.run([sys.executable, __file__, "--child", kind, str(source)], capture_output=True,
                          text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def _row(scenario: str, runs: list[dict], ratio: float, ratio_label: str) -> dict:
+    med = lambda key: statistics.median(r[key] for r in runs)  # noqa: E731
+    return {"scenario": scenario, "rows": runs[0]["rows"], "seconds": med("seconds"),
+            "rows_per_s": runs[0]["rows"] / med("seconds"), "import_s": med("import_seconds"),
+            "peak_rss_mb": med("peak_rss_mb") - med("baseline_rss_mb"), "output_mb": runs[0]["output_bytes"] / 1e6,
+            "ratio": f"{ratio:.2f} {ratio_label}", "ok": all(r["success"] for r in runs)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="sample,typical")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", action="store_true", help="print every step's time of the first full run")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         kind, source = args.child
-        print(json.dumps(run_full(source) if kind == "full" else run_floor(source)))
+        print(json.dumps(CHILDREN[kind](source)))
         return
     rows = []
     for scale in args.scales.split(","):
         source = source_for(scale)
         full = [in_subprocess("full", source) for _ in range(args.repeat)]
         floor = [in_subprocess("floor", source) for _ in range(args.repeat)]
-        med = lambda runs, key: statistics.median(r[key] for r in runs)  # noqa: E731
-        secs, floor_secs = med(full, "seconds"), med(floor, "seconds")
-        rows.append({
-            "scenario": f"{scale} full export", "rows": full[0]["rows"], "seconds": secs,
-            "rows_per_s": full[0]["rows"] / secs, "import_s": med(full, "import_seconds"),
-            "peak_rss_mb": med(full, "peak_rss_mb") - med(full, "baseline_rss_mb"),
-            "output_mb": full[0]["output_bytes"] / 1e6,
-            "ratio": med(full, "analytics_seconds") / floor_secs if floor_secs else float("nan"),
-            "ok": all(r["success"] for r in full),
-        })
-        rows.append({
-            "scenario": f"{scale} floor (pyarrow jsonl->parquet)", "rows": floor[0]["rows"], "seconds": floor_secs,
-            "rows_per_s": floor[0]["rows"] / floor_secs, "import_s": 0.0,
-            "peak_rss_mb": med(floor, "peak_rss_mb") - med(floor, "baseline_rss_mb"), "output_mb": 0.0,
-            "ratio": 1.0, "ok": True,
-        })
-        print(f"{scale}: slowest steps {full[0]['slowest_steps']}", file=sys.stderr)
-    header = f"| {'scenario':<40} | {'rows':>9} | {'seconds':>8} | {'rows/s':>9} | {'imports s':>9} | " \
-             f"{'peak RSS MB':>11} | {'output MB':>9} | {'vs floor':>8} | ok |"
+        day = [in_subprocess("day", source) for _ in range(args.repeat)]
+        full_s = statistics.median(r["seconds"] for r in full)
+        floor_s = statistics.median(r["seconds"] for r in floor)
+        analytics_s = statistics.median(r["analytics_seconds"] for r in full)
+        for r in floor:
+            r.update(import_seconds=0.0, output_bytes=0, success=True)
+        rows.append(_row(f"{scale} full export", full, analytics_s / floor_s, "x floor (analytics path)"))
+        rows.append(_row(f"{scale} floor: pyarrow jsonl->parquet", floor, 1.0, "x floor"))
+        rows.append(_row(f"{scale} one day, incremental", day,
+                         100 * statistics.median(r["seconds"] for r in day) / full_s, "% of full"))
+        steps = full[0]["steps"] if args.steps else full[0]["steps"][:6]
+        print(f"{scale} full export, step seconds: " + ", ".join(f"{k} {t:.2f}" for k, t in steps),
+              file=sys.stderr)
+    header = (f"| {'scenario':<36} | {'rows':>9} | {'seconds':>7} | {'rows/s':>9} | {'imports s':>9} | "
+              f"{'peak RSS MB':>11} | {'output MB':>9} | {'ratio':<28} | ok |")
     print(header)
-    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    print("|" + "|".join("-" * len(c) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
-        print(f"| {r['scenario']:<40} | {r['rows']:>9,} | {r['seconds']:>8.2f} | {r['rows_per_s']:>9,.0f} | "
-              f"{r['import_s']:>9.2f} | {r['peak_rss_mb']:>11.0f} | {r['output_mb']:>9.2f} | {r['ratio']:>8.2f} | "
+        print(f"| {r['scenario']:<36} | {r['rows']:>9,} | {r['seconds']:>7.2f} | {r['rows_per_s']:>9,.0f} | "
+              f"{r['import_s']:>9.2f} | {r['peak_rss_mb']:>11.0f} | {r['output_mb']:>9.2f} | {r['ratio']:<28} | "
               f"{'yes' if r['ok'] else 'NO'} |")
 
 

@@ -48,18 +48,36 @@ class Dashboard:
 
 # --- reading and computing -----------------------------------------------------------------
 
-def load_tables(export_dir: Path) -> dict[str, pd.DataFrame]:
+# The columns each shown table needs: only these are read, so the dashboard's cost does not grow
+# with the width of the export's free-text columns.
+COLUMNS = {
+    "capabilities": ["capability_id", "agent_id", "success_rate", "quality_score", "usage_count", "refinement_count"],
+    "capability_refinements": ["capability_id", "position", "timestamp", "before_success_rate",
+                               "after_success_rate"],
+    "patterns": ["pattern_id", "pattern_type", "usage_count", "success_rate", "quality_score", "is_anti_pattern"],
+    "agent_executions": ["agent_id", "duration", "success", "timestamp"],
+    "task_memories": ["outcome"],
+}
+
+
+def load_tables(export_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
+    """The shown tables (their needed columns only) and the row count of every table."""
     tables_dir = Path(export_dir) / "tables"
     if not tables_dir.is_dir():
         raise NoExport(f"{export_dir}: the export has no Parquet tables (it was written with --format json)")
-    return {p.stem: pq.read_table(p).to_pandas() for p in sorted(tables_dir.glob("*.parquet"))}
+    tables, rows = {}, {}
+    for path in sorted(tables_dir.glob("*.parquet")):
+        parquet = pq.ParquetFile(path)
+        rows[path.stem] = parquet.metadata.num_rows
+        if path.stem in COLUMNS:
+            present = set(parquet.schema_arrow.names)
+            tables[path.stem] = parquet.read(columns=[c for c in COLUMNS[path.stem] if c in present]).to_pandas()
+    return tables, rows
 
 
-def _frame(tables: dict[str, pd.DataFrame], name: str, columns: list[str]) -> pd.DataFrame:
+def _frame(tables: dict[str, pd.DataFrame], name: str) -> pd.DataFrame:
     df = tables.get(name)
-    if df is None:
-        return pd.DataFrame(columns=columns)
-    return df
+    return pd.DataFrame(columns=COLUMNS[name]) if df is None else df
 
 
 def _day(series: pd.Series) -> pd.Series:
@@ -100,30 +118,30 @@ def bar(value: float | None, width: int = 20, hi: float = 1.0) -> str:
 def build(export_dir: Path, top: int = 10) -> Dashboard:
     """Everything the dashboard shows, from the export in `export_dir`."""
     export_dir = Path(export_dir)
-    tables = load_tables(export_dir)
+    tables, table_rows = load_tables(export_dir)
     try:
         manifest = json.loads((export_dir / "manifest.json").read_text())
     except (OSError, ValueError):
         manifest = {}
 
-    caps = _frame(tables, "capabilities", ["capability_id", "agent_id", "success_rate", "quality_score",
-                                           "usage_count", "refinement_count"])
-    refs = _frame(tables, "capability_refinements", ["capability_id", "position", "timestamp",
-                                                     "before_success_rate", "after_success_rate"])
-    pats = _frame(tables, "patterns", ["pattern_id", "pattern_type", "usage_count", "success_rate",
-                                       "quality_score", "is_anti_pattern"])
-    agents = _frame(tables, "agent_executions", ["agent_id", "duration", "success", "timestamp"])
-    tasks = _frame(tables, "task_memories", ["outcome"])
+    caps = _frame(tables, "capabilities")
+    refs = _frame(tables, "capability_refinements")
+    pats = _frame(tables, "patterns")
+    agents = _frame(tables, "agent_executions")
+    tasks = _frame(tables, "task_memories")
 
-    # capabilities: success rate now, and its course over the refinement history
+    # capabilities: the most used, with the course of their success rate over the refinement history
+    top_caps = caps.sort_values(["usage_count", "capability_id"], ascending=[False, True],
+                                na_position="last").head(top)
     trends: dict[str, list[float | None]] = {}
-    if len(refs):
-        ordered = refs.sort_values(["capability_id", "timestamp", "position"], na_position="first")
+    shown = refs[refs["capability_id"].isin(top_caps["capability_id"])]
+    if len(shown):
+        ordered = shown.sort_values(["capability_id", "timestamp", "position"], na_position="first")
         for cap, g in ordered.groupby("capability_id"):
             series = [g["before_success_rate"].iloc[0], *g["after_success_rate"]]
             trends[cap] = [None if pd.isna(v) else float(v) for v in series]
     cap_rows = []
-    for _, r in caps.iterrows():
+    for r in top_caps.to_dict("records"):
         trend = trends.get(r["capability_id"], [])
         present = [v for v in trend if v is not None]
         cap_rows.append({
@@ -137,7 +155,6 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
         })
     cap_df = pd.DataFrame(cap_rows, columns=["capability_id", "agent_id", "success_rate", "quality_score",
                                              "usage_count", "refinements", "trend", "delta"])
-    cap_df = cap_df.sort_values(["usage_count", "capability_id"], ascending=[False, True]).head(top)
     if len(refs):
         by_day = refs.assign(day=_day(refs["timestamp"])).dropna(subset=["day"]).groupby("day")
         cap_days = pd.DataFrame({"success_rate": by_day["after_success_rate"].mean(),
@@ -179,7 +196,7 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
     return Dashboard(
         export_id=manifest.get("export_id") or export_dir.name, created_at=manifest.get("created_at"),
         schema_version=manifest.get("schema_version"),
-        table_rows={name: int(len(df)) for name, df in tables.items()},
+        table_rows=table_rows,
         capabilities=cap_df.reset_index(drop=True), capability_days=cap_days, patterns=pat_df.reset_index(drop=True),
         agent_days=agent_days, agents=agent_df.reset_index(drop=True), agent_series=agent_series,
         task_outcomes=outcomes, days=days)
