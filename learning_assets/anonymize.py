@@ -28,6 +28,7 @@ SCORE_KEYS = frozenset({"overall", "security", "maintainability", "complexity", 
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 EXPERT = re.compile(r"^expert-[a-z][a-z-]{0,39}$")
 MAX_DEPTH = 3
+SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
 
 # Quasi-identifiers per table: rows whose combination is shared by fewer than k rows are suppressed.
 QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
@@ -79,25 +80,28 @@ class Anonymizer:
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
         self.stats["ids_pseudonymized"] += int(series.map(len).sum())
-        return series.map(lambda ids: [self.pseudonymize(kind, i) for i in ids])
+        uniques = {i: self.pseudonymize(kind, i) for i in {i for ids in series for i in ids}}
+        return series.map(lambda ids: [uniques[i] for i in ids])
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
-        def clean(value) -> str:
-            out, counts = self.scrubber.scrub(str(value))
-            self.stats.update(counts)
-            return out
-        return self.per_distinct(series, clean).where(series.notna(), None)
+        occurrences = series.value_counts(dropna=True)
+        scrubbed = self._scrub_counted(zip(map(str, occurrences.index), occurrences.tolist()))
+        mapping = {value: scrubbed[str(value)] for value in occurrences.index}
+        return series.map(mapping).astype(object).where(series.notna(), None)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
-        def clean(items: list[str]) -> list[str]:
-            out = []
-            for item in items:
-                value, counts = self.scrubber.scrub(item)
-                self.stats.update(counts)
-                out.append(value)
-            return out
-        return series.map(clean)
+        scrubbed = self._scrub_counted(Counter(item for items in series for item in items).items())
+        return series.map(lambda items: [scrubbed[item] for item in items])
+
+    def _scrub_counted(self, occurrences: Iterable[tuple[str, int]]) -> dict[str, str]:
+        """Scrub each distinct text in one batch; count its replacements once per occurrence."""
+        occurrences = list(occurrences)
+        scrubbed = self.scrubber.scrub_many(text for text, _ in occurrences)
+        for text, n in occurrences:
+            for rule, c in scrubbed[text][1].items():
+                self.stats[rule] += c * n
+        return {text: out for text, (out, _) in scrubbed.items()}
 
     def path(self, series: pd.Series) -> pd.Series:
         mask = series.notna()
@@ -141,16 +145,19 @@ class Anonymizer:
         outer, mapping = self.stats, {}
         try:
             for value, n in series.value_counts(dropna=True).items():
-                self.stats = Counter()
+                self.stats = outer if n == 1 else Counter()  # a single occurrence counts as it goes
                 mapping[value] = fn(value)
-                for rule, c in self.stats.items():
-                    outer[rule] += c * int(n)
+                if n > 1:
+                    for rule, c in self.stats.items():
+                        outer[rule] += c * int(n)
         finally:
             self.stats = outer
         return series.map(mapping).astype(object)
 
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
-        return self.per_distinct(series, lambda s: json.dumps(self._allow(json.loads(s), keys, 0), sort_keys=True))
+        docs = {s: json.loads(s) for s in series.dropna().unique()}
+        self.scrubber.scrub_many(s for doc in docs.values() for s in free_text(doc, keys))
+        return self.per_distinct(series, lambda s: SORTED_JSON.encode(self._allow(docs[s], keys, 0)))
 
     def scores_json(self, series: pd.Series, keys: frozenset[str] | None = SCORE_KEYS) -> pd.Series:
         """Numeric scores only, under known names (or, with keys=None, under short lowercase names)."""
@@ -162,10 +169,18 @@ class Anonymizer:
             kept = {k: float(v) for k, v in obj.items()
                     if allowed(k) and isinstance(v, (int, float)) and not isinstance(v, bool)}
             self.stats["context_keys_dropped"] += len(obj) - len(kept)
-            return json.dumps(kept, sort_keys=True)
+            return SORTED_JSON.encode(kept)
         return self.per_distinct(series, clean)
 
     def _allow(self, value, keys: frozenset[str], depth: int, key: str | None = None):
+        if isinstance(value, str):  # the common case first
+            if key in PATH_KEYS:
+                self.stats["path"] += 1
+                return generalize_path(value)
+            clean, counts = self.scrubber.scrub(value)
+            if counts:
+                self.stats.update(counts)
+            return clean
         if isinstance(value, dict):
             if depth >= MAX_DEPTH:
                 self.stats["context_keys_dropped"] += len(value)
@@ -179,13 +194,6 @@ class Anonymizer:
             return out
         if isinstance(value, list):
             return [self._allow(v, keys, depth + 1, key) for v in value[:50]]
-        if isinstance(value, str):
-            if key in PATH_KEYS:
-                self.stats["path"] += 1
-                return generalize_path(value)
-            clean, counts = self.scrubber.scrub(value)
-            self.stats.update(counts)
-            return clean
         if isinstance(value, (bool, int, float)) or value is None:
             return value
         return None
@@ -234,6 +242,23 @@ class Anonymizer:
         self.stats["rows_suppressed"] += int((~keep).sum())
         kept = df[keep].reset_index(drop=True)
         return kept, (int(sizes[keep].min()) if keep.any() else None)
+
+
+def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
+    """The strings `Anonymizer._allow` scrubs in a decoded JSON value, for scrubbing them in one batch.
+
+    Only a prefetch: a string missed here is still scrubbed, one at a time, when `_allow` reaches it.
+    """
+    if isinstance(value, dict):
+        if depth < MAX_DEPTH:
+            for k, v in value.items():
+                if k in keys:
+                    yield from free_text(v, keys, depth + 1, k)
+    elif isinstance(value, list):
+        for v in value[:50]:
+            yield from free_text(v, keys, depth + 1, key)
+    elif isinstance(value, str) and key not in PATH_KEYS:
+        yield value
 
 
 def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer, *,

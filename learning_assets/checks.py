@@ -24,8 +24,7 @@ def manifest_intact(learning_export: dict) -> AssetCheckResult:
              additional_ins={"vocabulary": AssetIn("anonymization_vocabulary")},
              description="Rescans every exported value for secrets, personal data, paths, code and source names.")
 def no_sensitive_values(learning_export: dict, vocabulary: dict) -> AssetCheckResult:
-    vocab = Vocabulary(*(set(vocabulary[k]) for k in ("users", "hosts", "projects")))
-    findings = scan_export(Path(learning_export["staged_path"]), vocab)
+    findings = scan_export(Path(learning_export["staged_path"]), Vocabulary.from_dict(vocabulary))
     return AssetCheckResult(passed=not findings, severity=AssetCheckSeverity.ERROR,
                             metadata={"findings": len(findings),
                                       "details": MetadataValue.json(findings[:50])})

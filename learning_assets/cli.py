@@ -157,6 +157,9 @@ class ExportProgress:
         self.rows: dict[str, int] = {}
         self.materialized: set[str] = set()
         self.checks: dict[str, list[tuple[str, str, bool]]] = {}  # step -> (check, asset, passed)
+        self.tables: dict[tuple[str, str], str] = {}  # (step, asset it made) -> rows, shown with its check
+        self.table_steps: set[str] = set()  # steps that printed a line per table
+        self.lap: dict[str, float] = {}  # step -> when its previous table was done
         self.passed_quietly: Counter = Counter()  # passed checks of intermediate assets, shown as one line
         self.failed: list[str] = []
 
@@ -191,17 +194,29 @@ class ExportProgress:
     def event(self, event) -> None:
         kind, step = event.event_type_value, event.step_key
         if kind == "STEP_START":
-            self.started[step] = time.monotonic()
+            self.started[step] = self.lap[step] = time.monotonic()
             self._describe()
         elif kind == "ASSET_MATERIALIZATION":
             self.materialized.add(step)
-            count = event.event_specific_data.materialization.metadata.get("dagster/row_count")
+            materialization = event.event_specific_data.materialization
+            count = materialization.metadata.get("dagster/row_count")
             if count is not None:
                 self.rows[step] = self.rows.get(step, 0) + int(count.value)
+            self.tables[(step, materialization.asset_key.to_user_string())] = (
+                f"{int(count.value):>9,} rows" if count is not None else " " * 14)
         elif kind == "ASSET_CHECK_EVALUATION":
             data = event.event_specific_data
-            self.checks.setdefault(step, []).append((data.check_name, data.asset_key.to_user_string(),
-                                                     bool(data.passed)))
+            asset = data.asset_key.to_user_string()
+            if (step, asset) in self.tables:  # a table checked by the step that made it: a line per table
+                now, began = time.monotonic(), self.lap.get(step)
+                self.lap[step] = now
+                secs = f"{now - began:5.1f}s" if began else "     "
+                self.table_steps.add(step)
+                self._print(f"  {'[green]✓[/green]' if data.passed else '[red]✗[/red]'} {escape(asset):<40} "
+                            f"{self.tables.pop((step, asset))} {secs}  {'[green]✓[/green]' if data.passed else '[red]✗ FAILED[/red]'}"
+                            f" {escape(data.check_name)}")
+            else:
+                self.checks.setdefault(step, []).append((data.check_name, asset, bool(data.passed)))
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
             began = self.started.pop(step, None)
             secs = f"{time.monotonic() - began:5.1f}s" if began else "     "
@@ -211,7 +226,9 @@ class ExportProgress:
             if kind == "STEP_FAILURE":
                 self.failed.append(step)
             checks = self.checks.pop(step, [])
-            if step in self.materialized or not checks or kind != "STEP_SUCCESS":
+            if step in self.table_steps and kind == "STEP_SUCCESS" and not checks:
+                pass  # its tables have their lines
+            elif step in self.materialized or not checks or kind != "STEP_SUCCESS":
                 inline = "  " + " ".join(f"{'[green]✓[/green]' if ok else '[red]✗ FAILED[/red]'} {escape(name)}"
                                          for name, _, ok in checks) if checks else ""
                 self._print(f"  {mark} {escape(self.name(step)):<40} {rows} {secs}{inline}")

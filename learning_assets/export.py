@@ -190,9 +190,9 @@ def write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dic
 
 def _write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,
                   *, parquet: bool = True, json_document: bool = True, compress_json: bool = False) -> dict:
-    from schemas.versions import ensure_valid
+    from schemas.versions import valid_json
 
-    ensure_valid(document)  # against its declared JSON Schema version, before anything is written
+    data = valid_json(document)  # against its declared JSON Schema version, before anything is written
     files: list[dict] = []
 
     def record(path: Path, **extra) -> None:
@@ -207,7 +207,6 @@ def _write_export(directory: Path, tables: dict[str, pd.DataFrame], document: di
             write_table(df, path)
             record(path, table=name, rows=int(len(df)))
     if json_document:
-        data = json.dumps(document, indent=1, sort_keys=False).encode()
         path = directory / (DOCUMENT + (".gz" if compress_json else ""))
         path.write_bytes(gzip.compress(data, mtime=0) if compress_json else data)
         record(path)

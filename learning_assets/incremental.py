@@ -126,18 +126,18 @@ def read_days(root: Path, tz: tzinfo, days: Iterable[str]) -> DayReads:
     Analytics history is one file per day, named by the writer's (local) date, which can differ from
     a record's UTC day by at most one: the requested days' files and their two neighbours are read, so
     the cost is proportional to the days requested. `memory/memories.json` and `learning/outcomes.jsonl`
-    are single files holding every day; they are read whole and filtered (the framework rewrites or
-    appends them whole, so there is nothing smaller to read).
+    are single files holding every day; they are read whole (the framework rewrites or appends them
+    whole, so there is nothing smaller to read) but only the requested days' records are parsed.
     """
     wanted = sorted(set(days))
     files = {d for day in wanted for d in (_shift(day, -1), day, _shift(day, 1))}
+    keep = set(wanted)
     reads = {
         "agent_executions": read_agent_executions(root, tz, days=files),
         "workflow_executions": read_workflow_executions(root, tz, days=files),
-        "task_memories": read_task_memories(root, tz),
-        "code_outcomes": read_code_outcomes(root, tz),
+        "task_memories": read_task_memories(root, tz, days=keep),
+        "code_outcomes": read_code_outcomes(root, tz, days=keep),
     }
-    keep = set(wanted)
     undated = {}
     for table, read in reads.items():
         undated[table] = sum(1 for r in read.rows if r.get("timestamp") is None)
@@ -173,10 +173,6 @@ def anonymize_tables(raw: dict[str, pd.DataFrame], pseudonymize, scrubber, k: in
 
 
 # --- the cumulative vocabulary (instance home, never exported) -------------------------------------
-
-def vocabulary_from_dict(data: dict) -> Vocabulary:
-    return Vocabulary(*(set(data.get(k) or ()) for k in ("users", "hosts", "projects")))
-
 
 @contextlib.contextmanager
 def locked(path: Path) -> Iterator[None]:
@@ -215,7 +211,7 @@ class VocabularyStore:
             return {}
 
     def load(self) -> Vocabulary:
-        return vocabulary_from_dict(self._read())
+        return Vocabulary.from_dict(self._read())
 
     def sources(self) -> dict:
         return self._read().get("sources") or {}
@@ -225,7 +221,7 @@ class VocabularyStore:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         with locked(self.path.with_name(self.path.name + ".lock")):
             data = self._read()
-            vocab = vocabulary_from_dict(data)
+            vocab = Vocabulary.from_dict(data)
             before = vocab.as_dict()
             vocab.users |= learned.users
             vocab.hosts |= learned.hosts

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 # Directory names common to most repositories: safe to keep as the anchor of a pattern.
@@ -20,6 +21,7 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same files recur across rows and tables
 def generalize_path(path: str) -> str:
     """`/home/alice/acme/src/pay/client.py` -> `src/**/*.py`; user, host and project names never survive."""
     p = path.strip().strip("\"'")

@@ -18,12 +18,13 @@ class Pseudonymizer:
     def __init__(self, key: bytes):
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"anonymization key must be at least {MIN_KEY_BYTES} bytes")
-        self._key = key
+        self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; each value hashes a copy
         self._cache: dict[tuple[str, str], str] = {}
 
     def __call__(self, kind: str, value: str) -> str:
         token = self._cache.get((kind, value))
         if token is None:
-            digest = hmac.new(self._key, f"{kind}\x00{value}".encode(), hashlib.sha256).hexdigest()
-            token = self._cache[(kind, value)] = f"{kind}_{digest[:16]}"
+            mac = self._mac.copy()
+            mac.update(f"{kind}\x00{value}".encode())
+            token = self._cache[(kind, value)] = f"{kind}_{mac.hexdigest()[:16]}"
         return token

@@ -8,6 +8,9 @@ The Pandera schemas in `schemas.tables` are the single source of truth. Here the
 - Great Expectations 1.x suites (derived from the same schemas, plus privacy regexes and row counts
   across tables, manifest, document and report) that run over a staged export in an ephemeral context.
 
+Both are evaluated in full on every table, but cheaply when nothing fails: a table pandera would pass
+is recognised over each column's distinct values (`certainly_valid`), and GX suites run BOOLEAN_ONLY
+first; row-by-row pandera and GX's SUMMARY results (counts, samples) are computed only on failure.
 `great_expectations` takes seconds to import: it is imported only inside the functions that run it.
 Values shown in the UI are masked (`safe_value`): numbers, booleans, days, pseudonyms and short
 category names are shown; any other text only as its length.
@@ -29,6 +32,9 @@ import numpy as np
 import pandas as pd
 import pandera.errors as pa_errors
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
+from pandera.engines import pandas_engine
 
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
@@ -150,11 +156,62 @@ def as_frame(value: Any) -> pd.DataFrame:
     return value
 
 
+def _plain(schema: pa.DataFrameSchema) -> bool:
+    """The schema uses only what `certainly_valid` evaluates (as every schema in `schemas.tables` does)."""
+    return (schema.strict is True and schema.ordered and schema.index is None and not schema.checks
+            and not schema.coerce and schema.dtype is None and not schema.parsers
+            and not schema.add_missing_columns and not schema.drop_invalid_rows
+            and all(col.required and not (col.coerce or col.regex or col.parsers or col.drop_invalid_rows)
+                    for col in schema.columns.values()))
+
+
+def _column_valid(series: pd.Series, col: pa.Column) -> bool:
+    """dtype, nulls, uniqueness and every check of one column; checks run over its distinct values."""
+    if isinstance(col.dtype, pandas_engine.NpString):
+        # pandera tests each value with isinstance(str); infer_dtype does the same in C
+        if not (col.dtype.check(pandas_engine.Engine.dtype(series.dtype))
+                and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
+            return False
+    elif col.dtype is not None:
+        dtype_ok = col.dtype.check(pandas_engine.Engine.dtype(series.dtype), series)
+        if not (dtype_ok if isinstance(dtype_ok, bool) else bool(np.all(dtype_ok))):
+            return False
+    if (not col.nullable and series.hasnans) or (col.unique and series.duplicated().any()):
+        return False
+    if not col.checks:
+        return True
+    values = series.dropna()
+    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=False) == "string":
+        values = values.drop_duplicates()  # not lists (unhashable): each of those is checked
+    return all(bool(np.all(check(values).check_passed)) for check in col.checks)
+
+
+def certainly_valid(df: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
+    """True only if `df` passes `schema`; cheaper than pandera, which checks each row (and each value's type).
+
+    Checks judge values one by one (only `unique` compares rows), so they run over each column's
+    distinct values: a table repeats a few agents, commands and days many times. False means "not
+    certain": pandera then validates and reports (any error here counts as not certain).
+    """
+    try:
+        if not (_plain(schema) and list(df.columns) == list(schema.columns)):
+            return False
+        if schema.unique and df.duplicated(subset=list(schema.unique)).any():
+            return False
+        return all(_column_valid(df[name], col) for name, col in schema.columns.items())
+    except Exception:  # noqa: BLE001 - never a reason to skip validation
+        return False
+
+
 def pandera_report(df: pd.DataFrame, schema: pa.DataFrameSchema, *, reveal_names: bool = True,
                    sample: int = SAMPLE_ROWS) -> dict:
-    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows."""
+    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows.
+
+    A table that is certainly valid (`certainly_valid`) skips pandera's row-by-row validation.
+    """
     try:
-        schema.validate(df, lazy=True)
+        if not certainly_valid(df, schema):
+            schema.validate(df, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
     except pa_errors.SchemaError as exc:  # not lazily collectable (e.g. a wrong object type)
@@ -245,20 +302,28 @@ def _json_strings(value: Any, path: str = "$"):
             yield from _json_strings(v, f"{path}[{i}]")
 
 
+def _first_occurrences(column: pd.Series) -> pd.Series:
+    """Each distinct text of an object column (list items one by one) at its first row, pseudonyms left out."""
+    series = column.dropna()
+    if any(type(v) is list for v in series.to_numpy()):
+        series = series.explode().dropna()
+    series = series.astype(str)
+    # deduplicate (hashing) before matching: most columns repeat a few values
+    series = series[~series.duplicated()]
+    # keyed pseudonyms are hex by construction; RE2 (pyarrow) matches the distinct values at C speed
+    pseudonym = pc.match_substring_regex(pyarrow.array(series.to_numpy(), pyarrow.string()), PSEUDONYM.pattern)
+    return series[~pseudonym.to_numpy(zero_copy_only=False)]
+
+
 def text_frame(files: ExportFiles) -> pd.DataFrame:
     """Every distinct string of the export, with where it was found (list items and JSON text decoded)."""
     records: list[tuple[str, str, Any, str]] = []
     for name, df in files.tables.items():
         source = f"tables/{name}.parquet"
         for col in df.columns:
-            series = df[col].dropna()
-            if series.empty or df[col].dtype != object:
+            if df[col].dtype != object:
                 continue
-            if series.map(type).eq(list).any():
-                series = series.explode().dropna()
-            series = series.astype(str)
-            # first occurrence of each distinct value; keyed pseudonyms are hex by construction
-            series = series[~series.duplicated() & ~series.str.fullmatch(PSEUDONYM.pattern)]
+            series = _first_occurrences(df[col])
             seen: set[str] = set()
             for row, item in series.items():
                 texts = [item]
@@ -454,30 +519,51 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
     return failed
 
 
+def _suite_runs(files: ExportFiles, compare_report: bool) -> list[tuple[str, str, pd.DataFrame, list]]:
+    """(suite, kind, frame, expectations) for every suite over an export: one per table, privacy, row counts."""
+    runs = [(name, "tables", df, table_expectations(ANONYMIZED[name]))
+            for name, df in sorted(files.tables.items()) if name in ANONYMIZED]
+    runs.append(("no_sensitive_text", "privacy", text_frame(files), privacy_expectations()))
+    counts = counts_frame(files, compare_report=compare_report)
+    runs.append(("row_counts", "counts", counts, counts_expectations(counts)))
+    return runs
+
+
+def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
+    """One suite over one frame; without `result_format`, pass/fail first and details only for a failed suite.
+
+    GX's cost is mostly per expectation and grows with what the result must hold (unexpected lists and
+    indexes); an export that passes needs none of it, so BOOLEAN_ONLY runs first and SUMMARY only on failure.
+    """
+    batch = batches.get_batch(batch_parameters={"dataframe": frame})
+    if result_format is not None:
+        return batch.validate(suite, result_format=result_format)
+    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    return result if result.success else batch.validate(suite, result_format=SUMMARY)
+
+
 def validate_export(directory: Path, *, result_format: dict | None = None, context=None,
                     compare_report: bool = True, docs_dir: Path | None = None) -> GxValidation:
-    """Run every GX suite over an export directory: one per table, privacy over all text, row counts."""
+    """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
+
+    All suites share one data asset and batch definition (each added asset rewrites the context's config).
+    With `docs_dir`, results are stored through validation definitions so that Data Docs can render them.
+    """
     gx, _ = _gx()
     started = time.perf_counter()
     files = ExportFiles.load(directory)
     context = context or gx_context(docs_dir)
-    source = context.data_sources.add_pandas("learning_export")
-    runs: list[tuple[str, str, pd.DataFrame, list]] = []
-    for name, df in sorted(files.tables.items()):
-        if name in ANONYMIZED:
-            runs.append((name, "tables", df, table_expectations(ANONYMIZED[name])))
-    texts = text_frame(files)
-    runs.append(("no_sensitive_text", "privacy", texts, privacy_expectations()))
-    counts = counts_frame(files, compare_report=compare_report)
-    runs.append(("row_counts", "counts", counts, counts_expectations(counts)))
+    batches = (context.data_sources.add_pandas("learning_export").add_dataframe_asset("export_file")
+               .add_batch_definition_whole_dataframe("whole_frame"))
     outcomes = []
-    for name, kind, frame, expectations in runs:
-        asset = source.add_dataframe_asset(name)
-        batch = asset.add_batch_definition_whole_dataframe(f"{name}_batch")
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}_validation", data=batch, suite=suite))
-        result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
+    for name, kind, frame, expectations in _suite_runs(files, compare_report):
+        suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
+        if docs_dir is None:
+            result = _run_suite(batches, suite, frame, result_format)
+        else:
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{name}_validation", data=batches, suite=context.suites.add(suite)))
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
         outcomes.append(SuiteOutcome(name, kind, bool(result.success), len(result.results),
                                      _failures(result, frame, kind)))
     return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)

@@ -9,6 +9,8 @@
 | `gx_no_sensitive_text` | `learning_export` | yes: no string anywhere in the export matches a path, e-mail or secret regex |
 | `gx_row_counts` | `learning_export` | yes: rows agree between Parquet files, manifest, document and report |
 
+The `pandera_schema` checks are evaluated inside the asset step that makes the table (check specs on the
+asset), on the frame in hand; the export's checks are asset checks of their own.
 Failures are reported as counts per (column, check) plus a masked sample of rows, never as a traceback.
 """
 
@@ -33,33 +35,39 @@ GX_CHECKS = {
 }
 
 
-def _schema_check(layer: str, table: str, schema, blocking: bool):
-    severity = AssetCheckSeverity.ERROR if blocking else AssetCheckSeverity.WARN
+SCHEMAS = {"raw": RAW, "anonymized": ANONYMIZED}
+
+
+def schema_check_result(layer: str, table: str, df) -> AssetCheckResult:
+    """The `pandera_schema` check's result for one table (`layer` raw or anonymized) as an AssetCheckResult.
+
+    Blocking (ERROR) for anonymized tables, a warning for raw ones; names are shown only when anonymized.
+    Usable from the asset that makes the table (with a matching check spec) as well as from an asset check.
+    """
+    schema = SCHEMAS[layer][table]
+    report = pandera_report(as_frame(df), schema, reveal_names=layer == "anonymized")
+    return AssetCheckResult(
+        check_name="pandera_schema", asset_key=AssetKey([layer, table]), passed=report["passed"],
+        severity=AssetCheckSeverity.ERROR if layer == "anonymized" else AssetCheckSeverity.WARN,
+        description=report["summary"][:1000],
+        metadata={
+            "rows": report["rows"],
+            "failures": report["failures"],
+            "failed_rows": report["failed_rows"],
+            "failures_by_column": MetadataValue.md(markdown_table(report["by_column"], ["column", "check", "count"])),
+            "failure_sample": MetadataValue.md(markdown_table(report["sample"], ["row", "column", "check", "value"])),
+        })
+
+
+def schema_check_spec(layer: str, table: str) -> AssetCheckSpec:
+    """The `pandera_schema` check of one table. The asset that makes the table evaluates it on the frame
+    it holds (`schema_check_result`): no extra step and no reload from storage."""
+    blocking = layer == "anonymized"
     what = ("blocks the export on failure" if blocking else
             "a warning: the anonymized table's check decides whether the export goes ahead")
-
-    @asset_check(asset=AssetKey([layer, table]), name="pandera_schema", blocking=blocking,
-                 description=f"Pandera schema {schema.name}: types, ranges, categories, non-null and unique "
-                             f"rules; lists failing rows and columns ({what}).")
-    def _check(table_value) -> AssetCheckResult:
-        report = pandera_report(as_frame(table_value), schema, reveal_names=layer == "anonymized")
-        return AssetCheckResult(
-            passed=report["passed"], severity=severity, description=report["summary"][:1000],
-            metadata={
-                "rows": report["rows"],
-                "failures": report["failures"],
-                "failed_rows": report["failed_rows"],
-                "failures_by_column": MetadataValue.md(markdown_table(report["by_column"],
-                                                                      ["column", "check", "count"])),
-                "failure_sample": MetadataValue.md(markdown_table(report["sample"],
-                                                                  ["row", "column", "check", "value"])),
-            })
-
-    return _check
-
-
-RAW_SCHEMA_CHECKS = [_schema_check("raw", t, s, blocking=False) for t, s in RAW.items()]
-ANONYMIZED_SCHEMA_CHECKS = [_schema_check("anonymized", t, s, blocking=True) for t, s in ANONYMIZED.items()]
+    return AssetCheckSpec("pandera_schema", asset=AssetKey([layer, table]), blocking=blocking,
+                          description=f"Pandera schema {SCHEMAS[layer][table].name}: types, ranges, categories, "
+                                      f"non-null and unique rules; lists failing rows and columns ({what}).")
 
 
 @asset_check(asset=learning_export, blocking=True,
@@ -114,4 +122,4 @@ def great_expectations_checks(staged: dict):
 
 
 EXPORT_QUALITY_CHECKS = [export_json_schema, great_expectations_checks]
-QUALITY_CHECKS = [*RAW_SCHEMA_CHECKS, *ANONYMIZED_SCHEMA_CHECKS, *EXPORT_QUALITY_CHECKS]
+QUALITY_CHECKS = EXPORT_QUALITY_CHECKS

@@ -14,7 +14,12 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from learning_assets.paths import GENERIC_DIRS, generalize_path
+from learning_assets.prefilter import Trigger, any_of, flagged, re2_superset, to_arrow
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 
@@ -86,11 +91,33 @@ TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{15,}[A-Za-z0-9+/_=]")
 
 
 # Cheap pre-filter: detect-secrets (~1 ms a line) only sees text with a keyword, a URL or a long
-# mixed token. Its entropy plugins are left out: they flag ordinary words in free text.
-SECRET_CANDIDATE = re.compile(
-    r"(?i)(?:pass|secret|token|key|auth|pwd|credential)\w*[\"']?\s*[:=]|://|private key"
-    r"|(?<![\w\-./+=])(?![a-z]+_[0-9a-f]{16}(?![\w\-./+=]))(?=[\w\-./+=]*\d)(?=[\w\-./+=]*[A-Za-z])[\w\-./+=]{12,}")
+# mixed token (not a pseudonym). Its entropy plugins are left out: they flag ordinary words in free text.
+_SECRET_KEYWORD = r"(?:pass|secret|token|key|auth|pwd|credential)\w*[\"']?\s*[:=]|://|private key"
+_MIXED_TOKEN = (r"(?<![\w\-./+=])(?![a-z]+_[0-9a-f]{16}(?![\w\-./+=]))(?=[\w\-./+=]*\d)(?=[\w\-./+=]*[A-Za-z])"
+                r"[\w\-./+=]{12,}")
+SECRET_CANDIDATE = re.compile(f"(?i){_SECRET_KEYWORD}|{_MIXED_TOKEN}")
 ENTROPY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString"})
+# A pseudonym standing alone, between characters no mixed token holds (RE2; `\w` is ASCII there).
+_LONE_PSEUDONYM_RE2 = r"(^|[^\w\-./+=\x{80}-\x{10FFFF}])[a-z]+_[0-9a-f]{16}([^\w\-./+=\x{80}-\x{10FFFF}]|$)"
+
+
+def _secret_candidate_trigger() -> Callable[[pa.Array], pa.Array]:
+    """RE2 cannot say "not a whole pseudonym" as the mixed-token part does, and scrubbed text is full
+    of pseudonyms: that part's trigger runs on the text with lone pseudonyms blanked out. A mixed token
+    starts a run of its characters and is no whole pseudonym, so blanking never removes one."""
+    keyword = re2_superset(re.compile(f"(?i){_SECRET_KEYWORD}"))
+    mixed = re2_superset(re.compile(f"(?i){_MIXED_TOKEN}"))
+
+    def flags(array: pa.Array) -> pa.Array:
+        blanked = pc.replace_substring_regex(array, _LONE_PSEUDONYM_RE2, r"\1 \2")
+        return pc.or_(pc.match_substring_regex(array, keyword), pc.match_substring_regex(blanked, mixed))
+    return flags
+
+
+# Each detector's trigger (see `prefilter`), derived once at import as the patterns are compiled.
+DETECTOR_TRIGGERS: dict[re.Pattern, Trigger] = {rx: re2_superset(rx) for rx in (
+    CODE_FENCE, *(rx for _, _, rx in SECRET_RULES + PII_RULES), PATH_RULE, *(rx for _, rx in ID_RULES),
+    CODE_LINE, CODE_INLINE, TOKEN)} | {SECRET_CANDIDATE: _secret_candidate_trigger()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -105,10 +132,14 @@ def _detect_secrets_scanner():
     return scan_line
 
 
-def detect_secrets_tokens(text: str) -> list[tuple[str, str]]:
-    """(secret type, the whitespace-delimited token holding it) for what detect-secrets finds."""
+@functools.lru_cache(maxsize=1 << 16)
+def detect_secrets_tokens(text: str) -> tuple[tuple[str, str], ...]:
+    """(secret type, the whitespace-delimited token holding it) for what detect-secrets finds.
+
+    Memoized: the export rescan asks again about texts the scrubber's last step already asked about.
+    """
     if not SECRET_CANDIDATE.search(text):
-        return []
+        return ()
     scan_line = _detect_secrets_scanner()
     found = []
     for line in text.split("\n"):
@@ -116,7 +147,7 @@ def detect_secrets_tokens(text: str) -> list[tuple[str, str]]:
             value = secret.secret_value
             if value and not PLACEHOLDER.search(value):
                 found += [(secret.type, token) for token in re.findall(r"\S*%s\S*" % re.escape(value), line)]
-    return found
+    return tuple(found)
 
 
 def shannon_entropy(s: str) -> float:
@@ -162,6 +193,11 @@ class Vocabulary:
     def as_dict(self) -> dict:
         return {"users": sorted(self.users), "hosts": sorted(self.hosts), "projects": sorted(self.projects)}
 
+    @classmethod
+    def from_dict(cls, data: dict) -> Vocabulary:
+        """The inverse of `as_dict` (missing groups are empty)."""
+        return cls(*(set(data.get(k) or ()) for k in ("users", "hosts", "projects")))
+
 
 _GENERIC_WORDS = frozenset({
     "home", "users", "user", "root", "src", "tmp", "var", "opt", "usr", "mnt", "workspace", "workspaces",
@@ -176,6 +212,8 @@ _USER_AT_HOST = re.compile(r"(?<![\w.@-])([\w.-]{3,})@([\w-]{3,})(?![\w.@-])")
 _UNC = re.compile(r"(?<!\\)\\\\([\w.-]{3,})\\")
 _URL_HOST = re.compile(r"://(?:[^\s/@]+@)?([A-Za-z0-9._-]{3,})")
 _AT_HOST = re.compile(r"^[\w.-]+@([A-Za-z0-9._-]{3,})$")
+# Flags every string one of the patterns above may match in: the rest cannot teach a name.
+VOCABULARY_TRIGGER = any_of(_HOME, _UNC, _URL_HOST, _USER_AT_HOST)
 
 
 def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles: Iterable[str] = ()) -> Vocabulary:
@@ -189,23 +227,27 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
         if term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= MIN_NAME_CHARS:
             bucket.add(term)
 
-    # One pass of each pattern over all values joined by newlines (none of them spans a line) is
-    # far faster than a pass per value.
-    text = "\n".join(v for v in values if v)
-    for m in _HOME.finditer(text):
-        keep(m.group(1), vocab.users)
-        keep(m.group(2), vocab.projects)
-    for m in _UNC.finditer(text):
-        keep(m.group(1), vocab.hosts)
-    for m in _URL_HOST.finditer(text):
-        host = m.group(1)
+    # One pass of each pattern over the values joined by newlines (none of them spans a line) is far
+    # faster than a pass per value; values a pattern's RE2 trigger does not flag hold no match of it.
+    values = [v for v in values if v]
+    array = to_arrow(values)
+
+    def text(rx: re.Pattern) -> str:
+        return "\n".join(values if array is None else [values[i] for i in flagged(array, re2_superset(rx))])
+
+    for user, project in set(_HOME.findall(text(_HOME))):
+        keep(user, vocab.users)
+        keep(project, vocab.projects)
+    for host in set(_UNC.findall(text(_UNC))):
+        keep(host, vocab.hosts)
+    for host in set(_URL_HOST.findall(text(_URL_HOST))):
         if host.count(".") >= 1 and re.search(r"\.(?:internal|local|corp|lan|intra|home)\b", host, re.I):
             for label in host.split(".")[:-1]:
                 keep(label, vocab.hosts)
-    for m in _USER_AT_HOST.finditer(text):
-        if m.group(1).lower() not in role_words:
-            keep(m.group(1), vocab.users)
-        keep(m.group(2), vocab.hosts)
+    for user, host in set(_USER_AT_HOST.findall(text(_USER_AT_HOST))):
+        if user.lower() not in role_words:
+            keep(user, vocab.users)
+        keep(host, vocab.hosts)
     for agent_id in agent_ids:
         if m := _AT_HOST.match(agent_id):
             keep(m.group(1), vocab.hosts)
@@ -214,14 +256,37 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
     return vocab
 
 
+Step = Callable[[str, Counter], str]  # rewrites a text, counting each replacement by rule
+
+
+def _substitution(rx: re.Pattern, repl: str | Callable[[re.Match], str], rule: str) -> tuple[Trigger, Step]:
+    """(RE2 trigger, step) replacing every match of `rx` by `repl`, counted under `rule`."""
+    if isinstance(repl, str):
+        template = repl
+        repl = (lambda m: m.expand(template)) if "\\" in template else (lambda m: template)
+
+    def step(s: str, counts: Counter) -> str:
+        def one(m: re.Match) -> str:
+            counts[rule] += 1
+            return repl(m)
+        return rx.sub(one, s)
+    return re2_superset(rx), step
+
+
 class Scrubber:
-    """Scrubs free text; counts each replacement by rule. Memoized, since analytics text repeats."""
+    """Scrubs free text; counts each replacement by rule. Memoized, since analytics text repeats.
+
+    The rules run as a fixed sequence of steps, each with an RE2 trigger that flags every text the
+    step could change (see `prefilter`). `scrub_many` runs each trigger over all pending texts at once
+    in Arrow and the Python step only on the flagged ones; the result is exactly `scrub`'s.
+    """
 
     def __init__(self, pseudonymize: Callable[[str, str], str], vocabulary: Vocabulary | None = None):
         self._pseudonymize = pseudonymize
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
         self._cache: dict[str, tuple[str, Counter]] = {}
+        self._steps = self._build_steps()
 
     def scrub(self, text: str) -> tuple[str, Counter]:
         hit = self._cache.get(text)
@@ -229,41 +294,58 @@ class Scrubber:
             hit = self._cache[text] = self._scrub(text)
         return hit
 
+    def scrub_many(self, texts: Iterable[str]) -> dict[str, tuple[str, Counter]]:
+        """`scrub` of each distinct text, the Python steps run only where their trigger fires."""
+        texts = dict.fromkeys(texts)
+        pending = [t for t in texts if t not in self._cache]
+        if pending:
+            self._cache.update(self._scrub_flagged(pending))
+        return {t: self._cache[t] for t in texts}
+
     def _scrub(self, text: str) -> tuple[str, Counter]:
         counts: Counter = Counter()
-
-        def sub(rx: re.Pattern, repl, rule: str, s: str) -> str:
-            def one(m: re.Match) -> str:
-                counts[rule] += 1
-                return repl(m) if callable(repl) else m.expand(repl)
-            return rx.sub(one, s)
-
         s = text
-        s = sub(CODE_FENCE, "<CODE>", "code.block", s)
-        for rule, placeholder, rx in SECRET_RULES:
-            s = sub(rx, placeholder, f"secret.{rule}", s)
-        for rule, placeholder, rx in PII_RULES[:2]:  # e-mail and URL, before paths see their slashes
-            s = sub(rx, placeholder, f"pii.{rule}", s)
-        s = sub(PATH_RULE, lambda m: generalize_path(m.group(0)), "path", s)
-        for kind, rx in ID_RULES:
-            s = sub(rx, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}", s)
-        for rule, placeholder, rx in PII_RULES[2:]:
-            s = sub(rx, placeholder, f"pii.{rule}", s)
-        s = self._remove_code(s, counts)
-        if self._vocab_rx is not None:
-            s = sub(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
-                    "pii.name", s)
-
-        def entropy(m: re.Match) -> str:
-            if is_high_entropy(m.group(0)):
-                counts["secret.high_entropy"] += 1
-                return "<SECRET>"
-            return m.group(0)
-        s = TOKEN.sub(entropy, s)
-        for kind, token in detect_secrets_tokens(s):
-            counts["secret.detect_secrets." + re.sub(r"\W+", "_", kind.lower()).strip("_")] += 1
-            s = s.replace(token, "<SECRET>")
+        for _, step in self._steps:
+            s = step(s, counts)
         return s, counts
+
+    def _scrub_flagged(self, texts: list[str]) -> dict[str, tuple[str, Counter]]:
+        """Each step over all texts: its trigger in one Arrow pass, then Python on the flagged ones."""
+        array = to_arrow(texts)
+        if array is None:
+            return {t: self._scrub(t) for t in texts}
+        current, counts = list(texts), [None] * len(texts)
+        for trigger, step in self._steps:
+            changed = {}
+            for i in flagged(array, trigger):
+                if counts[i] is None:
+                    counts[i] = Counter()
+                out = step(current[i], counts[i])
+                if out != current[i]:
+                    current[i] = changed[i] = out
+            if changed:  # later triggers must see the text as it is now
+                mask = np.zeros(len(texts), dtype=bool)
+                mask[list(changed)] = True
+                array = pc.replace_with_mask(array, mask, pa.array(list(changed.values()), pa.large_string()))
+        return {t: (current[i], counts[i] if counts[i] is not None else Counter()) for i, t in enumerate(texts)}
+
+    def _build_steps(self) -> list[tuple[Trigger, Step]]:
+        """(trigger, step) in the fixed order: earlier rules see the text first."""
+        steps = [_substitution(CODE_FENCE, "<CODE>", "code.block")]
+        steps += [_substitution(rx, placeholder, f"secret.{rule}") for rule, placeholder, rx in SECRET_RULES]
+        # e-mail and URL, before paths see their slashes
+        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[:2]]
+        steps.append(_substitution(PATH_RULE, lambda m: generalize_path(m.group(0)), "path"))
+        steps += [_substitution(rx, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}")
+                  for kind, rx in ID_RULES]
+        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[2:]]
+        steps.append((any_of(CODE_LINE, CODE_INLINE), self._remove_code))
+        if self._vocab_rx is not None:
+            steps.append(_substitution(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
+                                       "pii.name"))
+        steps.append((re2_superset(TOKEN), _mask_high_entropy))
+        steps.append((DETECTOR_TRIGGERS[SECRET_CANDIDATE], _mask_detect_secrets))
+        return steps
 
     def _pseudonymize_id(self, kind: str, raw: str) -> str:
         """Sentence punctuation is not part of an id: `task-7.` keeps its full stop."""
@@ -295,23 +377,55 @@ class Scrubber:
         return CODE_INLINE.sub(inline, s)
 
 
+def _mask_high_entropy(s: str, counts: Counter) -> str:
+    def entropy(m: re.Match) -> str:
+        if is_high_entropy(m.group(0)):
+            counts["secret.high_entropy"] += 1
+            return "<SECRET>"
+        return m.group(0)
+    return TOKEN.sub(entropy, s)
+
+
+def _mask_detect_secrets(s: str, counts: Counter) -> str:
+    for kind, token in detect_secrets_tokens(s):
+        counts["secret.detect_secrets." + re.sub(r"\W+", "_", kind.lower()).strip("_")] += 1
+        s = s.replace(token, "<SECRET>")
+    return s
+
+
+LeakCheck = tuple[str, Trigger, Callable[[str], bool]]  # (detector, trigger, whether it fires)
+
+
+def _leak_checks(vocabulary: Vocabulary | None) -> list[LeakCheck]:
+    """The rescan's detectors in report order; each fires only on text its trigger flags."""
+    def placeholder_only(rx: re.Pattern) -> Callable[[str], bool]:
+        return lambda t: any(not PLACEHOLDER.fullmatch(m.group(0)) for m in rx.finditer(t))
+
+    checks = [(rule, re2_superset(rx), placeholder_only(rx)) for rule, _, rx in SECRET_RULES + PII_RULES]
+    checks.append(("path", re2_superset(PATH_RULE),
+                   lambda t: any(generalize_path(m.group(0)) != m.group(0) for m in PATH_RULE.finditer(t))))
+    checks.append(("code", any_of(CODE_FENCE, CODE_LINE),
+                   lambda t: bool(CODE_FENCE.search(t)) or any(CODE_LINE.match(line) and not PLACEHOLDER.fullmatch(
+                       line.strip()) for line in t.split("\n"))))
+    if vocabulary is not None and (vocab_rx := vocabulary.pattern()) is not None:
+        checks.append(("name", re2_superset(vocab_rx), lambda t: bool(vocab_rx.search(t))))
+    checks.append(("high_entropy", re2_superset(TOKEN), lambda t: any(is_high_entropy(x) for x in TOKEN.findall(t))))
+    checks.append(("detect_secrets", DETECTOR_TRIGGERS[SECRET_CANDIDATE], lambda t: bool(detect_secrets_tokens(t))))
+    return checks
+
+
 def scan_for_leaks(text: str, vocabulary: Vocabulary | None = None) -> list[str]:
     """Names of the detectors that fire on `text` (placeholders and generalized paths are fine)."""
-    found = []
-    for rule, _, rx in SECRET_RULES + PII_RULES:
-        if any(not PLACEHOLDER.fullmatch(m.group(0)) for m in rx.finditer(text)):
-            found.append(rule)
-    for m in PATH_RULE.finditer(text):
-        if generalize_path(m.group(0)) != m.group(0):
-            found.append("path")
-            break
-    if CODE_FENCE.search(text) or any(CODE_LINE.match(line) and not PLACEHOLDER.fullmatch(line.strip())
-                                      for line in text.split("\n")):
-        found.append("code")
-    if vocabulary is not None and (rx := vocabulary.pattern()) is not None and rx.search(text):
-        found.append("name")
-    if any(is_high_entropy(t) for t in TOKEN.findall(text)):
-        found.append("high_entropy")
-    if detect_secrets_tokens(text):
-        found.append("detect_secrets")
+    return [name for name, _, fires in _leak_checks(vocabulary) if fires(text)]
+
+
+def scan_many_for_leaks(texts: Iterable[str], vocabulary: Vocabulary | None = None) -> dict[str, list[str]]:
+    """`scan_for_leaks` of each distinct text; a detector's Python check runs only where its trigger fires."""
+    texts = list(dict.fromkeys(texts))
+    found: dict[str, list[str]] = {t: [] for t in texts}
+    array = to_arrow(texts)
+    for name, trigger, fires in _leak_checks(vocabulary):
+        for i in (range(len(texts)) if array is None else flagged(array, trigger)):
+            if fires(texts[i]):
+                found[texts[i]].append(name)
     return found

@@ -23,6 +23,8 @@ def _str(nullable: bool = True, **kw) -> Column:
     return Column(str, nullable=nullable, **kw)
 
 
+# A check judges each value on its own (only `unique` compares rows): `quality.certainly_valid` runs the
+# checks over a column's distinct values.
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
 # Short lowercase names that survive anonymization (commands, workflow names, domains, "other", "unknown").
 SLUG = r"^[a-z][a-z0-9_-]{0,39}$"
@@ -402,7 +404,7 @@ def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
         if dtype is object or str(dtype) == "str" or getattr(dtype, "kind", None) in ("O", "U"):
             out[name] = series.astype(object)
         elif isinstance(dtype, pd.DatetimeTZDtype):
-            out[name] = pd.to_datetime(series, utc=True, errors="coerce")
+            out[name] = pd.to_datetime(series, utc=True, errors="coerce", cache=False)  # its cache check costs more
         else:
             out[name] = series.astype(dtype)
     return pd.DataFrame(out, index=pd.RangeIndex(len(df)))

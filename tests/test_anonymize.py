@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -48,6 +49,7 @@ def test_hashing_is_keyed_stable_and_not_a_plain_hash():
     assert a == b and a.startswith("task_")
     assert pseudo("task", "task-0002") != a
     assert Pseudonymizer(b"x" * 32)("task", "task-0001") != a
+    assert a == "task_" + hmac.new(KEY, b"task\x00task-0001", hashlib.sha256).hexdigest()[:16]
     plain = hashlib.sha256(b"task-0001").hexdigest()
     salted = hashlib.sha256(b"tapps-agents-default-salt" + b"task-0001").hexdigest()
     assert a[5:] not in (plain[:16], salted[:16])

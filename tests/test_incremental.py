@@ -353,3 +353,28 @@ def test_a_day_is_indexed_only_once_all_its_files_are_in_place(tmp_path):
     assert inc.publish_days(export, staged, DAYS[:2]) == {DAYS[0]: "published", DAYS[1]: "published"}
     assert list(inc.load_index(export)["days"]) == DAYS[:2]
     assert isinstance(pd.read_parquet(export / "daily" / "code_outcomes" / f"{DAYS[0]}.parquet"), pd.DataFrame)
+
+
+def test_a_days_read_parses_only_those_days_records_and_still_reports_damaged_times(tmp_path):
+    """`days` rules records of other days out before parsing, by their time (naive times in the
+    source's zone); undated records are kept for counting and damaged times are still skipped."""
+    from zoneinfo import ZoneInfo
+
+    root = tmp_path / ".tapps-agents"
+    (root / "memory").mkdir(parents=True)
+    memories = [
+        {"task_id": "t-1", "timestamp": "2026-05-02T10:00:00+00:00"},
+        {"task_id": "t-2", "timestamp": "2026-05-01T22:30:00"},  # naive, Los Angeles: 05:30 UTC on the 2nd
+        {"task_id": "t-3", "timestamp": "2026-05-03T10:00:00Z", "quality_score": "not a number"},  # other day
+        {"task_id": "t-4", "timestamp": "2026-05-02T99:00:00"},  # damaged: recorded, whatever the day
+        {"task_id": "t-5"},  # undated
+        {"task_id": "t-6", "timestamp": "2026-04-20T10:00:00Z"},
+    ]
+    (root / "memory" / "memories.json").write_text(json.dumps(memories))
+    tz = ZoneInfo("America/Los_Angeles")
+    read = read_task_memories(root, tz, days={"2026-05-02"})
+    assert [r["task_id"] for r in read.rows] == ["t-1", "t-2", "t-5"]
+    assert [s.reason.split(":")[0] for s in read.skipped] == ["[3]"]
+    full = read_task_memories(root, tz)
+    assert {r["task_id"] for r in full.rows} == {"t-1", "t-2", "t-5", "t-6"}
+    assert len(full.skipped) == 2  # t-3's score and t-4's time

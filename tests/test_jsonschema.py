@@ -275,3 +275,83 @@ def test_metadata_file_and_directory_checks(tmp_path, tables, document):
     assert ("export_metadata.json", "$.k_anonymity") in {(i.file, i.path) for i in issues}
     assert any("differs from the document's export_metadata" in i.message for i in issues)
     assert any("checksum mismatch" in i.message for i in issues)
+
+
+# --- speed without validating less ------------------------------------------------------------------
+
+
+def test_the_inlined_validator_finds_what_the_schema_as_written_finds(document):
+    """`validator` inlines `$defs` references (fast); the errors are those of the schema with references."""
+    from jsonschema import Draft202012Validator
+
+    document["export_metadata"]["export_timestamp"] = "2026-03-02 14:05"
+    document["capability_metrics"]["capabilities"][0]["success_rate"] = 7
+    document["capability_metrics"]["capabilities"][0]["file_path"] = "x.py"
+    document["analytics_data"]["agents_per_day"][0].update(executions=0, note="n")  # unevaluatedProperties
+    document["pattern_statistics"]["patterns_by_type"]["gadget"] = 1                   # $ref + propertyNames
+    as_written = Draft202012Validator(versions.load_schema("1.1"), format_checker=versions.FORMATS)
+    issues = versions.validate(document)
+    assert len(issues) == 6
+    assert issues == versions._issues(as_written.iter_errors(document))
+    assert "$ref" not in json.dumps(versions.validator("1.1").schema["properties"]["capability_metrics"])
+
+
+def test_a_document_written_by_write_export_is_not_validated_twice(tmp_path, tables, document, monkeypatch):
+    """write_export validated the document: checking the very same bytes skips the schema, changed bytes do not."""
+    write_export(tmp_path, tables, document, document["anonymization_report"])
+    validated = []
+    real = versions.validate
+    monkeypatch.setattr(versions, "validate", lambda doc, *a, **kw: validated.append(a) or real(doc, *a, **kw))
+    path = tmp_path / "learning_export.json"
+    assert versions.check_file(path) == []
+    assert validated == []
+    doc = json.loads(path.read_text())
+    doc["capability_metrics"]["capabilities"][0]["success_rate"] = 7
+    path.write_text(json.dumps(doc, indent=1))
+    assert [i.path for i in versions.check_file(path)] == ["$.capability_metrics.capabilities[0].success_rate"]
+    assert validated
+
+
+def _mutations(doc):
+    """Copies of `doc` with one value replaced (other types, out of range, bad text) or one key added."""
+    odd = [None, True, 0, -1, 1.5, 1e9, "", "x", "2026-13-45", "/home/a", [], {}]
+
+    def walk(node, path):
+        if isinstance(node, dict):
+            yield path, "zz_extra"
+            for key, value in node.items():
+                yield from walk(value, (*path, key))
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, (*path, i))
+        yield path, None
+
+    for path, added in walk(doc, ()):
+        for value in odd if added is None else [1]:
+            copy_ = copy.deepcopy(doc)
+            parent = copy_
+            for key in path[:-1] if added is None else path:
+                parent = parent[key]
+            if added is not None:
+                parent[added] = value
+            elif path:
+                parent[path[-1]] = value
+            else:
+                continue
+            yield copy_
+
+
+@pytest.mark.parametrize("version", ["1.1", "1.0"])
+def test_the_compiled_check_accepts_only_what_jsonschema_accepts(version, document, framework_doc):
+    """The fast whole-document predicate never passes a document that jsonschema finds an error in."""
+    doc = document if version == "1.1" else framework_doc
+    fast, full = versions._fast_check(version), versions.validator(version)
+    assert fast is not None and fast(doc) and not list(full.iter_errors(doc))
+    accepted = rejected = 0
+    for mutated in _mutations(doc):
+        errors = list(full.iter_errors(mutated))
+        if fast(mutated):
+            assert not errors, errors[0]
+            accepted += 1
+        rejected += bool(errors)
+    assert accepted > 10 and rejected > 100  # both answers were put to the test

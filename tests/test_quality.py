@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import AssetKey, DagsterInstance, materialize
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from learning_assets.definitions import ASSETS, CHECKS
 from learning_assets.export import write_table
-from learning_assets.quality import (build_data_docs, pandera_report, safe_value, table_dagster_type,
-                                     validate_export)
-from learning_assets.quality_checks import GX_CHECKS
+from learning_assets.quality import (ExportFiles, build_data_docs, certainly_valid, pandera_report, safe_value,
+                                     table_dagster_type, text_frame, validate_export)
+from learning_assets.quality_checks import GX_CHECKS, schema_check_result
 from resources.io_manager import read_table_frame
 from schemas.tables import ANONYMIZED, RAW, TABLE_NAMES
 from tests.conftest import resources_for, run_pipeline
@@ -68,7 +68,7 @@ def test_every_quality_check_ran_and_passed_on_the_sample(run):
 
 
 def test_blocking_flags_match_the_design():
-    specs = {(s.asset_key.to_user_string(), s.name): s for c in CHECKS for s in c.check_specs}
+    specs = {(s.asset_key.to_user_string(), s.name): s for c in [*CHECKS, *ASSETS] for s in c.check_specs}
     assert all(specs[(f"anonymized/{t}", "pandera_schema")].blocking for t in ANONYMIZED)
     assert not any(specs[(f"raw/{t}", "pandera_schema")].blocking for t in RAW)
     for name in ["export_json_schema", *(n for n, _ in GX_CHECKS.values())]:
@@ -144,6 +144,80 @@ def test_a_failing_anonymized_check_blocks_the_export(tiny_source, tmp_path, ins
     assert "success_rate" in check.metadata["failures_by_column"].value
     assert instance.get_latest_materialization_event(AssetKey("learning_export")) is None
     assert not (tmp_path / "export" / "exports").exists()
+
+
+def _faults(tables) -> list[tuple[str, pd.DataFrame]]:
+    """One fault per kind of rule, each planted in a copy of a valid table."""
+    def planted(table, *cells):
+        df = tables[table].copy()
+        for row, column, value in cells:
+            assert row in df.index  # `at` would add the row
+            df.at[row, column] = value
+        return table, df
+
+    def first(table, column):
+        return tables[table].at[0, column]
+
+    agents = tables["agent_executions"]
+    return [
+        planted("capabilities", (1, "success_rate", 1.5)),                                # range
+        planted("capabilities", (1, "agent_id", "Alice")),                                # pattern
+        planted("capabilities", (1, "agent_id", 7)),                                      # not a string
+        planted("task_memories", (1, "task_id", first("task_memories", "task_id"))),      # duplicate key
+        planted("task_memories", (2, "outcome", None)),                                   # null
+        planted("task_memories", (0, "key_learnings", "x")),                              # not a list
+        planted("capability_refinements", (1, "capability_id", first("capability_refinements", "capability_id")),
+                (1, "position", first("capability_refinements", "position"))),            # duplicate compound key
+        ("agent_executions", agents.astype({"duration": str})),                           # dtype
+        ("agent_executions", agents.assign(extra=1)),                                     # extra column
+        ("agent_executions", agents[list(reversed(agents.columns))]),                     # column order
+    ]
+
+
+def test_the_fast_path_passes_only_what_pandera_passes(tables):
+    """`certainly_valid` (distinct values, no row-by-row pandera) agrees with pandera; a fault goes to pandera."""
+    for table, df in tables.items():
+        assert certainly_valid(df, ANONYMIZED[table]) and pandera_report(df, ANONYMIZED[table])["passed"]
+    for table, df in _faults(tables):
+        assert not certainly_valid(df, ANONYMIZED[table]), table
+        assert not pandera_report(df, ANONYMIZED[table])["passed"], table
+
+
+def test_the_type_check_of_a_valid_table_runs_no_pandera_validation(tables, monkeypatch):
+    import pandera.pandas as pandera
+
+    def validate(*_args, **_kwargs):
+        raise AssertionError("pandera validated a table the fast path could judge")
+
+    monkeypatch.setattr(pandera.DataFrameSchema, "validate", validate)
+    for table, df in tables.items():
+        assert table_dagster_type(ANONYMIZED[table]).type_check(None, df).success
+
+
+def test_schema_check_result_is_a_plain_function(tables):
+    caps = tables["capabilities"].copy()
+    caps.loc[1, "success_rate"] = 1.5
+    result = schema_check_result("anonymized", "capabilities", caps)
+    assert (result.check_name, result.asset_key) == ("pandera_schema", AssetKey(["anonymized", "capabilities"]))
+    assert not result.passed and result.severity == AssetCheckSeverity.ERROR
+    assert result.metadata["failures"].value == 1 and "success_rate" in result.metadata["failures_by_column"].value
+    assert schema_check_result("anonymized", "capabilities", tables["capabilities"]).passed
+    raw = schema_check_result("raw", "capabilities", caps)  # anonymized columns are not the raw ones
+    assert not raw.passed and raw.severity == AssetCheckSeverity.WARN
+
+
+def test_text_frame_holds_each_distinct_string_once_per_column_at_its_first_row():
+    table = pd.DataFrame({"a": ["x", "cap_0123456789abcdef", "x", None],
+                          "l": [["y", "x"], [], ["y"], ["z"]],
+                          "j": ['{"k": "v"}', "{bad", '{"k": "w"}', "plain"],
+                          "n": [1, 2, 3, 4]})
+    files = ExportFiles(Path("export"), tables={"t": table}, json_files={"f.json": {"k": ["x", "/p"]}})
+    assert list(text_frame(files).itertuples(index=False, name=None)) == [
+        ("tables/t.parquet", "a", 0, "x"),
+        ("tables/t.parquet", "l", 0, "y"), ("tables/t.parquet", "l", 0, "x"), ("tables/t.parquet", "l", 3, "z"),
+        ("tables/t.parquet", "j", 0, "k"), ("tables/t.parquet", "j", 0, "v"), ("tables/t.parquet", "j", 1, "{bad"),
+        ("tables/t.parquet", "j", 2, "w"), ("tables/t.parquet", "j", 3, "plain"),
+        ("f.json", "$.k", None, "k"), ("f.json", "$.k[0]", None, "x"), ("f.json", "$.k[1]", None, "/p")]
 
 
 # --- Great Expectations -----------------------------------------------------------------------------

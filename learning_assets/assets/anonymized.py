@@ -1,42 +1,58 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import json
-
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
-from learning_assets.leaks import json_strings
+from learning_assets.quality_checks import schema_check_result, schema_check_spec
+from learning_assets.leaks import json_doc_strings
 from learning_assets.metadata import table_metadata
+from learning_assets.prefilter import flagged, to_arrow
 from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.scrub import ROLES, Scrubber, Vocabulary, learn_vocabulary
+from learning_assets.scrub import ROLES, VOCABULARY_TRIGGER, Scrubber, Vocabulary, learn_vocabulary
 from resources import Anonymization, SourceDirectory
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
-# Shape (columns, order, dtypes) as the Dagster type; value rules run as `pandera_schema` asset checks.
+# Shape (columns, order, dtypes) as the Dagster type; value rules run as the blocking `pandera_schema` check.
 ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
 
 
-def text_values(df: pd.DataFrame):
-    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves."""
+def text_values(df: pd.DataFrame, trigger: str | None = None):
+    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves.
+
+    With an RE2 `trigger`, only the strings it flags; a JSON document is not even decoded when its text
+    has no escape (so every string in it is a plain substring) and the trigger does not flag it.
+    """
     for col in df.columns:
         values = df[col].dropna()
         if df[col].dtype != object or values.empty:
             continue
         if isinstance(values.iloc[0], list):
-            yield from {str(v) for items in values for v in items}
+            yield from _flagged({str(v) for items in values for v in items}, trigger)
         elif str(values.iloc[0]).startswith("{"):
-            for doc in values.unique():
-                try:
-                    yield from json_strings(json.loads(doc))
-                except ValueError:
-                    yield str(doc)
+            docs = _flagged(map(str, values.unique()), None if trigger is None else r"\\|" + trigger)
+            yield from _flagged((s for doc in docs for s in _json_leaves(doc)), trigger)
         else:
-            yield from map(str, values.unique())
+            yield from _flagged(map(str, values.unique()), trigger)
+
+
+def _json_leaves(doc: str) -> list[str]:
+    """A JSON document's strings; the document itself when it is not JSON."""
+    strings = json_doc_strings(doc)
+    return [doc] if strings is None else strings
+
+
+def _flagged(values: Iterable[str], trigger: str | None) -> list[str]:
+    """The values `trigger` flags (all of them without one)."""
+    values = list(values)
+    if trigger is None or (array := to_arrow(values)) is None:
+        return values
+    return [values[i] for i in flagged(array, trigger)]
 
 
 def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
@@ -44,7 +60,7 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     values = [str(root.resolve())]
     agent_ids = set()
     for df in raw_tables:
-        values.extend(text_values(df))
+        values.extend(text_values(df, VOCABULARY_TRIGGER))
         if "agent_id" in df:
             agent_ids.update(df["agent_id"].dropna().unique())
     return learn_vocabulary(values, agent_ids, roles=ROLES)
@@ -62,32 +78,39 @@ def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirec
     return vocab.as_dict()
 
 
-def make_anonymizer(settings: Anonymization, vocabulary: dict) -> Anonymizer:
-    pseudonymize = Pseudonymizer(settings.secret())
-    return Anonymizer(pseudonymize, Scrubber(pseudonymize, Vocabulary(*(set(vocabulary[k]) for k in
-                                                                        ("users", "hosts", "projects")))),
-                      k=settings.k)
-
-
-def _anonymized_asset(table: str):
-    @asset(
-        key=AssetKey(["anonymized", table]),
-        group_name="anonymized",
-        ins={"raw": AssetIn(AssetKey(["raw", table])), "vocabulary": AssetIn("anonymization_vocabulary")},
-        dagster_type=ANONYMIZED_TYPES[table],
-        description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
-    )
-    def _anonymized(context: AssetExecutionContext, raw: pd.DataFrame, vocabulary: dict,
-                    anonymization: Anonymization):
-        anonymizer = make_anonymizer(anonymization, vocabulary)
+@multi_asset(
+    name="anonymized_tables",
+    group_name="anonymized",
+    ins={"vocabulary": AssetIn("anonymization_vocabulary"),
+         **{table: AssetIn(AssetKey(["raw", table])) for table in TABLE_NAMES}},
+    outs={table: AssetOut(key=AssetKey(["anonymized", table]), dagster_type=ANONYMIZED_TYPES[table],
+                          description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
+                          is_required=False)
+          for table in TABLE_NAMES},
+    check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
+    can_subset=True,
+)
+def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
+                      **raw_tables: pd.DataFrame):
+    """Every selected table anonymized in one step with one scrubber, so text that several tables share
+    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
+    pseudonymize = Pseudonymizer(anonymization.secret())
+    scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
+    for table in TABLE_NAMES:
+        if table not in context.selected_output_names:
+            continue
+        started = time.perf_counter()
+        raw = raw_tables[table]
+        anonymizer = Anonymizer(pseudonymize, scrubber, k=anonymization.k)
         df, achieved = anonymize_table(table, raw, anonymizer)
-        return Output(df, metadata={
+        yield Output(df, output_name=table, metadata={
             **table_metadata(df, preview=True),
             "rows_in": len(raw),
             "achieved_k": achieved if achieved is not None else MetadataValue.null(),
             "anonymization_stats": MetadataValue.json(dict(sorted(anonymizer.stats.items()))),
+            "seconds": round(time.perf_counter() - started, 3),
         })
-    return _anonymized
+        yield schema_check_result("anonymized", table, df)
 
 
-ANONYMIZED_ASSETS = [anonymization_vocabulary] + [_anonymized_asset(t) for t in TABLE_NAMES]
+ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]

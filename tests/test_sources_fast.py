@@ -1,0 +1,209 @@
+"""The Arrow fast path of the flat JSON Lines readers gives exactly what line-by-line reading gives."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from learning_assets import sources as S
+from learning_assets.generator import SCALES, generate
+from schemas.tables import RAW
+
+FLAT_READERS = {"agent_executions": S.read_agent_executions, "workflow_executions": S.read_workflow_executions,
+                "expert_performance": S.read_expert_performance, "step_executions": S.read_step_executions}
+ALL_READERS = [*FLAT_READERS.values(), S.read_capabilities, S.read_task_memories, S.read_patterns,
+               S.read_code_outcomes, S.read_confidence_metrics, S.read_feedback, S.read_learned_prompts]
+NY = ZoneInfo("America/New_York")
+
+
+def read_all(root: Path, tz) -> dict[str, S.SourceRead]:
+    reads = {}
+    for reader in ALL_READERS:
+        result = reader(root, tz)
+        for read in result if isinstance(result, tuple) else (result,):
+            reads[read.table] = read
+    return reads
+
+
+def slow(monkeypatch) -> None:
+    """Force the line-by-line reading of every file (what the readers did before the fast path)."""
+    monkeypatch.setattr(S, "_file_bytes", lambda path: None)
+
+
+def assert_same(fast: S.SourceRead, slow_read: S.SourceRead) -> None:
+    ff, sf = fast.frame(), slow_read.frame()
+    pd.testing.assert_frame_equal(ff, sf, check_exact=True)
+    assert list(ff.dtypes) == list(sf.dtypes) and list(ff.columns) == list(RAW[fast.table].columns)
+    assert fast.skipped == slow_read.skipped
+    assert fast.files == slow_read.files and fast.warnings == slow_read.warnings
+
+
+def arrow_rows(read: S.SourceRead) -> int:
+    return sum(len(p) for p in read.parts if isinstance(p, pa.Table))
+
+
+def write(root: Path, rel: str, lines: list[str | bytes], end: bytes = b"\n") -> Path:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\n".join(x.encode() if isinstance(x, str) else x for x in lines) + end)
+    return path
+
+
+def agent(**kw) -> str:
+    return json.dumps({"agent_id": "reviewer", "agent_name": "Reviewer Agent", "duration": 3.5, "success": True,
+                       "timestamp": "2026-03-02T10:00:00.5+00:00", **kw})
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory) -> dict[str, Path]:
+    """The tiny and sample scales with all their damage, plus gzip variants of two day files (one cut short)."""
+    roots = {}
+    for scale in ("tiny", "sample"):
+        root = tmp_path_factory.mktemp(scale) / ".tapps-agents"
+        generate(root, SCALES[scale], gzip_snapshots=scale == "tiny")
+        history = root / "analytics" / "history"
+        days = sorted(history.glob("agents-*.jsonl"))
+        for i, path in enumerate(days[:2]):
+            data = gzip.compress(path.read_bytes())
+            path.with_name(path.name + ".gz").write_bytes(data[:len(data) // 2] if i else data)
+            path.unlink()
+        roots[scale] = root
+    return roots
+
+
+@pytest.mark.parametrize("scale", ["tiny", "sample"])
+@pytest.mark.parametrize("tz", [S.timezone.utc, NY], ids=["utc", "new_york"])
+def test_generated_data_reads_the_same_fast_and_line_by_line(generated, scale, tz, monkeypatch):
+    fast = read_all(generated[scale], tz)
+    assert all(arrow_rows(fast[t]) for t in FLAT_READERS), "the fast path was not used"
+    slow(monkeypatch)
+    for table, slow_read in read_all(generated[scale], tz).items():
+        assert_same(fast[table], slow_read)
+        assert fast[table].rows == slow_read.rows
+
+
+def test_files_split_down_to_single_lines_read_the_same(generated, monkeypatch):
+    """Every segment refused by Arrow: the line-by-line reading of segments matches that of whole files."""
+    fast = read_all(generated["sample"], NY)
+    monkeypatch.setattr(S, "_arrow_records", lambda data, first, read: (None, None))
+    split = read_all(generated["sample"], NY)
+    for table in FLAT_READERS:
+        assert arrow_rows(split[table]) == 0
+        assert_same(split[table], fast[table])
+
+
+def test_a_wrongly_typed_line_is_read_line_by_line_and_the_rest_by_arrow(tmp_path, monkeypatch):
+    lines = [agent(duration=float(i)) for i in range(100)]
+    lines[40] = agent(duration="fast")
+    lines[70] = agent(success=1)
+    write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
+    fast = S.read_agent_executions(tmp_path)
+    assert [(s.line, s.reason) for s in fast.skipped] == [
+        (41, "field 'duration': expected a number, got str"), (71, "field 'success': expected true/false, got int")]
+    assert arrow_rows(fast) >= 90
+    slow(monkeypatch)
+    assert_same(fast, S.read_agent_executions(tmp_path))
+
+
+@pytest.mark.parametrize("stamp", ["2026-03-02T10:00:00", "2026-11-01T01:30:00", "2026-03-08T02:30:00"],
+                         ids=["plain", "ambiguous", "nonexistent"])
+def test_naive_timestamps_in_a_non_utc_zone(tmp_path, stamp, monkeypatch):
+    """Naive times are local times in `naive_tz`; a time DST makes ambiguous or skips is left to Python."""
+    lines = [agent(timestamp="2026-03-02T09:00:00Z")] * 30 + [agent(timestamp=stamp)] + [agent(timestamp="")]
+    write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
+    fast = S.read_agent_executions(tmp_path, NY)
+    assert fast.frame()["timestamp"].iloc[30] == S.parse_timestamp(stamp, NY)
+    slow(monkeypatch)
+    assert_same(fast, S.read_agent_executions(tmp_path, NY))
+
+
+def test_values_at_a_limit_are_left_to_the_line_by_line_reader(tmp_path, monkeypatch):
+    lines = [agent() for _ in range(60)]
+    lines[10] = agent(agent_name="x" * (S.MAX_TEXT_CHARS + 1))
+    lines[20] = agent(agent_name="y" * (S.MAX_TOKEN_CHARS + 1))
+    lines[25] = agent(agent_name="z " * S.MAX_TOKEN_CHARS)  # long, but with spaces: kept
+    lines[30] = agent(timestamp="1989-12-31T23:59:59Z")
+    lines[40] = agent(timestamp="2026-03-02 10:00:00")  # valid for Python, not the plain form
+    write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
+    fast = S.read_agent_executions(tmp_path)
+    assert [s.line for s in fast.skipped] == [11, 21, 31]
+    assert "more than 65536" in fast.skipped[0].reason and "without a space" in fast.skipped[1].reason
+    slow(monkeypatch)
+    assert_same(fast, S.read_agent_executions(tmp_path))
+
+
+@pytest.mark.parametrize("bad", [b"null", b"{} null", b'{"agent_id": "a"} {"agent_id": "b"}', b"[1, 2]", b"",
+                                 b"  ", b'{"zz": ' + b"[" * 2000 + b"]" * 2000 + b"}", b"\xef\xbb\xbf{}",
+                                 b"\xff{}", b'{"agent_id": "\\ud800"}', b'{"duration": NaN, "success": null}',
+                                 b'{"duration": 1e400}', b'{"agent_id": "a", "agent_id": "b"}', b'{"x": 1}\r{"y": 2}',
+                                 b'{"zz":\n{"x": 1}} null', b'{"zz":\n{"x": 1}}{"y": 2}', b'{"success": \n{"x": 1}'],
+                         ids=lambda b: repr(b[:20]))
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_lines_arrow_reads_differently_from_python(tmp_path, bad, where, monkeypatch):
+    """Lines Arrow reads as something else than Python's json (or crashes on): left to the line-by-line reader."""
+    lines = [agent().encode()] * 40
+    lines.insert({"first": 0, "middle": 20, "last": 40}[where], bad)
+    write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines, end=b"" if where == "last" else b"\n")
+    write(tmp_path, "analytics/history/agents-2026-03-03.jsonl", [agent()] * 5)
+    fast = S.read_agent_executions(tmp_path)
+    slow(monkeypatch)
+    assert_same(fast, S.read_agent_executions(tmp_path))
+
+
+def test_ints_and_numbers_are_coerced_as_python_does(tmp_path, monkeypatch):
+    lines = [json.dumps({"workflow_id": "w", "duration": d, "steps": s, "timestamp": "2026-03-02T10:00:00"})
+             for d, s in [(1, 3.7), (-0.0, -2.5), (None, 2**53 - 1), (2.5e-300, None)] * 10]
+    lines.append('{"duration": Infinity, "steps": NaN}')
+    write(tmp_path, "analytics/history/workflows-2026-03-02.jsonl", lines)
+    fast = S.read_workflow_executions(tmp_path)
+    assert arrow_rows(fast) == len(lines)
+    slow(monkeypatch)
+    assert_same(fast, S.read_workflow_executions(tmp_path))
+
+
+def test_rows_of_arrow_parts_match_and_can_be_replaced(tmp_path, monkeypatch):
+    write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", [agent(), agent(timestamp="2026-03-02T23:00:00-05:00")])
+    fast = S.read_agent_executions(tmp_path)
+    assert arrow_rows(fast) == 2
+    rows = fast.rows
+    assert rows[1]["timestamp"] == S.datetime(2026, 3, 3, 4, tzinfo=S.timezone.utc)
+    assert rows[1]["timestamp"].tzinfo is S.timezone.utc
+    fast.rows = rows[:1]
+    assert len(fast.frame()) == 1
+
+
+@pytest.mark.parametrize("tz", [S.timezone.utc, NY], ids=["utc", "new_york"])
+def test_plain_iso_timestamps_convert_as_parse_timestamp_does(tz):
+    stamps = ["2026-03-01T00:17:05.782563+00:00", "2026-03-01T00:32:45.278188Z", "2026-03-01T00:00:00-00:00",
+              "2026-03-01T00:00:00+23:59", "2026-03-01T00:00:00.000001-23:59", "2026-03-01T00:32:45.1",
+              "2026-03-01T00:32:45.12345", "2026-07-01T12:00:00", "1990-01-01T00:00:00Z", None, ""]
+    got = S._arrow_timestamps(pa.chunked_array([pa.array(stamps, pa.string())]), tz)
+    assert got is not None
+    assert [v.replace(tzinfo=S.timezone.utc) if v else v for v in got.to_pylist()] == \
+        [S.parse_timestamp(s, tz) for s in stamps]
+
+
+@pytest.mark.parametrize("stamp", ["2026-03-01 00:00:00", "2026-03-01T00:00:00.1234567", "2026-03-01", "20260301T000000",
+                                   "2026-03-01T24:00:00", "2026-02-30T00:00:00", "2026-03-01T00:00:00+0100",
+                                   " 2026-03-01T00:00:00", "0001-01-01T00:00:00+01:00", "2200-01-01T00:00:00Z",
+                                   "2026-03-01T00:00:00z"])
+def test_other_timestamp_forms_are_left_to_parse_timestamp(stamp):
+    assert S._arrow_timestamps(pa.chunked_array([pa.array([stamp])]), S.timezone.utc) is None
+
+
+def test_inside_compares_whole_path_components(tmp_path):
+    root = tmp_path / "src"
+    (root / "feedback").mkdir(parents=True)
+    (tmp_path / "src2").mkdir()
+    (tmp_path / "src2" / "f.json").write_text("{}")
+    (root / "feedback" / "in.json").write_text("{}")
+    (root / "feedback" / "out.json").symlink_to(tmp_path / "src2" / "f.json")
+    assert S._inside(root, root / "feedback" / "in.json") and S._inside(root, root)
+    assert not S._inside(root, root / "feedback" / "out.json")
+    assert not S._inside(root, tmp_path / "src2" / "f.json")
