@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import weakref
 
 import pandas as pd
 import pyarrow as pa
@@ -25,16 +27,36 @@ def read_table_frame(path) -> pd.DataFrame:
     return df[table.column_names]
 
 
+def _signature(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_mtime_ns, stat.st_size
+
+
 class _TableIO(UPathIOManager):
+    """Writes every table to Parquet; a table this process wrote and still holds (the in-process
+    executor keeps step outputs) is handed to downstream steps as is, instead of being read back.
+    Held weakly and only while the file is unchanged, so it costs no memory and cannot go stale."""
+
     extension = ""
+
+    def __init__(self, base_path: UPath):
+        super().__init__(base_path=base_path)
+        self._written: weakref.WeakValueDictionary[str, pd.DataFrame] = weakref.WeakValueDictionary()
+        self._signatures: dict[str, tuple[int, int]] = {}
 
     def dump_to_path(self, context: OutputContext, obj, path: UPath) -> None:
         if isinstance(obj, pd.DataFrame):
             pq.write_table(pa.Table.from_pandas(obj, preserve_index=False), str(path), compression="zstd")
+            if isinstance(obj.index, pd.RangeIndex) and obj.index.start == 0 and obj.index.step == 1:
+                self._written[str(path)] = obj
+                self._signatures[str(path)] = _signature(str(path))
         else:
             path.write_text(json.dumps(obj, default=str))
 
     def load_from_path(self, context: InputContext, path: UPath):
+        held = self._written.get(str(path))
+        if held is not None and self._signatures.get(str(path)) == _signature(str(path)):
+            return held
         with open(str(path), "rb") as fh:
             is_parquet = fh.read(4) == PARQUET_MAGIC
         return read_table_frame(str(path)) if is_parquet else json.loads(path.read_text())
