@@ -138,11 +138,15 @@ def read_days(root: Path, tz: tzinfo, days: Iterable[str]) -> DayReads:
         "task_memories": read_task_memories(root, tz, days=keep),
         "code_outcomes": read_code_outcomes(root, tz, days=keep),
     }
-    undated = {}
+    undated, frames = {}, {}
+    wanted_days = [pd.Timestamp(day, tz="UTC") for day in wanted]
     for table, read in reads.items():
-        undated[table] = sum(1 for r in read.rows if r.get("timestamp") is None)
-        read.rows = [r for r in read.rows if day_of(r.get("timestamp")) in keep]
-    return DayReads(reads, {t: n for t, n in undated.items() if n})
+        frame = read.frame()
+        stamps = frame["timestamp"]
+        if n := int(stamps.isna().sum()):
+            undated[table] = n
+        frames[table] = frame[stamps.dt.floor("D").isin(wanted_days)].reset_index(drop=True)
+    return DayReads(reads, undated, frames)
 
 
 def read_snapshot_tables(root: Path, tz: tzinfo) -> dict[str, SourceRead]:

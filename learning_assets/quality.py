@@ -23,6 +23,7 @@ import math
 import os
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ import pandera.errors as pa_errors
 import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pandera.engines import pandas_engine
 
 from schemas.tables import ANONYMIZED, TABLE_NAMES
@@ -262,24 +264,26 @@ def _read_json(path: Path) -> Any:
 
 @dataclass
 class ExportFiles:
-    """What a (staged or published) export directory holds, loaded for validation."""
+    """What a (staged or published) export directory holds, loaded for validation. Tables are read one
+    at a time (`each_table`), so validating an export holds one table in memory, not all of them."""
 
     directory: Path
-    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)  # given in memory
     manifest: dict | None = None
     document: dict | None = None
     json_files: dict[str, Any] = field(default_factory=dict)
+    table_paths: dict[str, Path] = field(default_factory=dict)  # on disk, read when needed
+    table_rows: dict[str, int] = field(default_factory=dict)  # of those on disk, from the Parquet footer
 
     @classmethod
     def load(cls, directory: Path) -> ExportFiles:
-        from resources.io_manager import read_table_frame
-
         directory = Path(directory)
         out = cls(directory)
         tables_dir = directory / "tables"
         if tables_dir.is_dir():
             for path in sorted(tables_dir.glob("*.parquet")):
-                out.tables[path.stem] = read_table_frame(path)
+                out.table_paths[path.stem] = path
+                out.table_rows[path.stem] = pq.ParquetFile(path).metadata.num_rows
         for name in ("learning_export.json", "learning_export.json.gz", "export_metadata.json",
                      "anonymization_report.json"):
             if (directory / name).is_file():
@@ -288,6 +292,16 @@ class ExportFiles:
         if (directory / "manifest.json").is_file():
             out.manifest = _read_json(directory / "manifest.json")
         return out
+
+    def each_table(self) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(name, frame) of every table, in name order; those on disk read as they are reached."""
+        from resources.io_manager import read_table_frame
+
+        for name in sorted({*self.tables, *self.table_paths}):
+            yield name, self.tables[name] if name in self.tables else read_table_frame(self.table_paths[name])
+
+    def rows(self) -> dict[str, int]:
+        return {**self.table_rows, **{name: len(df) for name, df in self.tables.items()}}
 
 
 def _json_strings(value: Any, path: str = "$"):
@@ -315,27 +329,35 @@ def _first_occurrences(column: pd.Series) -> pd.Series:
     return series[~pseudonym.to_numpy(zero_copy_only=False)]
 
 
-def text_frame(files: ExportFiles) -> pd.DataFrame:
-    """Every distinct string of the export, with where it was found (list items and JSON text decoded)."""
-    records: list[tuple[str, str, Any, str]] = []
-    for name, df in files.tables.items():
-        source = f"tables/{name}.parquet"
-        for col in df.columns:
-            if df[col].dtype != object:
-                continue
-            series = _first_occurrences(df[col])
-            seen: set[str] = set()
-            for row, item in series.items():
-                texts = [item]
-                if item.startswith("{"):
-                    try:
-                        texts = [t for _, t in _json_strings(json.loads(item))]
-                    except ValueError:
-                        pass
-                for text in texts:
-                    if text not in seen:
-                        seen.add(text)
-                        records.append((source, col, row, text))
+def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
+    """(source, column, row, text) for each distinct string of one table (list items and JSON text decoded)."""
+    records = []
+    source = f"tables/{name}.parquet"
+    for col in df.columns:
+        if df[col].dtype != object:
+            continue
+        series = _first_occurrences(df[col])
+        seen: set[str] = set()
+        for row, item in series.items():
+            texts = [item]
+            if item.startswith("{"):
+                try:
+                    texts = [t for _, t in _json_strings(json.loads(item))]
+                except ValueError:
+                    pass
+            for text in texts:
+                if text not in seen:
+                    seen.add(text)
+                    records.append((source, col, row, text))
+    return records
+
+
+def text_frame(files: ExportFiles, table_records: list[tuple] | None = None) -> pd.DataFrame:
+    """Every distinct string of the export, with where it was found (list items and JSON text decoded).
+    `table_records`: the tables' part (`table_texts`), when already collected."""
+    if table_records is None:
+        table_records = [r for name, df in files.each_table() for r in table_texts(name, df)]
+    records = list(table_records)
     for name, obj in files.json_files.items():
         seen = set()
         for path, text in _json_strings(obj):
@@ -374,11 +396,12 @@ def counts_frame(files: ExportFiles, *, compare_report: bool = True) -> pd.DataF
         "anonymization_report") or {}
     report_rows = {t: v.get("rows_out") for t, v in (report.get("tables") or {}).items()} if compare_report else {}
     doc_rows = document_counts(files.document)
-    names = sorted(set(files.tables) | set(manifest_rows) | set(TABLE_NAMES))
+    parquet_rows = files.rows()
+    names = sorted(set(parquet_rows) | set(manifest_rows) | set(TABLE_NAMES))
     rows = []
     for t in names:
         rows.append({"table": t,
-                     "parquet_rows": len(files.tables[t]) if t in files.tables else None,
+                     "parquet_rows": parquet_rows.get(t),
                      "manifest_rows": manifest_rows.get(t),
                      "document_rows": doc_rows.get(t),
                      "report_rows": report_rows.get(t)})
@@ -519,14 +542,17 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
     return failed
 
 
-def _suite_runs(files: ExportFiles, compare_report: bool) -> list[tuple[str, str, pd.DataFrame, list]]:
-    """(suite, kind, frame, expectations) for every suite over an export: one per table, privacy, row counts."""
-    runs = [(name, "tables", df, table_expectations(ANONYMIZED[name]))
-            for name, df in sorted(files.tables.items()) if name in ANONYMIZED]
-    runs.append(("no_sensitive_text", "privacy", text_frame(files), privacy_expectations()))
+def _suite_runs(files: ExportFiles, compare_report: bool) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """(suite, kind, frame, expectations) for every suite over an export: one per table, privacy, row counts.
+    Tables are read one at a time; their strings are collected on the way for the privacy suite."""
+    texts: list[tuple] = []
+    for name, df in files.each_table():
+        texts += table_texts(name, df)
+        if name in ANONYMIZED:
+            yield name, "tables", df, table_expectations(ANONYMIZED[name])
+    yield "no_sensitive_text", "privacy", text_frame(files, texts), privacy_expectations()
     counts = counts_frame(files, compare_report=compare_report)
-    runs.append(("row_counts", "counts", counts, counts_expectations(counts)))
-    return runs
+    yield "row_counts", "counts", counts, counts_expectations(counts)
 
 
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
