@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from learning_assets.paths import generalize_path
@@ -61,6 +62,14 @@ GENERALIZED: dict[str, tuple[str, ...]] = {
 }
 
 
+def _spread(codes: np.ndarray, values: list, missing, index: pd.Index) -> pd.Series:
+    """Per-distinct `values` (in factorize order) spread back over the rows; `missing` where code is -1."""
+    table = np.empty(len(values) + 1, dtype=object)
+    table[:-1] = values
+    table[-1] = missing
+    return pd.Series(table[codes], index=index, dtype=object)
+
+
 @dataclass
 class Anonymizer:
     """Applies the rules to one table at a time and counts every replacement."""
@@ -85,10 +94,10 @@ class Anonymizer:
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
-        occurrences = series.value_counts(dropna=True)
-        scrubbed = self._scrub_counted(zip(map(str, occurrences.index), occurrences.tolist()))
-        mapping = {value: scrubbed[str(value)] for value in occurrences.index}
-        return series.map(mapping).astype(object).where(series.notna(), None)
+        codes, uniques = pd.factorize(series)
+        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+        scrubbed = self._scrub_counted(zip(map(str, uniques), counts.tolist()))
+        return _spread(codes, [scrubbed[str(value)] for value in uniques], None, series.index)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
         scrubbed = self._scrub_counted(Counter(item for items in series for item in items).items())
@@ -110,8 +119,8 @@ class Anonymizer:
         return series.map(uniques, na_action="ignore").fillna("**").astype(object)
 
     def agent(self, series: pd.Series) -> pd.Series:
-        uniques = {v: self._agent(v) for v in series.dropna().unique()}
-        return series.map(uniques, na_action="ignore").fillna("unknown").astype(object)
+        codes, uniques = pd.factorize(series)
+        return _spread(codes, [self._agent(v) for v in uniques], "unknown", series.index)
 
     def _agent(self, agent_id: str) -> str:
         tokens = re.split(r"[@._\-\s/:\\]+", agent_id.lower())
@@ -223,7 +232,13 @@ class Anonymizer:
         return df
 
     def _group_sizes(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.Series:
-        return df.groupby(list(quasi), dropna=False, sort=False)[quasi[0]].transform("size")
+        """Each row's group size over the quasi-identifiers (missing values form groups of their own)."""
+        key = np.zeros(len(df), dtype=np.int64)
+        for col in quasi:
+            codes, uniques = pd.factorize(df[col], use_na_sentinel=False)
+            key = key * (len(uniques) + 1) + codes
+        groups, _ = pd.factorize(key)
+        return pd.Series(np.bincount(groups)[groups], index=df.index)
 
     def coarsen_days(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.DataFrame:
         """Move rows of too-small day groups to the Monday of their week."""

@@ -96,3 +96,30 @@ def test_a_failed_blocking_check_publishes_nothing(tiny_source, tmp_path, instan
     result = run_pipeline(tiny_source.root, tmp_path / "export", instance)
     assert not result.success
     assert not (tmp_path / "export" / "exports").exists()
+
+
+def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not(tmp_path):
+    """Same process, file unchanged, frame still alive: the object itself; otherwise the Parquet file."""
+    import gc
+    import os
+
+    import pandas as pd
+    from dagster import build_init_resource_context, build_input_context, build_output_context
+
+    from resources import TableIOManager
+
+    io = TableIOManager(base_dir=str(tmp_path)).create_io_manager(build_init_resource_context())
+    frame = pd.DataFrame({"a": [1, 2], "b": [["x"], []]})
+    io.handle_output(build_output_context(asset_key=["raw", "t"]), frame)
+    load = lambda: io.load_input(build_input_context(asset_key=["raw", "t"]))  # noqa: E731
+    assert load() is frame
+    path = tmp_path / "raw" / "t"
+    os.utime(path, ns=(1, 1))  # rewritten by someone else: read back
+    again = load()
+    assert again is not frame and again.equals(frame)
+    io.handle_output(build_output_context(asset_key=["raw", "t"]), frame.iloc[1:])  # not a 0..n index
+    assert load().equals(frame.iloc[1:].reset_index(drop=True))
+    io.handle_output(build_output_context(asset_key=["raw", "u"]), pd.DataFrame({"a": [3]}))
+    gc.collect()  # nobody holds it any more
+    assert load().equals(frame.iloc[1:].reset_index(drop=True))
+    assert io.load_input(build_input_context(asset_key=["raw", "u"]))["a"].tolist() == [3]
