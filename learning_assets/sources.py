@@ -711,8 +711,10 @@ def _arrow_records(data: bytes, first: int, read: _FlatRead) -> tuple[pa.Table |
     fields = read.source.fields
     schema = pa.schema([(src, _ARROW_TYPES[kind]) for _, src, kind in fields])
     try:
+        # Two blocks parsed by two threads; a row named in an error is then only a hint where to split.
+        blocks = pa_json.ReadOptions(use_threads=True, block_size=max(len(data) // 2 + 1, 1 << 20))
         table = pa_json.read_json(
-            pa.py_buffer(data), read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            pa.py_buffer(data), read_options=blocks,
             parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"))
     except pa.ArrowInvalid as exc:
         row = _ARROW_ROW.search(str(exc))
