@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import (AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, AssetKey, MetadataValue,
-                     asset_check, multi_asset_check)
+from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, AssetKey,
+                     MetadataValue, asset_check, multi_asset_check)
 
 from learning_assets.assets.export import learning_export
 from learning_assets.quality import as_frame, markdown_table, outcome_rows, pandera_report, validate_export
@@ -57,6 +57,11 @@ def schema_check_result(layer: str, table: str, df) -> AssetCheckResult:
             "failures_by_column": MetadataValue.md(markdown_table(report["by_column"], ["column", "check", "count"])),
             "failure_sample": MetadataValue.md(markdown_table(report["sample"], ["row", "column", "check", "value"])),
         })
+
+
+def schema_check_selected(context, layer: str, table: str) -> bool:
+    """Whether the run asked for a table's `pandera_schema` check (a subset can leave it out)."""
+    return AssetCheckKey(AssetKey([layer, table]), "pandera_schema") in context.selected_asset_check_keys
 
 
 def schema_check_spec(layer: str, table: str) -> AssetCheckSpec:

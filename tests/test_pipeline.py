@@ -123,3 +123,25 @@ def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not
     gc.collect()  # nobody holds it any more
     assert load().equals(frame.iloc[1:].reset_index(drop=True))
     assert io.load_input(build_input_context(asset_key=["raw", "u"]))["a"].tolist() == [3]
+
+
+def test_one_table_can_be_materialized_alone_with_or_without_its_check(tiny_source, tmp_path, instance):
+    """The multi-table steps are subsettable: one raw table, then its anonymized table without the check."""
+    from dagster import AssetKey, AssetSelection, materialize
+
+    from learning_assets.definitions import ASSETS
+    from tests.conftest import resources_for
+
+    resources = resources_for(tiny_source.root, tmp_path / "export", tmp_path / "storage")
+    result = materialize(ASSETS, instance=instance, resources=resources,
+                         selection=AssetSelection.assets(["raw", "agent_executions"]))
+    assert [e.materialization.asset_key for e in result.get_asset_materialization_events()] == [
+        AssetKey(["raw", "agent_executions"])]
+    assert [e.asset_key for e in result.get_asset_check_evaluations()] == [AssetKey(["raw", "agent_executions"])]
+    every_raw = AssetSelection.groups("raw") | AssetSelection.assets("anonymization_vocabulary")
+    assert materialize(ASSETS, instance=instance, resources=resources, selection=every_raw).success
+    only_table = AssetSelection.assets(["anonymized", "patterns"]).without_checks()
+    result = materialize(ASSETS, instance=instance, resources=resources, selection=only_table)
+    assert [e.materialization.asset_key for e in result.get_asset_materialization_events()] == [
+        AssetKey(["anonymized", "patterns"])]
+    assert result.get_asset_check_evaluations() == []

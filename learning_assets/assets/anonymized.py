@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, Metadata
 
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import schema_check_result, schema_check_spec
+from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
 from learning_assets.leaks import json_doc_strings
 from learning_assets.metadata import table_metadata
 from learning_assets.prefilter import flagged, to_arrow
@@ -110,7 +110,8 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
             "anonymization_stats": MetadataValue.json(dict(sorted(anonymizer.stats.items()))),
             "seconds": round(time.perf_counter() - started, 3),
         })
-        yield schema_check_result("anonymized", table, df)
+        if schema_check_selected(context, "anonymized", table):
+            yield schema_check_result("anonymized", table, df)
 
 
 ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]

@@ -6,7 +6,7 @@ import time
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import schema_check_result, schema_check_spec
+from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
 from learning_assets.metadata import skips_markdown, table_metadata
 from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
                                      read_confidence_metrics, read_expert_performance, read_feedback,
@@ -81,7 +81,8 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
             read = read[0] if table == "capabilities" else read[1]
         output = raw_output(context, read, table, started)
         yield output
-        yield schema_check_result("raw", table, output.value)
+        if schema_check_selected(context, "raw", table):
+            yield schema_check_result("raw", table, output.value)
 
 
 RAW_ASSETS = [raw_tables]
