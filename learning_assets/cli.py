@@ -208,13 +208,13 @@ class ExportProgress:
             data = event.event_specific_data
             asset = data.asset_key.to_user_string()
             if (step, asset) in self.tables:  # a table checked by the step that made it: a line per table
-                now, began = time.monotonic(), self.lap.get(step)
+                now, began = time.monotonic(), self.lap[step]
                 self.lap[step] = now
-                secs = f"{now - began:5.1f}s" if began else "     "
                 self.table_steps.add(step)
-                self._print(f"  {'[green]✓[/green]' if data.passed else '[red]✗[/red]'} {escape(asset):<40} "
-                            f"{self.tables.pop((step, asset))} {secs}  {'[green]✓[/green]' if data.passed else '[red]✗ FAILED[/red]'}"
-                            f" {escape(data.check_name)}")
+                mark, verdict = ("[green]✓[/green]", "[green]✓[/green]") if data.passed else ("[red]✗[/red]",
+                                                                                              "[red]✗ FAILED[/red]")
+                self._print(f"  {mark} {escape(asset):<40} {self.tables.pop((step, asset))} {now - began:5.1f}s  "
+                            f"{verdict} {escape(data.check_name)}")
             else:
                 self.checks.setdefault(step, []).append((data.check_name, asset, bool(data.passed)))
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):

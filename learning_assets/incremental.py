@@ -101,19 +101,14 @@ def day_of(ts: datetime | None) -> str | None:
 class DayReads:
     """Raw rows of the requested days, per table, plus an account of what could not be placed."""
 
-    tables: dict[str, SourceRead]
-    undated: dict[str, int] = field(default_factory=dict)
-    _frames: dict[str, pd.DataFrame] | None = field(default=None, repr=False)
-
-    def frames(self) -> dict[str, pd.DataFrame]:
-        if self._frames is None:
-            self._frames = {t: r.frame() for t, r in self.tables.items()}
-        return self._frames
+    tables: dict[str, SourceRead]  # the reads, for their files and skips
+    undated: dict[str, int]
+    frames: dict[str, pd.DataFrame] = field(repr=False)  # the requested days' rows
 
     def by_day(self, days: Sequence[str]) -> dict[str, dict[str, pd.DataFrame]]:
         """{day: {table: raw frame of that day}} (empty frames for days without rows)."""
         out: dict[str, dict[str, pd.DataFrame]] = {d: {} for d in days}
-        for table, frame in self.frames().items():
+        for table, frame in self.frames.items():
             groups = {str(d.date()): g for d, g in frame.groupby(frame["timestamp"].dt.floor("D"), sort=False)}
             for d in days:
                 out[d][table] = groups[d].reset_index(drop=True) if d in groups else frame.iloc[0:0]

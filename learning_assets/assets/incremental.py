@@ -100,7 +100,7 @@ def daily_tables(context: AssetExecutionContext, source: SourceDirectory, export
     store = vocabulary_store(context)
     added = store.added if inc.learn_snapshot_vocabulary(store, root, tz, learn_source_vocabulary) else 0
     reads = inc.read_days(root, tz, days)
-    vocabulary = store.merge(learn_source_vocabulary(root, reads.frames().values()))
+    vocabulary = store.merge(learn_source_vocabulary(root, reads.frames.values()))
     _warn_if_vocabulary_grew(context, added + store.added, export_store, days)
     pseudonymize = Pseudonymizer(anonymization.secret())
     scrubber = Scrubber(pseudonymize, vocabulary)
