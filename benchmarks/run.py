@@ -56,6 +56,7 @@ def import_everything() -> float:
 
     warnings.filterwarnings("ignore")
     import dagster  # noqa: F401
+    import dagster._grpc  # noqa: F401 - imported by the first run of a job in a process
     import jsonschema  # noqa: F401
 
     import learning_assets.definitions  # noqa: F401

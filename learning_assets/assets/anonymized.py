@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
+from learning_assets.gcpause import without_gc_pauses
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
@@ -71,6 +72,7 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
     description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
 )
+@without_gc_pauses
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
     vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
@@ -90,6 +92,7 @@ def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirec
     check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
     can_subset=True,
 )
+@without_gc_pauses
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share

@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import (AssetExecutionContext, AssetIn, AssetKey, Config, MetadataValue, Output, asset)
 from pydantic import Field
 
+from learning_assets.gcpause import without_gc_pauses
 from learning_assets.audit import record_export
 from learning_assets.export import build_document, export_metadata, write_export
 from learning_assets.pseudonyms import Pseudonymizer
@@ -65,6 +66,7 @@ def _framework_version(source: SourceDirectory) -> str:
          "report": AssetIn("anonymization_report")},
     description="The complete export, staged out of sight until its blocking checks pass.",
 )
+@without_gc_pauses
 def learning_export(context: AssetExecutionContext, config: ExportConfig, source: SourceDirectory,
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance,
                     report: dict, **tables: pd.DataFrame) -> Output:

@@ -5,6 +5,7 @@ import time
 
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
+from learning_assets.gcpause import without_gc_pauses
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
 from learning_assets.metadata import skips_markdown, table_metadata
@@ -64,6 +65,7 @@ SOURCES = {
     check_specs=[schema_check_spec("raw", table) for table in SOURCES],
     can_subset=True,
 )
+@without_gc_pauses
 def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     """Every selected source read in one step (one process start, not one per table, under the
     multiprocess executor), each table with its own timing, account of skips and schema check."""
