@@ -23,9 +23,10 @@ import math
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandera.engines import pandas_engine
 
+from learning_assets.forked import Forked
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20
@@ -542,14 +544,16 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
     return failed
 
 
-def _suite_runs(files: ExportFiles, compare_report: bool) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """(suite, kind, frame, expectations) for every suite over an export: one per table, privacy, row counts.
-    Tables are read one at a time; their strings are collected on the way for the privacy suite."""
-    texts: list[tuple] = []
+def _table_suites(files: ExportFiles) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """(suite, kind, frame, expectations) for each table of an export, read one at a time."""
     for name, df in files.each_table():
-        texts += table_texts(name, df)
         if name in ANONYMIZED:
             yield name, "tables", df, table_expectations(ANONYMIZED[name])
+
+
+def _export_suites(files: ExportFiles, compare_report: bool) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """The privacy suite over every string of the export (tables read one at a time), then row counts."""
+    texts = [text for name, df in files.each_table() for text in table_texts(name, df)]
     yield "no_sensitive_text", "privacy", text_frame(files, texts), privacy_expectations()
     counts = counts_frame(files, compare_report=compare_report)
     yield "row_counts", "counts", counts, counts_expectations(counts)
@@ -568,31 +572,45 @@ def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
     return result if result.success else batch.validate(suite, result_format=SUMMARY)
 
 
-def validate_export(directory: Path, *, result_format: dict | None = None, context=None,
-                    compare_report: bool = True, docs_dir: Path | None = None) -> GxValidation:
+def validate_export(directory: Path, *, result_format: dict | None = None, compare_report: bool = True,
+                    docs_dir: Path | None = None) -> GxValidation:
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
-    All suites share one data asset and batch definition (each added asset rewrites the context's config).
-    With `docs_dir`, results are stored through validation definitions so that Data Docs can render them.
+    The table suites run in a forked child (see `forked`) while this process runs the privacy and counts
+    suites. With `docs_dir`, everything runs here and results are stored through validation definitions
+    so that Data Docs can render them.
     """
-    gx, _ = _gx()
     started = time.perf_counter()
     files = ExportFiles.load(directory)
-    context = context or gx_context(docs_dir)
+    if docs_dir is not None:
+        context = gx_context(docs_dir)
+        outcomes = _validate(context, chain(_table_suites(files), _export_suites(files, compare_report)),
+                             result_format, stored=True)
+        return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
+    tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format))
+    export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
+    return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
+
+
+def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]], result_format: dict | None,
+              stored: bool = False) -> list[SuiteOutcome]:
+    """Each suite's outcome. All suites share one data asset and batch definition (each added asset
+    rewrites the context's config); `stored` runs them through validation definitions kept in `context`."""
+    gx, _ = _gx()
     batches = (context.data_sources.add_pandas("learning_export").add_dataframe_asset("export_file")
                .add_batch_definition_whole_dataframe("whole_frame"))
     outcomes = []
-    for name, kind, frame, expectations in _suite_runs(files, compare_report):
+    for name, kind, frame, expectations in suites:
         suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
-        if docs_dir is None:
-            result = _run_suite(batches, suite, frame, result_format)
-        else:
+        if stored:
             definition = context.validation_definitions.add(
                 gx.ValidationDefinition(name=f"{name}_validation", data=batches, suite=context.suites.add(suite)))
             result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
+        else:
+            result = _run_suite(batches, suite, frame, result_format)
         outcomes.append(SuiteOutcome(name, kind, bool(result.success), len(result.results),
                                      _failures(result, frame, kind)))
-    return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
+    return outcomes
 
 
 def build_data_docs(export_dir: Path, out_dir: Path) -> Path:

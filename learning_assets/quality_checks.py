@@ -39,14 +39,19 @@ GX_CHECKS = {
 SCHEMAS = {"raw": RAW, "anonymized": ANONYMIZED}
 
 
-def schema_check_result(layer: str, table: str, df) -> AssetCheckResult:
-    """The `pandera_schema` check's result for one table (`layer` raw or anonymized) as an AssetCheckResult.
+def schema_report(layer: str, table: str, df) -> dict:
+    """The Pandera report behind the `pandera_schema` check (names are shown only when anonymized)."""
+    return pandera_report(as_frame(df), SCHEMAS[layer][table], reveal_names=layer == "anonymized")
 
-    Blocking (ERROR) for anonymized tables, a warning for raw ones; names are shown only when anonymized.
+
+def schema_check_result(layer: str, table: str, df, report: dict | None = None) -> AssetCheckResult:
+    """The `pandera_schema` check's result for one table (`layer` raw or anonymized) as an AssetCheckResult,
+    from `report` when it was made already (by a forked child, say).
+
+    Blocking (ERROR) for anonymized tables, a warning for raw ones.
     Usable from the asset that makes the table (with a matching check spec) as well as from an asset check.
     """
-    schema = SCHEMAS[layer][table]
-    report = pandera_report(as_frame(df), schema, reveal_names=layer == "anonymized")
+    report = report or schema_report(layer, table, df)
     return AssetCheckResult(
         check_name="pandera_schema", asset_key=AssetKey([layer, table]), passed=report["passed"],
         severity=AssetCheckSeverity.ERROR if layer == "anonymized" else AssetCheckSeverity.WARN,

@@ -1,16 +1,19 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
+from learning_assets.forked import CHILD_TABLES, Forked
 from learning_assets.gcpause import without_gc_pauses
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
+from learning_assets.quality_checks import (schema_check_result, schema_check_selected, schema_check_spec,
+                                            schema_report)
 from learning_assets.leaks import json_doc_strings
 from learning_assets.metadata import table_metadata
 from learning_assets.prefilter import flagged, to_arrow
@@ -80,6 +83,42 @@ def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirec
     return vocab.as_dict()
 
 
+@dataclass
+class AnonymizedTable:
+    name: str
+    frame: pd.DataFrame
+    rows_in: int
+    achieved: int | None
+    stats: dict
+    seconds: float
+    report: dict | None  # the Pandera report, when the run checks the table
+
+
+def anonymize_tables(raw_tables: dict[str, pd.DataFrame], tables: list[str], pseudonymize: Pseudonymizer,
+                     scrubber: Scrubber, k: int, checked: set[str]) -> Iterator[AnonymizedTable]:
+    """Each of `tables` anonymized (its own counts, the shared scrubber), checked if in `checked`."""
+    for table in tables:
+        started = time.perf_counter()
+        anonymizer = Anonymizer(pseudonymize, scrubber, k=k)
+        df, achieved = anonymize_table(table, raw_tables[table], anonymizer)
+        report = schema_report("anonymized", table, df) if table in checked else None
+        yield AnonymizedTable(table, df, len(raw_tables[table]), achieved, dict(sorted(anonymizer.stats.items())),
+                              time.perf_counter() - started, report)
+
+
+def table_events(table: AnonymizedTable) -> Iterator:
+    """The table's output and, when the run checks it, its `pandera_schema` result."""
+    yield Output(table.frame, output_name=table.name, metadata={
+        **table_metadata(table.frame, preview=True),
+        "rows_in": table.rows_in,
+        "achieved_k": table.achieved if table.achieved is not None else MetadataValue.null(),
+        "anonymization_stats": MetadataValue.json(table.stats),
+        "seconds": round(table.seconds, 3),
+    })
+    if table.report is not None:
+        yield schema_check_result("anonymized", table.name, table.frame, table.report)
+
+
 @multi_asset(
     name="anonymized_tables",
     group_name="anonymized",
@@ -96,25 +135,21 @@ def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirec
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share
-    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
+    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts.
+    The tables in `CHILD_TABLES` are anonymized by a forked child meanwhile (see `forked`)."""
     pseudonymize = Pseudonymizer(anonymization.secret())
     scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
-    for table in TABLE_NAMES:
-        if table not in context.selected_output_names:
-            continue
-        started = time.perf_counter()
-        raw = raw_tables[table]
-        anonymizer = Anonymizer(pseudonymize, scrubber, k=anonymization.k)
-        df, achieved = anonymize_table(table, raw, anonymizer)
-        yield Output(df, output_name=table, metadata={
-            **table_metadata(df, preview=True),
-            "rows_in": len(raw),
-            "achieved_k": achieved if achieved is not None else MetadataValue.null(),
-            "anonymization_stats": MetadataValue.json(dict(sorted(anonymizer.stats.items()))),
-            "seconds": round(time.perf_counter() - started, 3),
-        })
-        if schema_check_selected(context, "anonymized", table):
-            yield schema_check_result("anonymized", table, df)
+    selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
+    checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
+    forked = [table for table in selected if table in CHILD_TABLES]
+    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, anonymization.k,
+                                                  checked)))
+             if forked else None)
+    for table in anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize,
+                                  scrubber, anonymization.k, checked):
+        yield from table_events(table)
+    for table in child.result() if child else []:
+        yield from table_events(table)
 
 
 ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]

@@ -1,0 +1,94 @@
+"""A share of a step's work on the second core: a forked child computes it while the step goes on.
+
+A fork starts in milliseconds and shares everything already imported and read (copy-on-write), where a
+new process would spend seconds importing Dagster, pandas and Great Expectations. The child's result is
+pickled straight into a pipe and unpickled as it arrives, so neither side holds the pickled bytes whole. Work handed to a child must be a pure function of what it is given:
+it may read files, but must not log through Dagster or write anything the parent relies on.
+
+`LEARNING_EXPORT_PROCESSES=1` keeps all work in the step's process (as does a machine with one core or
+no `fork`); if the child fails for any reason the parent computes the share itself, so a failure shows
+up with its real traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+R = TypeVar("R")
+ENV = "LEARNING_EXPORT_PROCESSES"
+# Tables of nested JSON records, parsed and rewritten value by value in Python: a child reads and then
+# anonymizes them while the step's process does the other tables, which is about as much work.
+CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
+
+
+def processes() -> int:
+    """How many processes a step may use: $LEARNING_EXPORT_PROCESSES, else the cores this process may run on."""
+    if not hasattr(os, "fork"):
+        return 1
+    configured = os.environ.get(ENV, "").strip()
+    if configured:
+        try:
+            return max(1, int(configured))
+        except ValueError:
+            raise ValueError(f"{ENV}={configured!r}: expected a whole number of processes") from None
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class Forked(Generic[R]):
+    """`fn()` started in a forked child; `result()` returns its value (computed here when no child ran it)."""
+
+    def __init__(self, fn: Callable[[], R]):
+        self._fn = fn
+        self._pid: int | None = None
+        self._received: list = []  # [value] once the whole value arrived
+        self.in_child = False  # whether the child's value was used, for tests and metadata
+        if processes() < 2:
+            return
+        read_fd, write_fd = os.pipe()
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_fd)
+            os.close(write_fd)
+            return
+        if pid == 0:
+            os.close(read_fd)
+            _child(fn, write_fd)
+        os.close(write_fd)
+        self._pid = pid
+        # drained on a thread: the child would block on a full pipe until the parent gets to `result()`
+        self._reader = threading.Thread(target=self._drain, args=(read_fd,), daemon=True)
+        self._reader.start()
+
+    def _drain(self, fd: int) -> None:
+        with os.fdopen(fd, "rb") as pipe:
+            try:
+                self._received.append(pickle.load(pipe))
+            except Exception:  # noqa: BLE001 - the child died or failed; `result` computes the value here
+                pass
+
+    def result(self) -> R:
+        if self._pid is not None:
+            self._reader.join()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+            if os.waitstatus_to_exitcode(status) == 0 and self._received:
+                self.in_child = True
+                return self._received.pop()
+        return self._fn()
+
+
+def _child(fn: Callable[[], object], fd: int) -> None:
+    """Run in the forked child: write fn()'s pickled value and leave without running the parent's cleanup."""
+    status = 1
+    try:
+        value = fn()
+        with os.fdopen(fd, "wb") as pipe:
+            pickle.dump(value, pipe, protocol=pickle.HIGHEST_PROTOCOL)
+        status = 0
+    finally:
+        os._exit(status)
