@@ -155,6 +155,7 @@ def run_full(source: str) -> dict:
     from dagster import DagsterInstance
 
     from learning_assets.definitions import build_definitions
+    from learning_assets.run import execute_uncaptured
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -163,9 +164,8 @@ def run_full(source: str) -> dict:
         resources = resources_for(source, tmp)
         with PeakMemory() as memory, DagsterInstance.ephemeral(tempdir=str(tmp / "dagster_home")) as instance:
             start = time.perf_counter()
-            result = job.execute_in_process(
-                instance=instance, resources=resources, raise_on_error=False,
-                run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+            result = execute_uncaptured(job, instance=instance, resources=resources,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
             seconds = time.perf_counter() - start
             steps, table_seconds = step_times(instance, result.run_id)
         export = next((tmp / "export" / "exports").iterdir(), None) if result.success else None

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, MetadataValue, asset_check
 
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets.assets.export import learning_export
 from learning_assets.export import verify_manifest
 from learning_assets.leaks import scan_export
@@ -24,7 +24,7 @@ def manifest_intact(learning_export: dict) -> AssetCheckResult:
 @asset_check(asset=learning_export, blocking=True,
              additional_ins={"vocabulary": AssetIn("anonymization_vocabulary")},
              description="Rescans every exported value for secrets, personal data, paths, code and source names.")
-@without_gc_pauses
+@heavy_step
 def no_sensitive_values(learning_export: dict, vocabulary: dict) -> AssetCheckResult:
     findings = scan_export(Path(learning_export["staged_path"]), Vocabulary.from_dict(vocabulary))
     return AssetCheckResult(passed=not findings, severity=AssetCheckSeverity.ERROR,

@@ -5,8 +5,8 @@ new process would spend seconds importing Dagster, pandas and Great Expectations
 pickled straight into a pipe and unpickled as it arrives, so neither side holds the pickled bytes whole. Work handed to a child must be a pure function of what it is given:
 it may read files, but must not log through Dagster or write anything the parent relies on.
 
-`LEARNING_EXPORT_PROCESSES=1` keeps all work in the step's process (as does a machine with one core or
-no `fork`); if the child fails for any reason the parent computes the share itself, so a failure shows
+`LEARNING_EXPORT_PROCESSES=1` keeps all work in the step's process (as do a machine with one core or
+no `fork`, and a step over more than `MAX_ROWS` rows); if the child fails for any reason the parent computes the share itself, so a failure shows
 up with its real traceback.
 """
 
@@ -20,9 +20,13 @@ from typing import Generic, TypeVar
 
 R = TypeVar("R")
 ENV = "LEARNING_EXPORT_PROCESSES"
-# Tables of nested JSON records, parsed and rewritten value by value in Python: a child reads and then
-# anonymizes them while the step's process does the other tables, which is about as much work.
+# Tables of nested JSON records, rewritten value by value in Python: a child anonymizes them while the
+# step's process does the other tables, which is about as much work.
 CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
+# After a fork, every page either process writes is copied (copy-on-write), so a child costs memory in
+# proportion to the data the step holds. Above this many rows a step stays in one process: for a large
+# export the memory bound (1 GB at 10x the design's limits) matters more than the seconds saved.
+MAX_ROWS = 400_000
 
 
 def processes() -> int:
@@ -39,14 +43,17 @@ def processes() -> int:
 
 
 class Forked(Generic[R]):
-    """`fn()` started in a forked child; `result()` returns its value (computed here when no child ran it)."""
+    """`fn()` started in a forked child; `result()` returns its value (computed here when no child ran it).
 
-    def __init__(self, fn: Callable[[], R]):
+    `rows`: how much data the step holds, for the `MAX_ROWS` bound.
+    """
+
+    def __init__(self, fn: Callable[[], R], rows: int):
         self._fn = fn
         self._pid: int | None = None
         self._received: list = []  # [value] once the whole value arrived
         self.in_child = False  # whether the child's value was used, for tests and metadata
-        if processes() < 2:
+        if processes() < 2 or rows > MAX_ROWS:
             return
         read_fd, write_fd = os.pipe()
         try:

@@ -577,7 +577,7 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
     The table suites run in a forked child (see `forked`) while this process runs the privacy and counts
-    suites. With `docs_dir`, everything runs here and results are stored through validation definitions
+    suites (all in this process above `forked.MAX_ROWS` rows). With `docs_dir`, everything runs here and results are stored through validation definitions
     so that Data Docs can render them.
     """
     started = time.perf_counter()
@@ -587,7 +587,8 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
         outcomes = _validate(context, chain(_table_suites(files), _export_suites(files, compare_report)),
                              result_format, stored=True)
         return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
-    tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format))
+    tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format),
+                    rows=sum(files.rows().values()))
     export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
     return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
 

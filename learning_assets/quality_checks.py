@@ -21,7 +21,7 @@ from pathlib import Path
 from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, AssetKey,
                      MetadataValue, asset_check, multi_asset_check)
 
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets.assets.export import learning_export
 from learning_assets.quality import as_frame, markdown_table, outcome_rows, pandera_report, validate_export
 from schemas.tables import ANONYMIZED, RAW
@@ -105,7 +105,7 @@ def export_json_schema(learning_export: dict) -> AssetCheckResult:
            for name, desc in GX_CHECKS.values()],
     ins={"staged": AssetIn(learning_export.key)},
 )
-@without_gc_pauses
+@heavy_step
 def great_expectations_checks(staged: dict):
     """Every GX suite over the staged export in one ephemeral context; one result per check."""
     options = staged.get("options") or {}

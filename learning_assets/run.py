@@ -6,6 +6,7 @@ run's own Dagster events through an extra logger, and the result is read back fr
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -150,17 +151,41 @@ def run_export(source: str | None = None, output: str | None = None, *, compress
     config = run_config(parquet=parquet, json_document=json_document, compress_json=compress_json, since=since,
                         until=until, log_level=log_level, progress=on_event is not None)
     result, instance = _execute_exclusively(job, instance, config)
-    published = _output(result, "published_export")
+    published = _materialized(result, "published_export")
     if published is None:
         raise ExportFailed(_failure_message(result))
-    staged = _output(result, "learning_export") or {}
+    path = Path(published["export_path"].value)
     warnings = [] if result.success else [f"the export was published, but a later step failed: "
                                           f"{_failure_message(result, published=True)}"]
-    manifest = staged.get("manifest") or {}
+    manifest = json.loads((path / "manifest.json").read_text())
     rows = _export_rows(result) or {f["table"]: f["rows"] for f in manifest.get("files", []) if "table" in f}
-    return ExportResult(run_id=result.run_id, path=Path(published["path"]), export_id=published["export_id"],
+    return ExportResult(run_id=result.run_id, path=path, export_id=published["export_id"].value,
                         manifest=manifest, checks=check_results(instance, result.run_id), rows=rows,
                         seconds=time.monotonic() - started, warnings=warnings)
+
+
+def execute_uncaptured(job, *, instance: DagsterInstance, run_config: dict, resources: dict | None = None):
+    """`job.execute_in_process(...)` that does not hold every step's output until the run ends.
+
+    `execute_in_process` keeps each output for `output_for_node`; an export reads what it needs from
+    the run's events, and holding the raw and anonymized tables (the IO manager has them on disk) costs
+    their whole size for the rest of the run: 200 MB of the peak at ten times the design's limits. This is
+    the call `execute_in_process` makes, with capturing off (no op or asset selection, no partition).
+    """
+    from dagster._core.definitions.job_base import InMemoryJob
+    from dagster._core.execution.execute_in_process import (core_execute_in_process, merge_run_tags,
+                                                            type_check_and_normalize_args)
+
+    run_config, op_selection, asset_selection, resource_defs, _, input_values = type_check_and_normalize_args(
+        run_config=run_config, resources=resources)
+    ephemeral = job.as_ephemeral_job(resource_defs=resource_defs, input_values=input_values,
+                                     op_selection=op_selection, asset_selection=asset_selection)
+    return core_execute_in_process(
+        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
+        output_capturing_enabled=False, raise_on_error=False,
+        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=None, asset_selection=asset_selection,
+                                instance=instance, run_config=run_config),
+        asset_selection=frozenset(asset_selection))
 
 
 def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
@@ -181,7 +206,7 @@ def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
     try:
         with exclusive(Path(home) / LOCK_FILE, f"with the Dagster instance in {home}"):
             instance = instance or DagsterInstance.get()
-            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False), instance
+            return execute_uncaptured(job, instance=instance, run_config=config), instance
     except ExportBusy as exc:
         raise ExportFailed(str(exc)) from None
 
@@ -195,8 +220,7 @@ def _export_rows(result) -> dict[str, int]:
     return {}
 
 
-def _output(result, node: str):
-    try:
-        return result.output_for_node(node)
-    except Exception:  # noqa: BLE001 - the node did not run or produced nothing
-        return None
+def _materialized(result, node: str) -> dict | None:
+    """The metadata of the asset a node materialized in the run, if it did."""
+    materializations = result.asset_materializations_for_node(node)
+    return dict(materializations[-1].metadata) if materializations else None

@@ -8,7 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.forked import ENV, Forked, processes
+from learning_assets.forked import ENV, MAX_ROWS, Forked, processes
 from schemas.tables import TABLE_NAMES
 from tests.conftest import run_pipeline
 
@@ -18,7 +18,7 @@ PARENT = os.getpid()
 def test_the_value_is_computed_in_the_child(monkeypatch):
     monkeypatch.setenv(ENV, "2")
     frame = pd.DataFrame({"a": range(100_000), "b": ["x"] * 100_000})
-    job = Forked(lambda: (os.getpid(), frame.assign(c=frame["a"] * 2)))
+    job = Forked(lambda: (os.getpid(), frame.assign(c=frame["a"] * 2)), rows=len(frame))
     pid, out = job.result()
     assert job.in_child and pid != PARENT
     assert out["c"].sum() == 2 * frame["a"].sum()
@@ -37,21 +37,27 @@ def test_a_failed_child_leaves_the_work_to_the_parent(monkeypatch, fail):
             os.kill(os.getpid(), 9)
         return "done here"
 
-    job = Forked(work)
+    job = Forked(work, rows=1)
     assert job.result() == "done here" and not job.in_child
 
 
 def test_an_error_of_the_work_itself_reaches_the_caller(monkeypatch):
     monkeypatch.setenv(ENV, "2")
-    job = Forked(lambda: 1 / 0)
+    job = Forked(lambda: 1 / 0, rows=1)
     with pytest.raises(ZeroDivisionError):
         job.result()
 
 
 def test_one_process_means_no_fork(monkeypatch):
     monkeypatch.setenv(ENV, "1")
-    job = Forked(os.getpid)
+    job = Forked(os.getpid, rows=1)
     assert job.result() == PARENT and not job.in_child
+
+
+def test_a_step_over_max_rows_stays_in_one_process(monkeypatch):
+    monkeypatch.setenv(ENV, "2")
+    assert Forked(os.getpid, rows=MAX_ROWS).result() != PARENT
+    assert Forked(os.getpid, rows=MAX_ROWS + 1).result() == PARENT
     monkeypatch.setenv(ENV, "two")
     with pytest.raises(ValueError, match=ENV):
         processes()

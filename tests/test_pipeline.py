@@ -99,30 +99,36 @@ def test_a_failed_blocking_check_publishes_nothing(tiny_source, tmp_path, instan
 
 
 def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not(tmp_path):
-    """Same process, file unchanged, frame still alive: the object itself; otherwise the Parquet file."""
-    import gc
+    """Same process, file unchanged, within the cache budget: the object itself; otherwise the Parquet file."""
     import os
 
     import pandas as pd
+    import pyarrow as pa
     from dagster import build_init_resource_context, build_input_context, build_output_context
 
     from resources import TableIOManager
 
-    io = TableIOManager(base_dir=str(tmp_path)).create_io_manager(build_init_resource_context())
+    big = pd.DataFrame({"a": range(300_000)})  # 2.4 MB
+    io = TableIOManager(base_dir=str(tmp_path), cache_mb=3).create_io_manager(build_init_resource_context())
     frame = pd.DataFrame({"a": [1, 2], "b": [["x"], []]})
     io.handle_output(build_output_context(asset_key=["raw", "t"]), frame)
-    load = lambda: io.load_input(build_input_context(asset_key=["raw", "t"]))  # noqa: E731
-    assert load() is frame
+    load = lambda name: io.load_input(build_input_context(asset_key=["raw", name]))  # noqa: E731
+    assert load("t") is frame
     path = tmp_path / "raw" / "t"
     os.utime(path, ns=(1, 1))  # rewritten by someone else: read back
-    again = load()
+    again = load("t")
     assert again is not frame and again.equals(frame)
     io.handle_output(build_output_context(asset_key=["raw", "t"]), frame.iloc[1:])  # not a 0..n index
-    assert load().equals(frame.iloc[1:].reset_index(drop=True))
-    io.handle_output(build_output_context(asset_key=["raw", "u"]), pd.DataFrame({"a": [3]}))
-    gc.collect()  # nobody holds it any more
-    assert load().equals(frame.iloc[1:].reset_index(drop=True))
-    assert io.load_input(build_input_context(asset_key=["raw", "u"]))["a"].tolist() == [3]
+    assert load("t").equals(frame.iloc[1:].reset_index(drop=True))
+    io.handle_output(build_output_context(asset_key=["raw", "t"]), frame)
+    io.handle_output(build_output_context(asset_key=["raw", "big"]), big)
+    assert load("big") is big and load("t") is frame  # both fit: 3 MB
+    io.handle_output(build_output_context(asset_key=["raw", "big2"]), big.copy())
+    # over budget: the least recently used table (big) is let go and read back from its file
+    assert load("t") is frame
+    again = load("big")
+    assert again is not big and again.equals(big)
+    assert pa.Table.from_pandas(big).nbytes > 2 * 1024 * 1024
 
 
 def test_one_table_can_be_materialized_alone_with_or_without_its_check(tiny_source, tmp_path, instance):

@@ -9,7 +9,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
 from learning_assets.forked import CHILD_TABLES, Forked
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import (schema_check_result, schema_check_selected, schema_check_spec,
@@ -75,7 +75,7 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
     description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
 )
-@without_gc_pauses
+@heavy_step
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
     vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
@@ -131,7 +131,7 @@ def table_events(table: AnonymizedTable) -> Iterator:
     check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
     can_subset=True,
 )
-@without_gc_pauses
+@heavy_step
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share
@@ -143,7 +143,7 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
     forked = [table for table in selected if table in CHILD_TABLES]
     child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, anonymization.k,
-                                                  checked)))
+                                                  checked)), rows=sum(len(raw_tables[t]) for t in selected))
              if forked else None)
     for table in anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize,
                                   scrubber, anonymization.k, checked):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets.dashboard import NoExport, build, render_html, render_markdown
 from resources import ExportStore
 from resources.export_store import write_atomic
@@ -15,7 +15,7 @@ HTML_REPORT = "dashboard.html"
 @asset(group_name="export", ins={"published": AssetIn("published_export")},
        description="Learning metrics of the published export: capability success rates and trends, top "
                    "patterns, agent success and duration per day. Also written as <export dir>/dashboard.html.")
-@without_gc_pauses
+@heavy_step
 def learning_dashboard(context: AssetExecutionContext, published: dict, export_store: ExportStore) -> Output:
     try:
         dash = build(Path(published["path"]))

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster import (AssetExecutionContext, AssetIn, AssetKey, Config, MetadataValue, Output, asset)
 from pydantic import Field
 
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets.audit import record_export
 from learning_assets.export import build_document, export_metadata, write_export
 from learning_assets.pseudonyms import Pseudonymizer
@@ -66,7 +66,7 @@ def _framework_version(source: SourceDirectory) -> str:
          "report": AssetIn("anonymization_report")},
     description="The complete export, staged out of sight until its blocking checks pass.",
 )
-@without_gc_pauses
+@heavy_step
 def learning_export(context: AssetExecutionContext, config: ExportConfig, source: SourceDirectory,
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance,
                     report: dict, **tables: pd.DataFrame) -> Output:
@@ -109,7 +109,7 @@ def published_export(context: AssetExecutionContext, export: dict, export_store:
                   export=export, path=path, source=str(source.root()))
     context.log.info(f"export published at {path}")
     return Output({"export_id": export["export_id"], "path": str(path)},
-                  metadata={"path": MetadataValue.path(str(path)), "export_id": export["export_id"]})
+                  metadata={"export_path": MetadataValue.path(str(path)), "export_id": export["export_id"]})
 
 
 EXPORT_ASSETS = [anonymization_report, learning_export, published_export]

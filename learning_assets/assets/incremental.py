@@ -21,7 +21,7 @@ from dagster import (AssetCheckExecutionContext, AssetCheckResult, AssetCheckSev
                      MetadataValue, asset, asset_check, multi_asset)
 from pydantic import Field
 
-from learning_assets.gcpause import without_gc_pauses
+from learning_assets.memory import heavy_step
 from learning_assets import incremental as inc
 from learning_assets.assets.anonymized import learn_source_vocabulary
 from learning_assets.export import verify_manifest
@@ -93,7 +93,7 @@ def _table_metadata(info: dict) -> dict:
     backfill_policy=SINGLE_RUN,
     can_subset=False,
 )
-@without_gc_pauses
+@heavy_step
 def daily_tables(context: AssetExecutionContext, source: SourceDirectory, export_store: ExportStore,
                  anonymization: Anonymization, governance: Governance):
     _consent(context, governance, source)
@@ -169,7 +169,7 @@ def _today() -> str:
            for t, key in SNAPSHOT_KEYS.items()],
     can_subset=False,
 )
-@without_gc_pauses
+@heavy_step
 def snapshot_tables(context: AssetExecutionContext, config: SnapshotConfig, source: SourceDirectory,
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance):
     _consent(context, governance, source)
