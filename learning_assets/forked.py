@@ -2,12 +2,13 @@
 
 A fork starts in milliseconds and shares everything already imported and read (copy-on-write), where a
 new process would spend seconds importing Dagster, pandas and Great Expectations. The child's result is
-pickled straight into a pipe and unpickled as it arrives, so neither side holds the pickled bytes whole. Work handed to a child must be a pure function of what it is given:
-it may read files, but must not log through Dagster or write anything the parent relies on.
+pickled straight into a pipe and unpickled as it arrives, so neither side holds the pickled bytes
+whole. Work handed to a child must be a pure function of what it is given: it may read files, but must
+not log through Dagster or write anything the parent relies on.
 
 `LEARNING_EXPORT_PROCESSES=1` keeps all work in the step's process (as do a machine with one core or
-no `fork`, and a step over more than `MAX_ROWS` rows); if the child fails for any reason the parent computes the share itself, so a failure shows
-up with its real traceback.
+no `fork`, and a step over more data than `may_fork` allows); if the child fails for any reason the
+parent computes the share itself, so a failure shows up with its real traceback.
 """
 
 from __future__ import annotations
@@ -20,13 +21,15 @@ from typing import Generic, TypeVar
 
 R = TypeVar("R")
 ENV = "LEARNING_EXPORT_PROCESSES"
-# Tables of nested JSON records, rewritten value by value in Python: a child anonymizes them while the
-# step's process does the other tables, which is about as much work.
+# Tables of nested JSON records, parsed and rewritten value by value in Python: a child reads (and then
+# anonymizes) them while the step's process does the other tables, which is about as much work.
 CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
 # After a fork, every page either process writes is copied (copy-on-write), so a child costs memory in
-# proportion to the data the step holds. Above this many rows a step stays in one process: for a large
-# export the memory bound (1 GB at 10x the design's limits) matters more than the seconds saved.
+# proportion to the data the step holds. Above this much (about three typical projects) a step stays in
+# one process: for a large export the memory bound (1 GB at 10x the design's limits) matters more than
+# the seconds saved.
 MAX_ROWS = 400_000
+MAX_SOURCE_BYTES = 96 * 1024 * 1024
 
 
 def processes() -> int:
@@ -42,18 +45,21 @@ def processes() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
+def may_fork(*, rows: int = 0, source_bytes: int = 0) -> bool:
+    """Whether a step over this much data (table rows, or source files it reads) may hand work to a child."""
+    return rows <= MAX_ROWS and source_bytes <= MAX_SOURCE_BYTES and processes() >= 2
+
+
 class Forked(Generic[R]):
-    """`fn()` started in a forked child; `result()` returns its value (computed here when no child ran it).
+    """`fn()` started in a forked child if `fork` (see `may_fork`); `result()` returns its value (computed
+    here when no child ran it)."""
 
-    `rows`: how much data the step holds, for the `MAX_ROWS` bound.
-    """
-
-    def __init__(self, fn: Callable[[], R], rows: int):
+    def __init__(self, fn: Callable[[], R], *, fork: bool):
         self._fn = fn
         self._pid: int | None = None
         self._received: list = []  # [value] once the whole value arrived
         self.in_child = False  # whether the child's value was used, for tests and metadata
-        if processes() < 2 or rows > MAX_ROWS:
+        if not fork:
             return
         read_fd, write_fd = os.pipe()
         try:

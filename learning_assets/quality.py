@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandera.engines import pandas_engine
 
-from learning_assets.forked import Forked
+from learning_assets.forked import Forked, may_fork
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20
@@ -577,8 +577,8 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
     The table suites run in a forked child (see `forked`) while this process runs the privacy and counts
-    suites (all in this process above `forked.MAX_ROWS` rows). With `docs_dir`, everything runs here and results are stored through validation definitions
-    so that Data Docs can render them.
+    suites (all here for a large export, see `forked.may_fork`). With `docs_dir`, everything runs here and
+    results are stored through validation definitions so that Data Docs can render them.
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
@@ -588,7 +588,7 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
                              result_format, stored=True)
         return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
     tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format),
-                    rows=sum(files.rows().values()))
+                    fork=may_fork(rows=sum(files.rows().values())))
     export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
     return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
 

@@ -8,7 +8,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.forked import ENV, MAX_ROWS, Forked, processes
+from learning_assets.forked import ENV, MAX_ROWS, MAX_SOURCE_BYTES, Forked, may_fork, processes
+from learning_assets.sources import source_bytes
 from schemas.tables import TABLE_NAMES
 from tests.conftest import run_pipeline
 
@@ -18,7 +19,7 @@ PARENT = os.getpid()
 def test_the_value_is_computed_in_the_child(monkeypatch):
     monkeypatch.setenv(ENV, "2")
     frame = pd.DataFrame({"a": range(100_000), "b": ["x"] * 100_000})
-    job = Forked(lambda: (os.getpid(), frame.assign(c=frame["a"] * 2)), rows=len(frame))
+    job = Forked(lambda: (os.getpid(), frame.assign(c=frame["a"] * 2)), fork=True)
     pid, out = job.result()
     assert job.in_child and pid != PARENT
     assert out["c"].sum() == 2 * frame["a"].sum()
@@ -37,30 +38,36 @@ def test_a_failed_child_leaves_the_work_to_the_parent(monkeypatch, fail):
             os.kill(os.getpid(), 9)
         return "done here"
 
-    job = Forked(work, rows=1)
+    job = Forked(work, fork=True)
     assert job.result() == "done here" and not job.in_child
 
 
 def test_an_error_of_the_work_itself_reaches_the_caller(monkeypatch):
     monkeypatch.setenv(ENV, "2")
-    job = Forked(lambda: 1 / 0, rows=1)
+    job = Forked(lambda: 1 / 0, fork=True)
     with pytest.raises(ZeroDivisionError):
         job.result()
 
 
-def test_one_process_means_no_fork(monkeypatch):
-    monkeypatch.setenv(ENV, "1")
-    job = Forked(os.getpid, rows=1)
-    assert job.result() == PARENT and not job.in_child
-
-
-def test_a_step_over_max_rows_stays_in_one_process(monkeypatch):
+def test_one_process_or_too_much_data_means_no_fork(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV, "2")
-    assert Forked(os.getpid, rows=MAX_ROWS).result() != PARENT
-    assert Forked(os.getpid, rows=MAX_ROWS + 1).result() == PARENT
+    assert may_fork(rows=MAX_ROWS, source_bytes=MAX_SOURCE_BYTES)
+    assert not may_fork(rows=MAX_ROWS + 1) and not may_fork(source_bytes=MAX_SOURCE_BYTES + 1)
+    assert Forked(os.getpid, fork=True).result() != PARENT
+    assert Forked(os.getpid, fork=False).result() == PARENT
+    monkeypatch.setenv(ENV, "1")
+    assert not may_fork()
     monkeypatch.setenv(ENV, "two")
     with pytest.raises(ValueError, match=ENV):
         processes()
+
+
+def test_source_bytes_counts_regular_files_only(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "x.jsonl").write_bytes(b"1" * 300)
+    (tmp_path / "y.json").write_bytes(b"2" * 20)
+    (tmp_path / "link").symlink_to(tmp_path / "a" / "x.jsonl")
+    assert source_bytes(tmp_path) == 320
 
 
 def _tables(export_root):
@@ -73,7 +80,8 @@ def _accounts(result) -> dict:
     out = {}
     for node in ("raw_tables", "anonymized_tables"):
         for m in result.asset_materializations_for_node(node):
-            out[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items() if k not in ("seconds", "path")}
+            out[m.asset_key.to_user_string()] = {k: v.value for k, v in m.metadata.items()
+                                                  if k not in ("seconds", "path")}
     return out
 
 

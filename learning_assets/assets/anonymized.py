@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
-from learning_assets.forked import CHILD_TABLES, Forked
+from learning_assets.forked import CHILD_TABLES, Forked, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
@@ -143,7 +143,8 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
     forked = [table for table in selected if table in CHILD_TABLES]
     child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, anonymization.k,
-                                                  checked)), rows=sum(len(raw_tables[t]) for t in selected))
+                                                  checked)),
+                    fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
              if forked else None)
     for table in anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize,
                                   scrubber, anonymization.k, checked):

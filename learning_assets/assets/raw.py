@@ -2,17 +2,23 @@
 
 
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 
+import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
+from learning_assets.forked import CHILD_TABLES, Forked, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import schema_check_result, schema_check_selected, schema_check_spec
+from learning_assets.quality_checks import (schema_check_result, schema_check_selected, schema_check_spec,
+                                            schema_report)
 from learning_assets.metadata import skips_markdown, table_metadata
 from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
                                      read_confidence_metrics, read_expert_performance, read_feedback,
                                      read_learned_prompts, read_patterns, read_step_executions, read_task_memories,
-                                     read_workflow_executions)
+                                     read_workflow_executions, source_bytes)
 from resources import SourceDirectory
 from schemas.tables import RAW
 
@@ -20,21 +26,37 @@ from schemas.tables import RAW
 RAW_TYPES = {name: table_dagster_type(schema) for name, schema in RAW.items()}
 
 
-def raw_output(context: AssetExecutionContext, read: SourceRead, output_name: str, started: float) -> Output:
-    """The table plus an account of its input and the seconds since `started`; raw values are never shown."""
+@dataclass
+class TableRead:
+    name: str
+    read: SourceRead  # its account of the input (files, skips, warnings), without the records
+    frame: pd.DataFrame
+    seconds: float
+    report: dict | None  # the Pandera report, when the run checks the table
+
+
+def table_events(context: AssetExecutionContext, table: TableRead) -> Iterator:
+    """The table's output and, when the run checks it, its `pandera_schema` result."""
+    yield raw_output(context, table)
+    if table.report is not None:
+        yield schema_check_result("raw", table.name, table.frame, table.report)
+
+
+def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
+    """The table plus an account of its input and the seconds it took; raw values are never shown."""
+    read, df = table.read, table.frame
     for warning in read.warnings:
         context.log.warning(warning)
     if read.skipped:
         context.log.warning(f"{read.table}: skipped {len(read.skipped)} damaged record(s); see metadata")
-    df = read.frame()
     skipped = [s.as_dict() for s in read.skipped]
-    return Output(df, output_name=output_name, metadata={
+    return Output(df, output_name=table.name, metadata={
         **table_metadata(df, preview=False),
         "source_files": len(read.files),
         "skipped": len(skipped),
         "skipped_records": MetadataValue.md(skips_markdown(skipped)),
         "warnings": MetadataValue.json(read.warnings),
-        "seconds": round(time.perf_counter() - started, 3),
+        "seconds": round(table.seconds, 3),
     })
 
 
@@ -56,6 +78,22 @@ SOURCES = {
 }
 
 
+def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterator[TableRead]:
+    """Each of `tables` read and made a frame (a reader serving two tables runs once), checked if in `checked`."""
+    reads: dict = {}
+    for table in tables:
+        started = time.perf_counter()
+        reader = SOURCES[table][0]
+        if reader not in reads:
+            reads[reader] = reader(root, tz)
+        read = reads[reader]
+        if isinstance(read, tuple):  # capabilities and their refinements
+            read = read[0] if table == "capabilities" else read[1]
+        df = read.frame()
+        report = schema_report("raw", table, df) if table in checked else None
+        yield TableRead(table, replace(read, parts=[]), df, time.perf_counter() - started, report)
+
+
 @multi_asset(
     name="raw_tables",
     group_name="raw",
@@ -68,23 +106,18 @@ SOURCES = {
 @heavy_step
 def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     """Every selected source read in one step (one process start, not one per table, under the
-    multiprocess executor), each table with its own timing, account of skips and schema check."""
+    multiprocess executor), each table with its own timing, account of skips and schema check.
+    The tables in `CHILD_TABLES` are read by a forked child meanwhile (see `forked`)."""
     root, tz = source.root(), source.tz()
-    reads: dict = {}
-    for table in SOURCES:
-        if table not in context.selected_output_names:
-            continue
-        reader = SOURCES[table][0]
-        started = time.perf_counter()
-        if reader not in reads:
-            reads[reader] = reader(root, tz)
-        read = reads[reader]
-        if isinstance(read, tuple):  # capabilities and their refinements
-            read = read[0] if table == "capabilities" else read[1]
-        output = raw_output(context, read, table, started)
-        yield output
-        if schema_check_selected(context, "raw", table):
-            yield schema_check_result("raw", table, output.value)
+    selected = [table for table in SOURCES if table in context.selected_output_names]
+    checked = {table for table in selected if schema_check_selected(context, "raw", table)}
+    forked = [table for table in selected if table in CHILD_TABLES]
+    child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
+                    fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
+    for table in read_tables(root, tz, [table for table in selected if table not in CHILD_TABLES], checked):
+        yield from table_events(context, table)
+    for table in child.result() if child else []:  # the child worked while this process read its share
+        yield from table_events(context, table)
 
 
 RAW_ASSETS = [raw_tables]
