@@ -16,10 +16,11 @@ Failures are reported as counts per (column, check) plus a masked sample of rows
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 from dagster import (AssetCheckKey, AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, AssetIn, AssetKey,
-                     MetadataValue, asset_check, multi_asset_check)
+                     MetadataValue, Output, asset_check, multi_asset_check)
 
 from learning_assets.memory import heavy_step
 from learning_assets.assets.export import learning_export
@@ -63,6 +64,13 @@ def schema_check_result(layer: str, table: str, df, report: dict | None = None) 
             "failures_by_column": MetadataValue.md(markdown_table(report["by_column"], ["column", "check", "count"])),
             "failure_sample": MetadataValue.md(markdown_table(report["sample"], ["row", "column", "check", "value"])),
         })
+
+
+def with_schema_check(output: Output, layer: str, report: dict | None) -> Iterator[Output | AssetCheckResult]:
+    """A table's output, then its `pandera_schema` result when the run checks it (`report` is not None)."""
+    yield output
+    if report is not None:
+        yield schema_check_result(layer, output.output_name, output.value, report)
 
 
 def schema_check_selected(context, layer: str, table: str) -> bool:

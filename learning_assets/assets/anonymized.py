@@ -12,8 +12,8 @@ from learning_assets.forked import CHILD_TABLES, Forked, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import (schema_check_result, schema_check_selected, schema_check_spec,
-                                            schema_report)
+from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
+                                            with_schema_check)
 from learning_assets.leaks import json_doc_strings
 from learning_assets.metadata import table_metadata
 from learning_assets.prefilter import flagged, to_arrow
@@ -106,17 +106,14 @@ def anonymize_tables(raw_tables: dict[str, pd.DataFrame], tables: list[str], pse
                               time.perf_counter() - started, report)
 
 
-def table_events(table: AnonymizedTable) -> Iterator:
-    """The table's output and, when the run checks it, its `pandera_schema` result."""
-    yield Output(table.frame, output_name=table.name, metadata={
+def anonymized_output(table: AnonymizedTable) -> Output:
+    return Output(table.frame, output_name=table.name, metadata={
         **table_metadata(table.frame, preview=True),
         "rows_in": table.rows_in,
         "achieved_k": table.achieved if table.achieved is not None else MetadataValue.null(),
         "anonymization_stats": MetadataValue.json(table.stats),
         "seconds": round(table.seconds, 3),
     })
-    if table.report is not None:
-        yield schema_check_result("anonymized", table.name, table.frame, table.report)
 
 
 @multi_asset(
@@ -148,9 +145,9 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
              if forked else None)
     for table in anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize,
                                   scrubber, anonymization.k, checked):
-        yield from table_events(table)
+        yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
     for table in child.result() if child else []:
-        yield from table_events(table)
+        yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 
 ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]

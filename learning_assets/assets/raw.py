@@ -12,8 +12,8 @@ from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Ou
 from learning_assets.forked import CHILD_TABLES, Forked, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.quality import table_dagster_type
-from learning_assets.quality_checks import (schema_check_result, schema_check_selected, schema_check_spec,
-                                            schema_report)
+from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
+                                            with_schema_check)
 from learning_assets.metadata import skips_markdown, table_metadata
 from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
                                      read_confidence_metrics, read_expert_performance, read_feedback,
@@ -33,13 +33,6 @@ class TableRead:
     frame: pd.DataFrame
     seconds: float
     report: dict | None  # the Pandera report, when the run checks the table
-
-
-def table_events(context: AssetExecutionContext, table: TableRead) -> Iterator:
-    """The table's output and, when the run checks it, its `pandera_schema` result."""
-    yield raw_output(context, table)
-    if table.report is not None:
-        yield schema_check_result("raw", table.name, table.frame, table.report)
 
 
 def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
@@ -115,9 +108,9 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
                     fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
     for table in read_tables(root, tz, [table for table in selected if table not in CHILD_TABLES], checked):
-        yield from table_events(context, table)
+        yield from with_schema_check(raw_output(context, table), "raw", table.report)
     for table in child.result() if child else []:  # the child worked while this process read its share
-        yield from table_events(context, table)
+        yield from with_schema_check(raw_output(context, table), "raw", table.report)
 
 
 RAW_ASSETS = [raw_tables]
