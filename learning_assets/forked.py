@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import threading
+import time
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -52,13 +54,20 @@ def may_fork(*, rows: int = 0, source_bytes: int = 0) -> bool:
 
 class Forked(Generic[R]):
     """`fn()` started in a forked child if `fork` (see `may_fork`); `result()` returns its value (computed
-    here when no child ran it)."""
+    here when no child ran it).
 
-    def __init__(self, fn: Callable[[], R], *, fork: bool):
+    A child that has not finished `patience` seconds, or ten times as long as the caller took to get to
+    `result()`, after that is presumed stuck (a lock another thread held at the fork, say): it is killed
+    and its share computed here.
+    """
+
+    def __init__(self, fn: Callable[[], R], *, fork: bool, patience: float = 60.0):
         self._fn = fn
         self._pid: int | None = None
         self._received: list = []  # [value] once the whole value arrived
-        self.in_child = False  # whether the child's value was used, for tests and metadata
+        self._patience = patience
+        self._started = time.monotonic()
+        self.in_child = False  # whether the value came from the child
         if not fork:
             return
         read_fd, write_fd = os.pipe()
@@ -86,7 +95,10 @@ class Forked(Generic[R]):
 
     def result(self) -> R:
         if self._pid is not None:
-            self._reader.join()
+            self._reader.join(max(self._patience, 10 * (time.monotonic() - self._started)))
+            if self._reader.is_alive():
+                os.kill(self._pid, signal.SIGKILL)  # its end of the pipe closes: the reader stops
+                self._reader.join()
             _, status = os.waitpid(self._pid, 0)
             self._pid = None
             if os.waitstatus_to_exitcode(status) == 0 and self._received:

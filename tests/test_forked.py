@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -40,6 +41,20 @@ def test_a_failed_child_leaves_the_work_to_the_parent(monkeypatch, fail):
 
     job = Forked(work, fork=True)
     assert job.result() == "done here" and not job.in_child
+
+
+def test_a_stuck_child_is_killed_and_its_share_done_here(monkeypatch):
+    monkeypatch.setenv(ENV, "2")
+
+    def work():
+        if os.getpid() != PARENT:
+            time.sleep(600)
+        return "done here"
+
+    started = time.monotonic()
+    job = Forked(work, fork=True, patience=0.5)
+    assert job.result() == "done here" and not job.in_child
+    assert time.monotonic() - started < 30
 
 
 def test_an_error_of_the_work_itself_reaches_the_caller(monkeypatch):
