@@ -544,16 +544,21 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
     return failed
 
 
-def _table_suites(files: ExportFiles) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """(suite, kind, frame, expectations) for each table of an export, read one at a time."""
+def _table_suites(files: ExportFiles, texts: list | None = None) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """(suite, kind, frame, expectations) for each table of an export, read one at a time; each table's
+    strings are added to `texts` on the way, when given."""
     for name, df in files.each_table():
+        if texts is not None:
+            texts += table_texts(name, df)
         if name in ANONYMIZED:
             yield name, "tables", df, table_expectations(ANONYMIZED[name])
 
 
-def _export_suites(files: ExportFiles, compare_report: bool) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """The privacy suite over every string of the export (tables read one at a time), then row counts."""
-    texts = [text for name, df in files.each_table() for text in table_texts(name, df)]
+def _export_suites(files: ExportFiles, compare_report: bool,
+                   texts: list | None = None) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """The privacy suite over every string of the export (`texts`, else read table by table), then row counts."""
+    if texts is None:
+        texts = [text for name, df in files.each_table() for text in table_texts(name, df)]
     yield "no_sensitive_text", "privacy", text_frame(files, texts), privacy_expectations()
     counts = counts_frame(files, compare_report=compare_report)
     yield "row_counts", "counts", counts, counts_expectations(counts)
@@ -582,15 +587,15 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
-    if docs_dir is not None:
-        context = gx_context(docs_dir)
-        outcomes = _validate(context, chain(_table_suites(files), _export_suites(files, compare_report)),
-                             result_format, stored=True)
-        return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
-    tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format),
-                    fork=may_fork(rows=sum(files.rows().values())))
-    export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
-    return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
+    if docs_dir is None and may_fork(rows=sum(files.rows().values())):
+        tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format), fork=True)
+        export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
+        return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
+    texts: list = []  # one pass over the tables: their suites, and their strings for the privacy suite
+    context = gx_context(docs_dir)
+    outcomes = _validate(context, chain(_table_suites(files, texts), _export_suites(files, compare_report, texts)),
+                         result_format, stored=docs_dir is not None)
+    return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
 
 
 def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]], result_format: dict | None,
