@@ -15,10 +15,10 @@ from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
                                             with_schema_check)
 from learning_assets.metadata import skips_markdown, table_metadata
-from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities, read_code_outcomes,
-                                     read_confidence_metrics, read_expert_performance, read_feedback,
-                                     read_learned_prompts, read_patterns, read_step_executions, read_task_memories,
-                                     read_workflow_executions, source_bytes)
+from learning_assets.sources import (FLAT_SOURCES, SourceRead, read_agent_executions, read_capabilities,
+                                     read_code_outcomes, read_confidence_metrics, read_expert_performance,
+                                     read_feedback, read_learned_prompts, read_patterns, read_step_executions,
+                                     read_task_memories, read_workflow_executions, source_bytes)
 from resources import SourceDirectory
 from schemas.tables import RAW
 
@@ -52,6 +52,9 @@ def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
         "seconds": round(table.seconds, 3),
     })
 
+
+# Parsed by pyarrow.json on two threads of their own: read after the child is done, when both cores are free.
+FLAT_TABLES = frozenset(source.table for source in FLAT_SOURCES)
 
 # table -> (reader, what it reads); read_capabilities yields two tables from one file.
 SOURCES = {
@@ -107,9 +110,12 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     forked = [table for table in selected if table in CHILD_TABLES]
     child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
                     fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
-    for table in read_tables(root, tz, [table for table in selected if table not in CHILD_TABLES], checked):
+    own = [table for table in selected if table not in CHILD_TABLES]
+    for table in read_tables(root, tz, [t for t in own if t not in FLAT_TABLES], checked):
         yield from with_schema_check(raw_output(context, table), "raw", table.report)
     for table in child.result() if child else []:  # the child worked while this process read its share
+        yield from with_schema_check(raw_output(context, table), "raw", table.report)
+    for table in read_tables(root, tz, [t for t in own if t in FLAT_TABLES], checked):
         yield from with_schema_check(raw_output(context, table), "raw", table.report)
 
 
