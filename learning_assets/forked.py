@@ -18,7 +18,7 @@ import pickle
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
@@ -117,3 +117,9 @@ def _child(fn: Callable[[], object], fd: int) -> None:
         status = 0
     finally:
         os._exit(status)
+
+
+def later(child: Forked[Iterable[R]] | None) -> Iterator[R]:
+    """A child's values, waited for only when iteration gets to them (nothing without a child)."""
+    if child is not None:
+        yield from child.result()

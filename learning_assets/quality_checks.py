@@ -52,7 +52,8 @@ def schema_check_result(layer: str, table: str, df, report: dict | None = None) 
     Blocking (ERROR) for anonymized tables, a warning for raw ones.
     Usable from the asset that makes the table (with a matching check spec) as well as from an asset check.
     """
-    report = report or schema_report(layer, table, df)
+    if report is None:
+        report = schema_report(layer, table, df)
     return AssetCheckResult(
         check_name="pandera_schema", asset_key=AssetKey([layer, table]), passed=report["passed"],
         severity=AssetCheckSeverity.ERROR if layer == "anonymized" else AssetCheckSeverity.WARN,

@@ -3,12 +3,13 @@
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, MetadataValue, Output, asset, multi_asset
 
-from learning_assets.forked import CHILD_TABLES, Forked, may_fork
+from learning_assets.forked import CHILD_TABLES, Forked, later, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.anonymize import Anonymizer, anonymize_table
 from learning_assets.quality import table_dagster_type
@@ -143,10 +144,9 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
                                                   checked)),
                     fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
              if forked else None)
-    for table in anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize,
-                                  scrubber, anonymization.k, checked):
-        yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
-    for table in child.result() if child else []:
+    own = anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize, scrubber,
+                           anonymization.k, checked)
+    for table in chain(own, later(child)):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 

@@ -4,12 +4,13 @@
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
-from learning_assets.forked import CHILD_TABLES, Forked, may_fork
+from learning_assets.forked import CHILD_TABLES, Forked, later, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
@@ -111,11 +112,8 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
                     fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
     own = [table for table in selected if table not in CHILD_TABLES]
-    for table in read_tables(root, tz, [t for t in own if t not in FLAT_TABLES], checked):
-        yield from with_schema_check(raw_output(context, table), "raw", table.report)
-    for table in child.result() if child else []:  # the child worked while this process read its share
-        yield from with_schema_check(raw_output(context, table), "raw", table.report)
-    for table in read_tables(root, tz, [t for t in own if t in FLAT_TABLES], checked):
+    for table in chain(read_tables(root, tz, [t for t in own if t not in FLAT_TABLES], checked), later(child),
+                       read_tables(root, tz, [t for t in own if t in FLAT_TABLES], checked)):
         yield from with_schema_check(raw_output(context, table), "raw", table.report)
 
 
