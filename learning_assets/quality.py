@@ -26,7 +26,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -295,11 +294,14 @@ class ExportFiles:
             out.manifest = _read_json(directory / "manifest.json")
         return out
 
-    def each_table(self) -> Iterator[tuple[str, pd.DataFrame]]:
-        """(name, frame) of every table, in name order; those on disk read as they are reached."""
+    def names(self) -> list[str]:
+        return sorted({*self.tables, *self.table_paths})
+
+    def each_table(self, names: Iterable[str] | None = None) -> Iterator[tuple[str, pd.DataFrame]]:
+        """(name, frame) of every table (or of `names`), in name order; those on disk read as they are reached."""
         from resources.io_manager import read_table_frame
 
-        for name in sorted({*self.tables, *self.table_paths}):
+        for name in sorted(self.names() if names is None else names):
             yield name, self.tables[name] if name in self.tables else read_table_frame(self.table_paths[name])
 
     def rows(self) -> dict[str, int]:
@@ -544,24 +546,42 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
     return failed
 
 
-def _table_suites(files: ExportFiles, texts: list | None = None) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """(suite, kind, frame, expectations) for each table of an export, read one at a time; each table's
-    strings are added to `texts` on the way, when given."""
-    for name, df in files.each_table():
-        if texts is not None:
-            texts += table_texts(name, df)
+def _table_suites(files: ExportFiles, names: Iterable[str],
+                  texts: dict[str, list]) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """(suite, kind, frame, expectations) for each of the tables `names`, read one at a time; each table's
+    strings are put in `texts` on the way (for the privacy suite)."""
+    for name, df in files.each_table(names):
+        texts[name] = table_texts(name, df)
         if name in ANONYMIZED:
             yield name, "tables", df, table_expectations(ANONYMIZED[name])
 
 
 def _export_suites(files: ExportFiles, compare_report: bool,
-                   texts: list | None = None) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """The privacy suite over every string of the export (`texts`, else read table by table), then row counts."""
-    if texts is None:
-        texts = [text for name, df in files.each_table() for text in table_texts(name, df)]
-    yield "no_sensitive_text", "privacy", text_frame(files, texts), privacy_expectations()
+                   texts: dict[str, list]) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+    """The privacy suite over every string of the export (the tables' from `texts`), then row counts."""
+    records = [record for name in sorted(texts) for record in texts[name]]
+    yield "no_sensitive_text", "privacy", text_frame(files, records), privacy_expectations()
     counts = counts_frame(files, compare_report=compare_report)
     yield "row_counts", "counts", counts, counts_expectations(counts)
+
+
+def _table_cost(files: ExportFiles, name: str) -> float:
+    """Rough seconds to read, scan and validate a table: GX's cost is mostly per expectation."""
+    expectations = len(ANONYMIZED[name].columns) + 2 if name in ANONYMIZED else 0
+    return 0.003 * expectations + 0.5e-6 * files.rows().get(name, 0)
+
+
+def _half_of_the_tables(files: ExportFiles) -> list[str]:
+    """Tables making about half the work of the table suites, for a forked child (largest first, each to
+    the lighter share)."""
+    theirs, balance = [], 0.0  # their share's cost minus ours
+    for name in sorted(files.names(), key=lambda n: -_table_cost(files, n)):
+        if balance <= 0:
+            theirs.append(name)
+            balance += _table_cost(files, name)
+        else:
+            balance -= _table_cost(files, name)
+    return theirs
 
 
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
@@ -581,30 +601,53 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
                     docs_dir: Path | None = None) -> GxValidation:
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
-    The table suites run in a forked child (see `forked`) while this process runs the privacy and counts
-    suites (all here for a large export, see `forked.may_fork`). With `docs_dir`, everything runs here and
-    results are stored through validation definitions so that Data Docs can render them.
+    Each table is read once, for its suite and its strings. About half of the tables are validated in a
+    forked child (see `forked`) while this process does the others; the privacy and counts suites follow,
+    over the strings of both halves (all here for a large export, see `forked.may_fork`). With `docs_dir`,
+    everything runs here and results are stored through validation definitions so that Data Docs can
+    render them.
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
-    if docs_dir is None and may_fork(rows=sum(files.rows().values())):
-        tables = Forked(lambda: _validate(gx_context(), _table_suites(files), result_format), fork=True)
-        export = _validate(gx_context(), _export_suites(files, compare_report), result_format)
-        return GxValidation(tables.result() + export, round(time.perf_counter() - started, 3))
-    texts: list = []  # one pass over the tables: their suites, and their strings for the privacy suite
+    stored = docs_dir is not None
+    names, child = files.names(), None
+    if not stored and may_fork(rows=sum(files.rows().values())):
+        theirs = _half_of_the_tables(files)
+        names = [name for name in names if name not in theirs]
+        child = Forked(lambda: _validate_tables(gx_context(), files, theirs, result_format), fork=True)
     context = gx_context(docs_dir)
-    outcomes = _validate(context, chain(_table_suites(files, texts), _export_suites(files, compare_report, texts)),
-                         result_format, stored=docs_dir is not None)
+    outcomes, texts = _validate_tables(context, files, names, result_format, stored)
+    if child is not None:
+        their_outcomes, their_texts = child.result()
+        outcomes = sorted(outcomes + their_outcomes, key=lambda o: o.suite)
+        texts.update(their_texts)
+    outcomes += _validate(context, _export_suites(files, compare_report, texts), result_format, stored)
     return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
+
+
+def _validate_tables(context, files: ExportFiles, names: list[str], result_format: dict | None,
+                     stored: bool = False) -> tuple[list[SuiteOutcome], dict[str, list]]:
+    """The outcomes of the table suites of `names`, and the strings of those tables."""
+    texts: dict[str, list] = {}
+    return _validate(context, _table_suites(files, names, texts), result_format, stored), texts
+
+
+def _batch_definition(context):
+    """The one data asset and batch definition every suite of `context` shares (each added asset rewrites
+    the context's config, so they are made once)."""
+    try:
+        source = context.data_sources.get("learning_export")
+    except KeyError:
+        return (context.data_sources.add_pandas("learning_export").add_dataframe_asset("export_file")
+                .add_batch_definition_whole_dataframe("whole_frame"))
+    return source.get_asset("export_file").get_batch_definition("whole_frame")
 
 
 def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]], result_format: dict | None,
               stored: bool = False) -> list[SuiteOutcome]:
-    """Each suite's outcome. All suites share one data asset and batch definition (each added asset
-    rewrites the context's config); `stored` runs them through validation definitions kept in `context`."""
+    """Each suite's outcome; `stored` runs them through validation definitions kept in `context`."""
     gx, _ = _gx()
-    batches = (context.data_sources.add_pandas("learning_export").add_dataframe_asset("export_file")
-               .add_batch_definition_whole_dataframe("whole_frame"))
+    batches = _batch_definition(context)
     outcomes = []
     for name, kind, frame, expectations in suites:
         suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
