@@ -26,8 +26,7 @@ from pathlib import Path
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dagster import DagsterInstance  # noqa: E402
-
+from benchmarks.run import ephemeral_instance  # noqa: E402
 from learning_assets.consent import ConsentStore  # noqa: E402
 from learning_assets.generator import SCALES, generate  # noqa: E402
 from learning_assets.incremental_run import run_backfill  # noqa: E402
@@ -49,7 +48,7 @@ def full_export(source: Path, work: Path) -> tuple[float, int, int, str]:
     from learning_assets.run import execute_uncaptured
 
     job = build_definitions().resolve_job_def("learning_export_job")
-    with DagsterInstance.ephemeral(tempdir=str(work / "full_instance")) as instance:
+    with ephemeral_instance(work / "full_instance") as instance:
         started = time.perf_counter()
         result = execute_uncaptured(job, instance=instance, resources=resources(source, work, "full"),
                                     run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
@@ -73,7 +72,7 @@ def full_export(source: Path, work: Path) -> tuple[float, int, int, str]:
     return seconds, rows_in, rows_out, note
 
 
-def daily(source: Path, work: Path, name: str, start: str, end: str, instance: DagsterInstance,
+def daily(source: Path, work: Path, name: str, start: str, end: str, instance,
           res: dict) -> tuple[float, int, int, str]:
     started = time.perf_counter()
     result = run_backfill(start, end, instance=instance, resources=res, log_level="ERROR")
@@ -117,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     results = [("full", f"full export, {args.days} days", *full_export(source, work))]
     res = resources(source, work, "daily")
-    with DagsterInstance.ephemeral(tempdir=str(work / "daily_instance")) as instance:
+    with ephemeral_instance(work / "daily_instance") as instance:
         results.append(("backfill", f"daily backfill, {args.days} days, 1 run",
                         *daily(source, work, "daily", first, last, instance, res)))
         results.append(("day-warm", f"one day ({last}), after backfill",
@@ -129,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(("day-edit", "one day, after adding an event",
                         *daily(source, work, "daily", last, last, instance, res)))
     cold = resources(source, work, "cold")
-    with DagsterInstance.ephemeral(tempdir=str(work / "cold_instance")) as instance:
+    with ephemeral_instance(work / "cold_instance") as instance:
         results.append(("day-cold", "one day, fresh instance",
                         *daily(source, work, "cold", last, last, instance, cold)))
     print()
