@@ -23,9 +23,6 @@ from typing import Generic, TypeVar
 
 R = TypeVar("R")
 ENV = "LEARNING_EXPORT_PROCESSES"
-# Tables of nested JSON records, parsed and rewritten value by value in Python: a child reads (and then
-# anonymizes) them while the step's process does the other tables, which is about as much work.
-CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
 # After a fork, every page either process writes is copied (copy-on-write), so a child costs memory in
 # proportion to the data the step holds. Above this much (about three typical projects) a step stays in
 # one process: for a large export the memory bound (1 GB at 10x the design's limits) matters more than

@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetExecutionContext, AssetKey, AssetOut, MetadataValue, Output, multi_asset
 
-from learning_assets.forked import CHILD_TABLES, Forked, later, may_fork
+from learning_assets.forked import Forked, later, may_fork
 from learning_assets.memory import heavy_step
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
                                             with_schema_check)
 from learning_assets.metadata import skips_markdown, table_metadata
-from learning_assets.sources import (FLAT_SOURCES, SourceRead, read_agent_executions, read_capabilities,
+from learning_assets.sources import (SourceRead, read_agent_executions, read_capabilities,
                                      read_code_outcomes, read_confidence_metrics, read_expert_performance,
                                      read_feedback, read_learned_prompts, read_patterns, read_step_executions,
                                      read_task_memories, read_workflow_executions, source_bytes)
@@ -54,8 +54,12 @@ def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
     })
 
 
-# Parsed by pyarrow.json on two threads of their own: read after the child is done, when both cores are free.
-FLAT_TABLES = frozenset(source.table for source in FLAT_SOURCES)
+# Nested JSON records parsed value by value in Python: a forked child reads them while the step reads the
+# other tables, which (with Dagster's work on each output) takes about as long.
+CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
+# The largest flat source, parsed by pyarrow.json on two threads of its own: read after the child is done,
+# when both cores are free.
+AFTER_CHILD = frozenset({"agent_executions"})
 
 # table -> (reader, what it reads); read_capabilities yields two tables from one file.
 SOURCES = {
@@ -112,8 +116,8 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
                     fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
     own = [table for table in selected if table not in CHILD_TABLES]
-    for table in chain(read_tables(root, tz, [t for t in own if t not in FLAT_TABLES], checked), later(child),
-                       read_tables(root, tz, [t for t in own if t in FLAT_TABLES], checked)):
+    for table in chain(read_tables(root, tz, [t for t in own if t not in AFTER_CHILD], checked), later(child),
+                       read_tables(root, tz, [t for t in own if t in AFTER_CHILD], checked)):
         yield from with_schema_check(raw_output(context, table), "raw", table.report)
 
 
