@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -113,6 +114,11 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
     monkeypatch.setenv("DAGSTER_HOME", str(cli.home))  # the instance's dagster.yaml reads it
     with DagsterInstance.from_config(str(cli.home)) as instance:
         meta = instance.get_latest_materialization_event(AssetKey("learning_dashboard")).asset_materialization.metadata
+        messages = [record.event_log_entry for run in instance.get_runs()
+                    for record in instance.get_records_for_run(run.run_id).records
+                    if record.event_log_entry.dagster_event is None]
+    levels = {message.level for message in messages}
+    assert logging.INFO in levels and logging.DEBUG not in levels  # dagster.yaml: python_log_level INFO
     assert {"capabilities", "top_patterns", "agents_per_day", "html_report"} <= set(meta)
     assert "|" in meta["agents_per_day"].value and "2026-03-03" in meta["agents_per_day"].value
 

@@ -275,6 +275,19 @@ def _failed(validation, suite: str) -> list[dict]:
     return next(o for o in validation.outcomes if o.suite == suite).failed
 
 
+def test_gx_splits_the_tables_in_two_halves_of_about_equal_work(run):
+    """The forked child validates one half of the tables, this process the other."""
+    from learning_assets.quality import _half_of_the_tables, _table_cost
+
+    files = ExportFiles.load(run["export"])
+    theirs = _half_of_the_tables(files)
+    ours = [name for name in files.names() if name not in theirs]
+    assert theirs and ours and set(theirs) | set(ours) == set(TABLE_NAMES)
+    cost = {name: _table_cost(files, name) for name in files.names()}
+    # greedy, largest first: the halves differ by at most the cost of one table
+    assert abs(sum(cost[n] for n in theirs) - sum(cost[n] for n in ours)) <= max(cost.values())
+
+
 def test_gx_suites_pass_on_the_sample(gx_runs):
     good, _ = gx_runs
     assert [o.suite for o in good.outcomes if not o.success] == []
