@@ -28,7 +28,8 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
-LAZY_MODULES = ("dagster._grpc", "jsonschema", "multiprocessing.synchronize", "pandera.backends.pandas.builtin_checks",
+LAZY_MODULES = ("dagster._grpc", "encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
+                "pandera.accessors.pandas_accessor", "pandera.backends.pandas.builtin_checks",
                 "pandera.backends.pandas.register", "schemas.versions", "tabulate")
 # The analytics path compared with the floor: agent executions read, anonymized, type-checked, stored and
 # validated (their share of the multi-table steps).
