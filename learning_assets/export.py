@@ -10,7 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_assets import __version__
@@ -167,7 +166,9 @@ def build_document(tables: dict[str, pd.DataFrame], metadata: dict, report: dict
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd")
+    from resources.io_manager import frame_table
+
+    pq.write_table(frame_table(df), path, compression="zstd")
 
 
 def write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,

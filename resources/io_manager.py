@@ -27,6 +27,13 @@ def read_table_frame(path) -> pd.DataFrame:
     return df[table.column_names]
 
 
+def frame_table(df: pd.DataFrame) -> pa.Table:
+    """A table frame as Arrow, converted on this thread: its columns are mostly Python strings and lists,
+    which convert under the GIL anyway, so pyarrow's default pool of threads per call only adds their
+    start-up."""
+    return pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+
+
 def _signature(path: str) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_mtime_ns, stat.st_size
@@ -46,7 +53,7 @@ class _TableIO(UPathIOManager):
 
     def dump_to_path(self, context: OutputContext, obj, path: UPath) -> None:
         if isinstance(obj, pd.DataFrame):
-            table = pa.Table.from_pandas(obj, preserve_index=False)
+            table = frame_table(obj)
             pq.write_table(table, str(path), compression="zstd")
             self._hold(str(path), obj, table.nbytes)
         else:
