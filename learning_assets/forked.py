@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 R = TypeVar("R")
+T = TypeVar("T")
 ENV = "LEARNING_EXPORT_PROCESSES"
 # After a fork, every page either process writes is copied (copy-on-write), so a child costs memory in
 # proportion to the data the step holds. Above this much (about three typical projects) a step stays in
@@ -47,6 +48,22 @@ def processes() -> int:
 def may_fork(*, rows: int = 0, source_bytes: int = 0) -> bool:
     """Whether a step over this much data (table rows, or source files it reads) may hand work to a child."""
     return rows <= MAX_ROWS and source_bytes <= MAX_SOURCE_BYTES and processes() >= 2
+
+
+def split_work(items: Iterable[T], cost: Callable[[T], float]) -> tuple[list[T], list[T]]:
+    """`items` in two shares of about equal cost, (a child's, the caller's): largest first, each to the
+    lighter share, so the two differ by at most one item's cost."""
+    theirs: list[T] = []
+    ours: list[T] = []
+    balance = 0.0  # their share's cost minus ours
+    for item, item_cost in sorted(((item, cost(item)) for item in items), key=lambda pair: -pair[1]):
+        if balance <= 0:
+            theirs.append(item)
+            balance += item_cost
+        else:
+            ours.append(item)
+            balance -= item_cost
+    return theirs, ours
 
 
 class Forked(Generic[R]):

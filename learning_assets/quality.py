@@ -39,7 +39,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pandera.engines import pandas_engine
 
-from learning_assets.forked import Forked, may_fork
+from learning_assets.forked import Forked, may_fork, split_work
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20
@@ -579,19 +579,6 @@ def _table_cost(files: ExportFiles, name: str) -> float:
     return 0.003 * expectations + 0.5e-6 * files.rows().get(name, 0)
 
 
-def _half_of_the_tables(files: ExportFiles) -> list[str]:
-    """Tables making about half the work of the table suites, for a forked child (largest first, each to
-    the lighter share)."""
-    theirs, balance = [], 0.0  # their share's cost minus ours
-    for name in sorted(files.names(), key=lambda n: -_table_cost(files, n)):
-        if balance <= 0:
-            theirs.append(name)
-            balance += _table_cost(files, name)
-        else:
-            balance -= _table_cost(files, name)
-    return theirs
-
-
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
     """One suite over one frame; without `result_format`, pass/fail first and details only for a failed suite.
 
@@ -620,8 +607,7 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
     stored = docs_dir is not None
     names, child = files.names(), None
     if not stored and len(names) > 1 and may_fork(rows=sum(files.rows().values())):
-        theirs = _half_of_the_tables(files)
-        names = [name for name in names if name not in theirs]
+        theirs, names = split_work(names, lambda name: _table_cost(files, name))
         child = Forked(lambda: _validate_tables(gx_context(), files, theirs, result_format), fork=True)
     context = gx_context(docs_dir)
     outcomes, texts = _validate_tables(context, files, names, result_format, stored)

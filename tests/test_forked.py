@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.forked import ENV, MAX_ROWS, MAX_SOURCE_BYTES, Forked, may_fork, processes
+from learning_assets.forked import ENV, MAX_ROWS, MAX_SOURCE_BYTES, Forked, may_fork, processes, split_work
 from learning_assets.sources import source_bytes
 from schemas.tables import TABLE_NAMES
 from tests.conftest import run_pipeline
@@ -75,6 +75,14 @@ def test_one_process_or_too_much_data_means_no_fork(monkeypatch, tmp_path):
     monkeypatch.setenv(ENV, "two")
     with pytest.raises(ValueError, match=ENV):
         processes()
+
+
+def test_work_is_split_in_two_shares_of_about_equal_cost():
+    costs = {"a": 9.0, "b": 1.0, "c": 4.0, "d": 4.0, "e": 2.5, "f": 0.5}
+    theirs, ours = split_work(costs, costs.get)
+    assert theirs and ours and sorted(theirs + ours) == sorted(costs)
+    assert abs(sum(map(costs.get, theirs)) - sum(map(costs.get, ours))) <= max(costs.values())
+    assert split_work(["x"], lambda _: 1.0) == (["x"], []) and split_work([], len) == ([], [])
 
 
 def test_source_bytes_counts_regular_files_only(tmp_path):

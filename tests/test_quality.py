@@ -275,17 +275,19 @@ def _failed(validation, suite: str) -> list[dict]:
     return next(o for o in validation.outcomes if o.suite == suite).failed
 
 
-def test_gx_splits_the_tables_in_two_halves_of_about_equal_work(run):
-    """The forked child validates one half of the tables, this process the other."""
-    from learning_assets.quality import _half_of_the_tables, _table_cost
+def test_the_leak_rescan_finds_the_same_in_one_process_or_two(run, tmp_path, monkeypatch):
+    """Half of the files are rescanned in a forked child by default; a planted e-mail (a table) and a
+    path (the JSON document) are found either way."""
+    from learning_assets.forked import ENV
+    from learning_assets.leaks import scan_export
 
-    files = ExportFiles.load(run["export"])
-    theirs = _half_of_the_tables(files)
-    ours = [name for name in files.names() if name not in theirs]
-    assert theirs and ours and set(theirs) | set(ours) == set(TABLE_NAMES)
-    cost = {name: _table_cost(files, name) for name in files.names()}
-    # greedy, largest first: the halves differ by at most the cost of one table
-    assert abs(sum(cost[n] for n in theirs) - sum(cost[n] for n in ours)) <= max(cost.values())
+    broken = _broken_copy(run["export"], tmp_path / "broken")
+    two = scan_export(broken)
+    monkeypatch.setenv(ENV, "1")
+    assert scan_export(broken) == two
+    assert {(f["file"], f["detector"]) for f in two} >= {("tables/patterns.parquet", "email"),
+                                                          ("learning_export.json", "path")}
+    assert scan_export(run["export"]) == []
 
 
 def test_gx_suites_pass_on_the_sample(gx_runs):
