@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from learning_assets.forked import Forked, may_fork, split_work
 from learning_assets.scrub import PSEUDONYM, Vocabulary, scan_many_for_leaks
 
 # Keyed pseudonyms are hex by construction: nothing to find in them (and a hex run may spell a short
@@ -65,37 +64,21 @@ def _parquet_strings(path: Path):
 
 
 def scan_export(directory: Path, vocabulary: Vocabulary | None = None) -> list[dict]:
-    """Findings (file, detector, a masked sample) for anything that looks sensitive; empty when clean.
-
-    About half of the files (by size) are read and scanned by a forked child meanwhile (see `forked`).
-    """
-    # The manifest holds only our own file names and checksums.
-    paths = [path for path in sorted(directory.rglob("*")) if path.is_file() and path.name != "manifest.json"]
-    rows = sum(pq.ParquetFile(path).metadata.num_rows for path in paths if path.suffix == ".parquet")
-    theirs, ours = split_work(paths, lambda path: path.stat().st_size) if may_fork(rows=rows) else ([], paths)
-    child = Forked(lambda: _scanned(directory, theirs, vocabulary), fork=True) if theirs and ours else None
-    files, found = _scanned(directory, ours if child else paths, vocabulary)
-    if child is not None:
-        their_files, their_found = child.result()
-        files.update(their_files)
-        found.update(their_found)
+    """Findings (file, detector, a masked sample) for anything that looks sensitive; empty when clean."""
+    files = {path.relative_to(directory).as_posix(): _file_strings(path) for path in sorted(directory.rglob("*"))
+             # The manifest holds only our own file names and checksums.
+             if path.is_file() and path.name != "manifest.json"}
+    # A value repeated across files (daily partitions) is scanned once, all files' values in one batch.
+    found = scan_many_for_leaks((v for values in files.values() for v in values), vocabulary)
     findings = []
-    for rel in (path.relative_to(directory).as_posix() for path in paths):
+    for rel, values in files.items():
         seen: Counter = Counter()
-        for value in files[rel]:
+        for value in values:
             for detector in found[value]:
                 seen[detector] += 1
                 if seen[detector] <= 3:
                     findings.append({"file": rel, "detector": detector, "sample": value[:12] + "…"})
     return findings
-
-
-def _scanned(directory: Path, paths: list[Path],
-             vocabulary: Vocabulary | None) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
-    """The distinct strings of each file, and what the detectors find in each string."""
-    files = {path.relative_to(directory).as_posix(): _file_strings(path) for path in paths}
-    # A value repeated across files (daily partitions) is scanned once, all files' values in one batch.
-    return files, scan_many_for_leaks((v for values in files.values() for v in values), vocabulary)
 
 
 def _file_strings(path: Path) -> set[str]:
