@@ -255,11 +255,11 @@ def snapshot_source_fingerprints(root: Path) -> dict[str, list[int]]:
 
 def learn_snapshot_vocabulary(store: VocabularyStore, root: Path, tz: tzinfo, learn) -> bool:
     """Make sure the names in the snapshot sources are in the store; reads them only when they changed
-    since last learned. `learn(root, frames by table)` is the vocabulary learner. Returns whether it read them."""
+    since last learned. `learn(root, frames)` is the vocabulary learner. Returns whether it read them."""
     current = snapshot_source_fingerprints(root)
     if all(store.sources().get(rel) == fp for rel, fp in current.items()):
         return False
-    frames = {table: r.frame() for table, r in read_snapshot_tables(root, tz).items()}
+    frames = [r.frame() for r in read_snapshot_tables(root, tz).values()]
     store.merge(learn(root, frames), sources=current)
     return True
 

@@ -1,7 +1,7 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -63,29 +63,15 @@ def _flagged(values: Iterable[str], trigger: str | None) -> list[str]:
     return [values[i] for i in flagged(array, trigger)]
 
 
-def learn_source_vocabulary(root: Path, raw_tables: Mapping[str, pd.DataFrame]) -> Vocabulary:
-    """User, host and project names from the source directory's own path and every string of the raw
-    tables; the tables in `CHILD_TABLES` are scanned by a forked child meanwhile (see `forked`)."""
-    theirs = [df for name, df in raw_tables.items() if name in CHILD_TABLES]
-    child = (Forked(lambda: _name_sources(theirs), fork=may_fork(rows=sum(map(len, raw_tables.values()))))
-             if theirs else None)
-    values, agent_ids = _name_sources(df for name, df in raw_tables.items() if name not in CHILD_TABLES)
-    if child is not None:
-        their_values, their_agent_ids = child.result()
-        values += their_values
-        agent_ids |= their_agent_ids
-    return learn_vocabulary([str(root.resolve()), *values], agent_ids, roles=ROLES)
-
-
-def _name_sources(frames: Iterable[pd.DataFrame]) -> tuple[list[str], set[str]]:
-    """The strings of `frames` that may hold a name (`VOCABULARY_TRIGGER`), and the agent ids."""
-    values: list[str] = []
-    agent_ids: set[str] = set()
-    for df in frames:
+def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
+    """User, host and project names from the source directory's own path and every string of the raw tables."""
+    values = [str(root.resolve())]
+    agent_ids = set()
+    for df in raw_tables:
         values.extend(text_values(df, VOCABULARY_TRIGGER))
         if "agent_id" in df:
             agent_ids.update(df["agent_id"].dropna().unique())
-    return values, agent_ids
+    return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
 @asset(
@@ -95,7 +81,7 @@ def _name_sources(frames: Iterable[pd.DataFrame]) -> tuple[list[str], set[str]]:
 )
 @heavy_step
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
-    vocab = learn_source_vocabulary(source.root(), raw_tables)
+    vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
                                  "projects": len(vocab.projects)})
     return vocab.as_dict()

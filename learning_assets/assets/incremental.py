@@ -102,7 +102,7 @@ def daily_tables(context: AssetExecutionContext, source: SourceDirectory, export
     store = vocabulary_store(context)
     added = store.added if inc.learn_snapshot_vocabulary(store, root, tz, learn_source_vocabulary) else 0
     reads = inc.read_days(root, tz, days)
-    vocabulary = store.merge(learn_source_vocabulary(root, reads.frames))
+    vocabulary = store.merge(learn_source_vocabulary(root, reads.frames.values()))
     _warn_if_vocabulary_grew(context, added + store.added, export_store, days)
     pseudonymize = Pseudonymizer(anonymization.secret())
     scrubber = Scrubber(pseudonymize, vocabulary)
@@ -179,7 +179,7 @@ def snapshot_tables(context: AssetExecutionContext, config: SnapshotConfig, sour
     reads = inc.read_snapshot_tables(root, tz)
     raw = {t: r.frame() for t, r in reads.items()}
     store = vocabulary_store(context)
-    vocabulary = store.merge(learn_source_vocabulary(root, raw), sources=fingerprints)
+    vocabulary = store.merge(learn_source_vocabulary(root, raw.values()), sources=fingerprints)
     _warn_if_vocabulary_grew(context, store.added, export_store)
     pseudonymize = Pseudonymizer(anonymization.secret())
     tables, info = inc.anonymize_tables(raw, pseudonymize, Scrubber(pseudonymize, vocabulary), anonymization.k)
