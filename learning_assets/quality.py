@@ -573,10 +573,10 @@ def _export_suites(files: ExportFiles, compare_report: bool,
     yield "row_counts", "counts", counts, counts_expectations(counts)
 
 
-def _table_cost(files: ExportFiles, name: str) -> float:
+def _table_cost(name: str, rows: int) -> float:
     """Rough seconds to read, scan and validate a table: GX's cost is mostly per expectation."""
     expectations = len(ANONYMIZED[name].columns) + 2 if name in ANONYMIZED else 0
-    return 0.003 * expectations + 0.5e-6 * files.rows().get(name, 0)
+    return 0.003 * expectations + 0.5e-6 * rows
 
 
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
@@ -605,9 +605,9 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
     started = time.perf_counter()
     files = ExportFiles.load(directory)
     stored = docs_dir is not None
-    names, child = files.names(), None
-    if not stored and len(names) > 1 and may_fork(rows=sum(files.rows().values())):
-        theirs, names = split_work(names, lambda name: _table_cost(files, name))
+    names, rows, child = files.names(), files.rows(), None
+    if not stored and len(names) > 1 and may_fork(rows=sum(rows.values())):
+        theirs, names = split_work(names, lambda name: _table_cost(name, rows.get(name, 0)))
         child = Forked(lambda: _validate_tables(gx_context(), files, theirs, result_format), fork=True)
     context = gx_context(docs_dir)
     outcomes, texts = _validate_tables(context, files, names, result_format, stored)
