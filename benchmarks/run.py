@@ -3,7 +3,7 @@
     python benchmarks/run.py [--scales sample,typical,large] [--repeat 3] [--steps]
 
 Generates each scale once (cached under benchmarks/out/), then for every scale runs, each in a fresh
-subprocess (so peak memory is that run's own; see `PeakMemory`, which counts the forked children):
+subprocess (so peak memory is that run's own):
 - full: `learning_export_job`, every check included;
 - floor: reading the analytics JSONL with pyarrow and writing it as Parquet, no anonymization;
 - one day: `daily_export_job` for the last day, after the day before was exported (the schedule's
@@ -11,7 +11,9 @@ subprocess (so peak memory is that run's own; see `PeakMemory`, which counts the
 Imports (Dagster, pandas, and the modules imported lazily: Great Expectations, detect-secrets,
 jsonschema, Dagster's gRPC layer, Pandera's checks, ...) happen before the clock starts and are reported
 on their own. The Dagster instance is ephemeral (in memory), with the project's log level (dagster.yaml).
-Prints one table; medians of --repeat runs. --steps also prints each step's time of the full run.
+Each scenario runs --repeat times for its seconds (medians), then once more for its memory (`PeakMemory`
+samples the forked children, which would slow the timed runs). Prints one table. --steps also prints
+each step's time of the full run.
 """
 
 from __future__ import annotations
@@ -73,19 +75,25 @@ def _children() -> list[str]:
 class PeakMemory:
     """Peak memory of this process and the children it forks, above what it held at the start.
 
-    The larger of two figures: this process's own peak RSS (exact, from the kernel), and the peak of the
-    PSS of it and its children sampled every 20 ms (a forked child shares its parent's pages; RSS would
-    count them twice).
+    The larger of two figures: this process's own peak RSS (exact, from the kernel), and, with `sample`,
+    the peak of the PSS of it and its children sampled every 20 ms (a forked child shares its parent's
+    pages; RSS would count them twice). Sampling is not free: each PSS read walks the process's page
+    tables (about 8 ms at 800 MB) and holds its memory-map lock, which took 1.5-2 s of system time from
+    a typical export and slowed its steps, so timed runs do without it.
     """
+
+    def __init__(self, sample: bool):
+        self.sample = sample
 
     def __enter__(self) -> PeakMemory:
         import threading
 
         self.rss_baseline = _rss_mb()
-        self.pss_baseline = self.pss_peak = _pss_mb("self")
+        self.pss_baseline = self.pss_peak = _pss_mb("self") if self.sample else 0.0
         self._stop = threading.Event()
         self._sampler = threading.Thread(target=self._sample, daemon=True)
-        self._sampler.start()
+        if self.sample:
+            self._sampler.start()
         return self
 
     def _sample(self) -> None:
@@ -93,8 +101,9 @@ class PeakMemory:
             self.pss_peak = max(self.pss_peak, _pss_mb("self") + sum(_pss_mb(pid) for pid in _children()))
 
     def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._sampler.join()
+        if self.sample:
+            self._stop.set()
+            self._sampler.join()
         self.peak_mb = max(_rss_mb() - self.rss_baseline, self.pss_peak - self.pss_baseline)
 
 
@@ -167,7 +176,7 @@ def step_times(instance, run_id: str) -> tuple[dict[str, float], dict[tuple[str,
     return steps, tables
 
 
-def run_full(source: str) -> dict:
+def run_full(source: str, sample: bool) -> dict:
     """One full export in this process; returns timings, rows, memory and size."""
     import_s = import_everything()
     from learning_assets.definitions import build_definitions
@@ -178,7 +187,7 @@ def run_full(source: str) -> dict:
         defs = build_definitions(source=source, output=str(tmp / "export"))
         job = defs.resolve_job_def("learning_export_job")
         resources = resources_for(source, tmp)
-        with PeakMemory() as memory, ephemeral_instance(tmp / "dagster_home") as instance:
+        with PeakMemory(sample) as memory, ephemeral_instance(tmp / "dagster_home") as instance:
             start = time.perf_counter()
             result = execute_uncaptured(job, instance=instance, resources=resources,
                                         run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
@@ -196,14 +205,14 @@ def run_full(source: str) -> dict:
         }
 
 
-def run_floor(source: str) -> dict:
+def run_floor(source: str, sample: bool) -> dict:
     """Read every agents-*.jsonl with pyarrow and write one Parquet file: no anonymization, no checks."""
     import pyarrow as pa
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
     files = sorted((Path(source) / "analytics" / "history").glob("agents-*.jsonl"))
-    with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory(sample) as memory:
         start = time.perf_counter()
         tables = []
         for path in files:
@@ -217,7 +226,7 @@ def run_floor(source: str) -> dict:
     return {"seconds": seconds, "rows": table.num_rows, "peak_mb": memory.peak_mb}
 
 
-def run_one_day(source: str) -> dict:
+def run_one_day(source: str, sample: bool) -> dict:
     """The daily schedule's run: the last day, with the day before already exported on this instance."""
     import_s = import_everything()
     from learning_assets.incremental_run import run_backfill
@@ -227,7 +236,7 @@ def run_one_day(source: str) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         resources = resources_for(source, tmp)
-        with PeakMemory() as memory, ephemeral_instance(tmp / "dagster_home") as instance:
+        with PeakMemory(sample) as memory, ephemeral_instance(tmp / "dagster_home") as instance:
             run_backfill(day_before, day_before, instance=instance, resources=resources, log_level="ERROR")
             start = time.perf_counter()
             result = run_backfill(last, last, instance=instance, resources=resources, log_level="ERROR")
@@ -242,10 +251,19 @@ def run_one_day(source: str) -> dict:
 CHILDREN = {"full": run_full, "floor": run_floor, "day": run_one_day}
 
 
-def in_subprocess(kind: str, source: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(source)], capture_output=True,
-                         text=True, check=True)
+def in_subprocess(kind: str, source: Path, sample: bool = False) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(source), "sample" if sample else "time"],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measured(kind: str, source: Path, repeat: int) -> list[dict]:
+    """`repeat` timed runs; their peak memory is replaced by that of one more run, sampled."""
+    runs = [in_subprocess(kind, source) for _ in range(repeat)]
+    peak_mb = max(in_subprocess(kind, source, sample=True)["peak_mb"], *(r["peak_mb"] for r in runs))
+    for r in runs:
+        r["peak_mb"] = peak_mb
+    return runs
 
 
 def _row(scenario: str, runs: list[dict], ratio: float, ratio_label: str) -> dict:
@@ -261,18 +279,16 @@ def main() -> None:
     parser.add_argument("--scales", default="sample,typical")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--steps", action="store_true", help="print every step's time of the first full run")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, source = args.child
-        print(json.dumps(CHILDREN[kind](source)))
+        kind, source, mode = args.child
+        print(json.dumps(CHILDREN[kind](source, sample=mode == "sample")))
         return
     rows = []
     for scale in args.scales.split(","):
         source = source_for(scale)
-        full = [in_subprocess("full", source) for _ in range(args.repeat)]
-        floor = [in_subprocess("floor", source) for _ in range(args.repeat)]
-        day = [in_subprocess("day", source) for _ in range(args.repeat)]
+        full, floor, day = (measured(kind, source, args.repeat) for kind in ("full", "floor", "day"))
         full_s = statistics.median(r["seconds"] for r in full)
         floor_s = statistics.median(r["seconds"] for r in floor)
         analytics_s = statistics.median(r["analytics_seconds"] for r in full)
