@@ -6,8 +6,13 @@ triggers a full collection that walks every live container (the tables already r
 are freed by reference counting, so pausing the collector for the step saves the walks without holding
 memory; it is re-enabled when the step ends, and anything cyclic is collected then.
 
-Arrow's allocator and glibc's malloc keep freed blocks for reuse; a step's scratch memory would stay with
-the process for the rest of the run (about 170 MB at the large scale), so it is handed back at the end.
+Inside them, malloc keeps freed blocks for reuse (from the first heavy step on, for the rest of the
+process): by default glibc maps each block over a dynamic threshold (128 KB at first) on its own and
+unmaps it when freed, and trims its heap whenever the top holds twice that, so the columns a step builds
+and drops by the megabyte came back as fresh pages, a page fault each on first touch. Anonymizing a
+million analytics events took 20,000 faults and 0.29 s, and 1,400 faults and 0.23 s with the settings
+below; the large export runs 6 % faster, its peak 20 MB higher. What a step leaves free (Arrow's pool,
+malloc's heap; about 170 MB at the large scale) is handed back when it ends.
 """
 
 from __future__ import annotations
@@ -27,16 +32,26 @@ import pyarrow as pa
 F = TypeVar("F", bound=Callable)
 
 
-def _malloc_trim() -> Callable[[int], int] | None:
+def _glibc(name: str) -> Callable | None:
     if not sys.platform.startswith("linux"):
         return None
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
-    except (OSError, AttributeError):  # not glibc (musl has no malloc_trim)
+        return getattr(ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6"), name)
+    except (OSError, AttributeError):  # not glibc (musl has neither malloc_trim nor mallopt)
         return None
 
 
-MALLOC_TRIM = _malloc_trim()
+MALLOC_TRIM, MALLOPT = _glibc("malloc_trim"), _glibc("mallopt")
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
+MMAP_THRESHOLD_BYTES = 32 * 1024 * 1024  # glibc's largest (64-bit): blocks above it are still mapped on their own
+TRIM_THRESHOLD_BYTES = 1024 * 1024 * 1024  # in effect never: `release_free_memory` trims when a step ends
+
+
+def keep_freed_memory() -> None:
+    """Have malloc reuse freed blocks within a step instead of handing them to the OS at once."""
+    if MALLOPT is not None:
+        MALLOPT(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        MALLOPT(M_TRIM_THRESHOLD, TRIM_THRESHOLD_BYTES)
 
 
 def release_free_memory() -> None:
@@ -48,9 +63,11 @@ def release_free_memory() -> None:
 
 @contextmanager
 def heavy_work() -> Iterator[None]:
-    """The cyclic collector off inside the block (nesting is fine); free memory released after it."""
+    """The cyclic collector off and freed memory kept for reuse inside the block (nesting is fine); free
+    memory released after it."""
     was_enabled = gc.isenabled()
     gc.disable()
+    keep_freed_memory()
     try:
         yield
     finally:
