@@ -225,10 +225,12 @@ class Anonymizer:
 
     def generalize_rare(self, df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
         for col in columns:
-            counts = df[col].map(df[col].value_counts())
-            rare = counts < self.k
-            self.stats["values_generalized"] += int(rare.sum())
-            df[col] = df[col].where(~rare, "other")
+            codes, uniques = pd.factorize(df[col])  # missing values (code -1) are never rare
+            counts = np.append(np.bincount(codes[codes >= 0], minlength=len(uniques)), self.k)
+            rare = counts[codes] < self.k
+            if rare.any():
+                self.stats["values_generalized"] += int(rare.sum())
+                df[col] = df[col].where(~rare, "other")
         return df
 
     def _group_sizes(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.Series:
@@ -255,7 +257,7 @@ class Anonymizer:
         sizes = self._group_sizes(df, quasi)
         keep = sizes >= self.k
         self.stats["rows_suppressed"] += int((~keep).sum())
-        kept = df[keep].reset_index(drop=True)
+        kept = df if keep.all() and df.index.equals(pd.RangeIndex(len(df))) else df[keep].reset_index(drop=True)
         return kept, (int(sizes[keep].min()) if keep.any() else None)
 
 
@@ -368,8 +370,14 @@ def _code_outcomes(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     })
 
 
+def _dated(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows with a timestamp (the frame itself when all have one)."""
+    dated = df["timestamp"].notna()
+    return df if dated.all() else df[dated]
+
+
 def _agent_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    df = df[df["timestamp"].notna()]
+    df = _dated(df)
     return pd.DataFrame({
         "agent_id": a.agent(df["agent_id"]),
         "agent_name": a.text(df["agent_name"]),
@@ -380,7 +388,7 @@ def _agent_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
 
 
 def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    df = df[df["timestamp"].notna()]
+    df = _dated(df)
     return pd.DataFrame({
         "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
         "workflow_name": a.slug(df["workflow_name"]),

@@ -205,3 +205,23 @@ def test_small_groups_are_suppressed_and_k_is_reported():
     out, achieved = anonymize_table("agent_executions", raw, anon)
     assert list(out["agent_id"].unique()) == ["reviewer"] and achieved == 6
     assert anon.stats["rows_suppressed"] == 2
+
+
+def test_rare_values_become_other_and_missing_values_are_left_alone():
+    df = pd.DataFrame({"agent_name": ["Reviewer"] * 5 + ["Rare"] * 2 + [None] * 3})
+    anon = Anonymizer(pseudo, Scrubber(pseudo), k=5)
+    out = anon.generalize_rare(df.copy(), ["agent_name"])
+    assert out["agent_name"].tolist() == ["Reviewer"] * 5 + ["other"] * 2 + [None] * 3
+    assert anon.stats["values_generalized"] == 2
+    common = Anonymizer(pseudo, Scrubber(pseudo), k=5)
+    assert common.generalize_rare(df.head(5).copy(), ["agent_name"]).equals(df.head(5))
+    assert common.stats["values_generalized"] == 0
+
+
+def test_undated_events_are_dropped_and_the_rest_stay_aligned():
+    rows = [{"agent_id": "reviewer", "agent_name": "Reviewer", "duration": float(i), "success": True,
+             "timestamp": None if i == 2 else "2026-03-01T10:00:00+00:00"} for i in range(7)]
+    raw = conform(pd.DataFrame(rows), RAW["agent_executions"])
+    out, achieved = anonymize_table("agent_executions", raw, Anonymizer(pseudo, Scrubber(pseudo), k=5))
+    assert out["duration"].tolist() == [0.0, 1.0, 3.0, 4.0, 5.0, 6.0] and achieved == 6
+    assert out.index.equals(pd.RangeIndex(6)) and out["timestamp"].notna().all()
