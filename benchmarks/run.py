@@ -11,9 +11,10 @@ subprocess (so peak memory is that run's own):
 Imports (Dagster, pandas, and the modules imported lazily: Great Expectations, detect-secrets,
 jsonschema, Dagster's gRPC layer, Pandera's checks, ...) happen before the clock starts and are reported
 on their own. The Dagster instance is ephemeral (in memory), with the project's log level (dagster.yaml).
-Each scenario runs --repeat times for its seconds (medians), then once more for its memory (`PeakMemory`
-samples the forked children, which would slow the timed runs). Prints one table. --steps also prints
-each step's time of the full run.
+--repeat rounds of timed runs, one of each scenario per round; seconds are medians, ratios the median of
+each round's ratio. Then each scenario runs once more for its memory (`PeakMemory` samples the forked
+children, which would slow the timed runs). Prints one table. --steps also prints each step's time of
+the first full run.
 """
 
 from __future__ import annotations
@@ -257,12 +258,20 @@ def in_subprocess(kind: str, source: Path, sample: bool = False) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def measured(kind: str, source: Path, repeat: int) -> list[dict]:
-    """`repeat` timed runs; their peak memory is replaced by that of one more run, sampled."""
-    runs = [in_subprocess(kind, source) for _ in range(repeat)]
-    peak_mb = max(in_subprocess(kind, source, sample=True)["peak_mb"], *(r["peak_mb"] for r in runs))
-    for r in runs:
-        r["peak_mb"] = peak_mb
+KINDS = ("full", "floor", "day")
+
+
+def measured(source: Path, repeat: int) -> dict[str, list[dict]]:
+    """`repeat` rounds of timed runs, one of each scenario per round, so that the VM's drift in speed
+    hits them alike; then one sampled run of each, whose peak memory replaces the timed runs' own."""
+    runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
+    for _ in range(repeat):
+        for kind in KINDS:
+            runs[kind].append(in_subprocess(kind, source))
+    for kind, timed in runs.items():
+        peak_mb = max(in_subprocess(kind, source, sample=True)["peak_mb"], *(r["peak_mb"] for r in timed))
+        for r in timed:
+            r["peak_mb"] = peak_mb
     return runs
 
 
@@ -288,16 +297,16 @@ def main() -> None:
     rows = []
     for scale in args.scales.split(","):
         source = source_for(scale)
-        full, floor, day = (measured(kind, source, args.repeat) for kind in ("full", "floor", "day"))
-        full_s = statistics.median(r["seconds"] for r in full)
-        floor_s = statistics.median(r["seconds"] for r in floor)
-        analytics_s = statistics.median(r["analytics_seconds"] for r in full)
+        runs = measured(source, args.repeat)
+        full, floor, day = (runs[kind] for kind in KINDS)
         for r in floor:
             r.update(import_seconds=0.0, output_bytes=0, success=True)
-        rows.append(_row(f"{scale} full export", full, analytics_s / floor_s, "x floor (analytics path)"))
+        # each round's ratio, then their median: runs of one round met the VM at the same speed
+        floor_ratio = statistics.median(f["analytics_seconds"] / fl["seconds"] for f, fl in zip(full, floor))
+        day_share = statistics.median(100 * d["seconds"] / f["seconds"] for d, f in zip(day, full))
+        rows.append(_row(f"{scale} full export", full, floor_ratio, "x floor (analytics path)"))
         rows.append(_row(f"{scale} floor: pyarrow jsonl->parquet", floor, 1.0, "x floor"))
-        rows.append(_row(f"{scale} one day, incremental", day,
-                         100 * statistics.median(r["seconds"] for r in day) / full_s, "% of full"))
+        rows.append(_row(f"{scale} one day, incremental", day, day_share, "% of full"))
         steps = full[0]["steps"] if args.steps else full[0]["steps"][:6]
         print(f"{scale} full export, step seconds: " + ", ".join(f"{k} {t:.2f}" for k, t in steps),
               file=sys.stderr)
