@@ -90,10 +90,11 @@ class PeakMemory:
         import threading
 
         self.rss_baseline = _rss_mb()
-        self.pss_baseline = self.pss_peak = _pss_mb("self") if self.sample else 0.0
-        self._stop = threading.Event()
-        self._sampler = threading.Thread(target=self._sample, daemon=True)
+        self.pss_baseline = self.pss_peak = 0.0
         if self.sample:
+            self.pss_baseline = self.pss_peak = _pss_mb("self")
+            self._stop = threading.Event()
+            self._sampler = threading.Thread(target=self._sample, daemon=True)
             self._sampler.start()
         return self
 
