@@ -1,11 +1,12 @@
 """The heavy steps' memory habits, in a fresh interpreter each (malloc's settings are process-wide)."""
 
+import gc
 import subprocess
 import sys
 
 import pytest
 
-from learning_assets.memory import MALLOPT
+from learning_assets.memory import MALLOPT, heavy_work
 
 CYCLES = """
 import resource
@@ -38,10 +39,6 @@ def test_heavy_work_reuses_freed_memory_instead_of_faulting_in_fresh_pages():
 
 
 def test_heavy_work_pauses_the_cyclic_collector_and_restores_it():
-    import gc
-
-    from learning_assets.memory import heavy_work
-
     assert gc.isenabled()
     with heavy_work():
         assert not gc.isenabled()
