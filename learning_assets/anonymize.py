@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from learning_assets.paths import generalize_path
+from learning_assets.privacy.vocabulary import OTHER, UNKNOWN, framework_names
 from learning_assets.scrub import ROLES, Scrubber
 from schemas.tables import ANONYMIZED, IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES, conform
 
@@ -27,39 +28,21 @@ PATH_KEYS = frozenset({"file", "files", "target_file", "file_path", "path"})
 SCORE_KEYS = frozenset({"overall", "security", "maintainability", "complexity", "test_coverage",
                         "performance", "linting", "type_checking", "duplication", "readability"})
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-EXPERT = re.compile(r"^expert-[a-z][a-z-]{0,39}$")
 MAX_DEPTH = 3
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
 
-# Quasi-identifiers per table: rows whose combination is shared by fewer than k rows are suppressed.
-QUASI_IDENTIFIERS: dict[str, tuple[str, ...]] = {
-    "capabilities": ("agent_id",),
-    "capability_refinements": ("improvement_type", "timestamp"),
-    "task_memories": ("agent_id", "timestamp"),
-    "patterns": ("pattern_type",),
-    "code_outcomes": ("agent_id", "timestamp"),
-    "agent_executions": ("agent_id", "timestamp"),
-    "workflow_executions": ("workflow_name", "timestamp"),
-    "expert_performance": ("domain", "timestamp"),
-    "confidence_metrics": ("agent_id", "timestamp"),
-    "feedback": ("agent_id", "timestamp"),
-    "step_executions": ("command", "timestamp"),
-    "learned_prompts": ("prompt_type",),
-}
-# Tables whose rows in too-small day groups first have their day coarsened to the week's Monday; the
-# per-day analytics tables are not coarsened, so a day's export only ever holds that day.
-WEEK_FALLBACK = frozenset({"capability_refinements", "task_memories", "code_outcomes", "expert_performance",
-                           "confidence_metrics", "feedback", "step_executions"})
-# Categorical columns whose rare values are generalized to "other" before suppression.
-GENERALIZED: dict[str, tuple[str, ...]] = {
-    "capabilities": ("capability_type",),
-    "agent_executions": ("agent_name",),
-    "workflow_executions": ("workflow_name",),
-    "task_memories": ("command",),
-    "expert_performance": ("domain",),
-    "confidence_metrics": ("domain",),
-    "step_executions": ("step_id", "command", "skill"),
-}
+# The framework's names that pass verbatim, per kind of column; any other name becomes a keyed pseudonym.
+AGENT_IDS = framework_names("agent_ids")
+AGENT_NAMES = framework_names("agent_names", "agent_ids")
+COMMANDS = framework_names("commands", "workflow_actions")
+WORKFLOW_NAMES = framework_names("workflow_names", "workflow_ids", "workflow_preset_aliases")
+STEP_IDS = framework_names("step_ids", "workflow_actions")
+SKILLS = framework_names("skills", "agent_ids")
+DOMAINS = framework_names("expert_domains", "expert_domain_aliases")
+EXPERTS = framework_names("expert_ids", "expert_id_aliases")
+CAPABILITY_TYPES = framework_names("commands", "workflow_actions", "task_types", "skills", "step_ids")
+STATUSES = framework_names("statuses")
+PROMPT_TYPES = framework_names("prompt_types")
 
 
 def _spread(codes: np.ndarray, values: list, missing, index: pd.Index) -> pd.Series:
@@ -76,7 +59,6 @@ class Anonymizer:
 
     pseudonymize: callable
     scrubber: Scrubber
-    k: int = 5
     stats: Counter = field(default_factory=Counter)
 
     # --- column helpers ---------------------------------------------------------------------
@@ -123,28 +105,37 @@ class Anonymizer:
         return _spread(codes, [self._agent(v) for v in uniques], "unknown", series.index)
 
     def _agent(self, agent_id: str) -> str:
+        """A framework agent id as it is; an id with a role and a user or host name (`implementer-alice`)
+        generalized to the role; anything else (command text with paths, say) pseudonymized."""
+        if agent_id in AGENT_IDS:
+            return agent_id
         tokens = re.split(r"[@._\-\s/:\\]+", agent_id.lower())
         role = next((t for t in tokens if t in ROLES), None)
         if role is None:
             self.stats["ids_pseudonymized"] += 1
             return self.pseudonymize("agent", agent_id)
-        if role != agent_id:
-            self.stats["agent_ids_generalized"] += 1
+        self.stats["agent_ids_generalized"] += 1
         return role
 
     def category(self, series: pd.Series, allowed: Iterable[str]) -> pd.Series:
+        """An enumeration: its values as they are, anything else `other`, a missing value `unknown`."""
         allowed = set(allowed)
-        return series.map(lambda v: v if v in allowed else "other").astype(object)
+        codes, uniques = pd.factorize(series)
+        values = [v if v in allowed else OTHER for v in uniques]
+        self.stats["values_generalized"] += int(np.isin(codes, [i for i, v in enumerate(values) if v == OTHER]).sum())
+        return _spread(codes, values, UNKNOWN, series.index)
 
-    def slug(self, series: pd.Series) -> pd.Series:
-        """Keep short lowercase names (commands, workflow names); scrub anything else to `other`."""
-        def one(v):
-            if v is None or v != v:
-                return "unknown"
-            low = str(v).strip().lower()
-            return low if SLUG.match(low) and self.scrubber.scrub(low)[0] == low else "other"
-        uniques = {v: one(v) for v in series.unique()}
-        return series.map(uniques).astype(object)
+    def name(self, series: pd.Series, allowed: frozenset[str], kind: str = "name") -> pd.Series:
+        """A name column: the framework's names as they are, any other name a keyed pseudonym."""
+        codes, uniques = pd.factorize(series)
+        values = []
+        for v in map(str, uniques):
+            if v in allowed:
+                values.append(v)
+            else:
+                self.stats["ids_pseudonymized"] += 1
+                values.append(self.pseudonymize(kind, v))
+        return _spread(codes, values, UNKNOWN, series.index)
 
     def day(self, series: pd.Series) -> pd.Series:
         return series.dt.floor("D")
@@ -207,59 +198,10 @@ class Anonymizer:
             return value
         return None
 
-    def _expert(self, name: str) -> str:
-        """Generic expert names (`expert-security`) stay; anything carrying other names is pseudonymized."""
-        if EXPERT.match(name) and self.scrubber.scrub(name)[0] == name:
-            return name
-        self.stats["ids_pseudonymized"] += 1
-        return self.pseudonymize("expert", name)
-
     def experts(self, series: pd.Series) -> pd.Series:
-        return series.map(lambda xs: [self._expert(x) for x in xs])
-
-    def expert(self, series: pd.Series) -> pd.Series:
-        uniques = {v: self._expert(v) for v in series.dropna().unique()}
-        return series.map(uniques, na_action="ignore").fillna("unknown").astype(object)
-
-    # --- k-anonymity ------------------------------------------------------------------------
-
-    def generalize_rare(self, df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
-        for col in columns:
-            codes, uniques = pd.factorize(df[col])  # missing values (code -1) are never rare
-            counts = np.append(np.bincount(codes[codes >= 0], minlength=len(uniques)), self.k)
-            rare = counts[codes] < self.k
-            if rare.any():
-                self.stats["values_generalized"] += int(rare.sum())
-                df[col] = df[col].where(~rare, "other")
-        return df
-
-    def _group_sizes(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.Series:
-        """Each row's group size over the quasi-identifiers (missing values form groups of their own)."""
-        key = np.zeros(len(df), dtype=np.int64)
-        for col in quasi:
-            codes, uniques = pd.factorize(df[col], use_na_sentinel=False)
-            key = key * (len(uniques) + 1) + codes
-        groups, _ = pd.factorize(key)
-        return pd.Series(np.bincount(groups)[groups], index=df.index)
-
-    def coarsen_days(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> pd.DataFrame:
-        """Move rows of too-small day groups to the Monday of their week."""
-        small = self._group_sizes(df, quasi) < self.k
-        ts = df.loc[small, "timestamp"]
-        df.loc[small, "timestamp"] = ts - pd.to_timedelta(ts.dt.weekday, unit="D")
-        self.stats["timestamps_coarsened_to_week"] += int(small.sum())
-        return df
-
-    def suppress(self, df: pd.DataFrame, quasi: tuple[str, ...]) -> tuple[pd.DataFrame, int | None]:
-        """Drop rows in groups smaller than k; return the frame and the smallest remaining group."""
-        if df.empty:
-            return df, None
-        sizes = self._group_sizes(df, quasi)
-        keep = sizes >= self.k
-        self.stats["rows_suppressed"] += int((~keep).sum())
-        kept = df if keep.all() and df.index.equals(pd.RangeIndex(len(df))) else df[keep].reset_index(drop=True)
-        return kept, (int(sizes[keep].min()) if keep.any() else None)
-
+        names = {x for xs in series for x in xs}
+        mapped = dict(zip(names, self.name(pd.Series(sorted(names), dtype=object), EXPERTS, "expert")))
+        return series.map(lambda xs: [mapped[x] for x in xs])
 
 def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
     """The strings `Anonymizer._allow` scrubs in a decoded JSON value, for scrubbing them in one batch.
@@ -278,19 +220,10 @@ def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = Non
         yield value
 
 
-def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer, *,
-                    week_fallback: bool = True) -> tuple[pd.DataFrame, int | None]:
-    """Anonymize one raw table; returns the frame and the k it achieves (None when empty).
-
-    `week_fallback=False` (daily partitions) suppresses small day groups instead of moving them to the
-    week's Monday, so a day's export only ever holds rows of that day.
-    """
-    df = TRANSFORMS[table](raw, anon)
-    df = anon.generalize_rare(df, GENERALIZED.get(table, ()))
-    if week_fallback and table in WEEK_FALLBACK and not df.empty:
-        df = anon.coarsen_days(df, QUASI_IDENTIFIERS[table])
-    df, achieved = anon.suppress(df, QUASI_IDENTIFIERS[table])
-    return conform(df, ANONYMIZED[table]), achieved
+def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> pd.DataFrame:
+    """Anonymize one raw table. No row is dropped: every row belongs to the one project, so group sizes
+    inside an export protect nobody; k counts projects where submissions are pooled."""
+    return conform(TRANSFORMS[table](raw, anon), ANONYMIZED[table])
 
 
 def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
@@ -298,7 +231,8 @@ def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
         "capability_id": a.ids(df["capability_id"], "cap"),
         "agent_id": a.agent(df["agent_id"]),
         # map, not .str.partition: that has no column 2 when the table is empty (no capabilities file)
-        "capability_type": a.slug(df["capability_id"].map(lambda c: c.partition(".")[2]).astype(object)),
+        "capability_type": a.name(df["capability_id"].map(lambda c: c.partition(".")[2]).astype(object),
+                                  CAPABILITY_TYPES),
         "success_rate": df["success_rate"],
         "average_duration": df["average_duration"],
         "quality_score": df["quality_score"],
@@ -322,7 +256,7 @@ def _task_memories(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "task_id": a.ids(df["task_id"], "task"),
         "agent_id": a.agent(df["agent_id"]),
-        "command": a.slug(df["command"]),
+        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
         "timestamp": a.day(df["timestamp"]),
         "outcome": a.category(df["outcome"], OUTCOMES),
         "quality_score": df["quality_score"],
@@ -380,7 +314,7 @@ def _agent_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     df = _dated(df)
     return pd.DataFrame({
         "agent_id": a.agent(df["agent_id"]),
-        "agent_name": a.text(df["agent_name"]),
+        "agent_name": a.name(df["agent_name"], AGENT_NAMES, "agent"),
         "duration": df["duration"],
         "success": df["success"],
         "timestamp": a.day(df["timestamp"]),
@@ -391,7 +325,7 @@ def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     df = _dated(df)
     return pd.DataFrame({
         "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
-        "workflow_name": a.slug(df["workflow_name"]),
+        "workflow_name": a.name(df["workflow_name"], WORKFLOW_NAMES),
         "duration": df["duration"],
         "steps": df["steps"],
         "success": df["success"],
@@ -401,8 +335,8 @@ def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
 
 def _expert_performance(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
-        "expert_id": a.expert(df["expert_id"]),
-        "domain": a.slug(df["domain"]),
+        "expert_id": a.name(df["expert_id"], EXPERTS, "expert"),
+        "domain": a.name(df["domain"], DOMAINS),
         "confidence": df["confidence"],
         "query": a.text(df["query"]),
         "timestamp": a.day(df["timestamp"]),
@@ -413,13 +347,13 @@ def _confidence_metrics(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "timestamp": a.day(df["timestamp"]),
         "agent_id": a.agent(df["agent_id"]),
-        "domain": a.slug(df["domain"]),
+        "domain": a.name(df["domain"], DOMAINS),
         "confidence": df["confidence"],
         "threshold": df["threshold"],
         "meets_threshold": df["meets_threshold"],
         "agreement_level": df["agreement_level"],
         "num_experts": df["num_experts"],
-        "primary_expert": a.expert(df["primary_expert"]),
+        "primary_expert": a.name(df["primary_expert"], EXPERTS, "expert"),
         "query_preview": a.text(df["query_preview"]),
     })
 
@@ -428,7 +362,7 @@ def _feedback(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "feedback_id": a.ids(df["feedback_id"], "fb"),
         "agent_id": a.agent(df["agent_id"]),
-        "command": a.slug(df["command"]),
+        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
         "accepted": df["accepted"],
         "feedback_text": a.text(df["feedback_text"]),
         "suggestions": a.text_lists(df["suggestions"]),
@@ -445,21 +379,21 @@ def _step_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
         "execution_id": a.ids(df["execution_id"], "exec"),
         "workflow_id": a.ids(df["workflow_id"], "wf"),
-        "step_id": a.slug(df["step_id"]),
-        "command": a.slug(df["command"].str.lstrip("*")),
-        "status": a.slug(df["status"]),
+        "step_id": a.name(df["step_id"], STEP_IDS),
+        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
+        "status": a.category(df["status"], STATUSES),
         "duration_ms": df["duration_ms"],
         "timestamp": a.day(df["timestamp"]),
         "retry_count": df["retry_count"],
         "error_message": a.text(df["error_message"]),
-        "skill": a.slug(df["skill"]),
+        "skill": a.name(df["skill"], SKILLS),
         "gate_pass": df["gate_pass"],
     })
 
 
 def _learned_prompts(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
-        "prompt_type": a.slug(df["prompt_type"]),
+        "prompt_type": a.category(df["prompt_type"], PROMPT_TYPES),
         "agent_id": a.agent(df["agent_id"]),
         "timestamp": a.day(df["timestamp"]),
         "has_parent": df["has_parent"],

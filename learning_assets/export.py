@@ -13,17 +13,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from learning_assets import __version__
+from learning_assets.privacy.vocabulary import PRIVACY_NOTICE
 
 SCHEMA_VERSION = "1.1"
 EXPORT_VERSION = "1.1"
 DOCUMENT = "learning_export.json"
-PRIVACY_NOTICE = (
-    "This export contains only anonymized, aggregated learning data. Identifiers are keyed pseudonyms "
-    "(HMAC-SHA256 under a key that never leaves the installation), file paths are generalized to "
-    "patterns, source code is removed, secrets and personal data in free text are replaced by typed "
-    "placeholders, timestamps are rounded to the day, and groups smaller than k rows are suppressed. "
-    "Anonymization cannot be switched off."
-)
 CHUNK = 1 << 20
 # Columns that hold a JSON object as text; decoded in the JSON document.
 JSON_COLUMNS = ("metadata", "context", "initial_scores", "final_scores")

@@ -151,22 +151,20 @@ def read_snapshot_tables(root: Path, tz: tzinfo) -> dict[str, SourceRead]:
 
 # --- anonymization --------------------------------------------------------------------------------
 
-def anonymize_tables(raw: dict[str, pd.DataFrame], pseudonymize, scrubber, k: int, *,
+def anonymize_tables(raw: dict[str, pd.DataFrame], pseudonymize, scrubber, *,
                      day: str | None = None) -> tuple[dict[str, pd.DataFrame], dict[str, dict]]:
     """Anonymize each table (one fresh `Anonymizer` per table so stats stay per table; the pseudonymizer
-    and the scrubber's memo are shared). With `day`, small day groups are suppressed rather than
-    coarsened to the week, and every row is checked to belong to that day."""
+    and the scrubber's memo are shared). With `day`, every row is checked to belong to that day."""
     out, info = {}, {}
     for table, frame in raw.items():
-        anon = Anonymizer(pseudonymize, scrubber, k=k)
-        df, achieved = anonymize_table(table, frame, anon, week_fallback=day is None)
+        anon = Anonymizer(pseudonymize, scrubber)
+        df = anonymize_table(table, frame, anon)
         if day is not None and not df.empty:
             days = set(df["timestamp"].dt.strftime("%Y-%m-%d"))
             if days != {day}:
                 raise RuntimeError(f"{table}: rows of {sorted(days - {day})} in the partition of {day}")
         out[table] = df
-        info[table] = {"rows_in": int(len(frame)), "rows": int(len(df)), "achieved_k": achieved,
-                       "rows_suppressed": int(anon.stats.get("rows_suppressed", 0)),
+        info[table] = {"rows_in": int(len(frame)), "rows": int(len(df)),
                        "stats": dict(sorted(anon.stats.items()))}
     return out, info
 
@@ -282,7 +280,7 @@ def _write_tables(directory: Path, tables: dict[str, pd.DataFrame]) -> list[dict
 
 
 def _summary(info: dict[str, dict]) -> dict:
-    return {t: {k: i[k] for k in ("rows_in", "rows", "achieved_k", "rows_suppressed")} for t, i in info.items()}
+    return {t: {k: i[k] for k in ("rows_in", "rows")} for t, i in info.items()}
 
 
 def write_day(directory: Path, day: str, tables: dict[str, pd.DataFrame], info: dict[str, dict], k: int) -> dict:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS
+
 MIN_KEY_BYTES = 32
 
 
@@ -20,11 +22,19 @@ class Pseudonymizer:
             raise ValueError(f"anonymization key must be at least {MIN_KEY_BYTES} bytes")
         self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; each value hashes a copy
         self._cache: dict[tuple[str, str], str] = {}
+        self._issued: set[str] = set()
 
     def __call__(self, kind: str, value: str) -> str:
+        if kind not in PSEUDONYM_KINDS:
+            raise ValueError(f"unknown pseudonym kind {kind!r}")
         token = self._cache.get((kind, value))
         if token is None:
             mac = self._mac.copy()
             mac.update(f"{kind}\x00{value}".encode())
             token = self._cache[(kind, value)] = f"{kind}_{mac.hexdigest()[:16]}"
+            self._issued.add(token)
         return token
+
+    def issued(self, token: str) -> bool:
+        """Whether this pseudonymizer made `token`: text shaped like a pseudonym is otherwise not one."""
+        return token in self._issued

@@ -1,4 +1,4 @@
-"""The anonymization report: what every rule did, the k achieved, and what was skipped."""
+"""The anonymization report: what every rule did and what was skipped."""
 
 from __future__ import annotations
 
@@ -6,21 +6,20 @@ from collections import Counter
 
 
 def build_report(table_stats: dict[str, dict], k: int) -> dict:
-    """Combine per-table anonymization results (stats, achieved k, rows, skips, warnings) into one report."""
+    """Combine per-table anonymization results (stats, rows, skips, warnings) into one report.
+
+    `k` is the number of projects a group needs before the receiving side pools it: no row of an export is
+    suppressed, since every row belongs to the same project."""
     totals: Counter = Counter()
-    achieved = []
     warnings, skipped = [], {}
     for name, info in sorted(table_stats.items()):
         totals.update(info.get("stats", {}))
-        if info.get("achieved_k") is not None:
-            achieved.append(info["achieved_k"])
         warnings += info.get("warnings", [])
         skipped[name] = info.get("skipped", 0)
     secrets = {r.split(".", 1)[1]: n for r, n in sorted(totals.items()) if r.startswith("secret.")}
     pii = {r.split(".", 1)[1]: n for r, n in sorted(totals.items()) if r.startswith("pii.")}
     return {
         "k": k,
-        "achieved_k": min(achieved) if achieved else None,
         "rules": {
             "ids_pseudonymized": totals["ids_pseudonymized"] + sum(v for r, v in totals.items() if r.startswith("id.")),
             "paths_generalized": totals["path"],
@@ -30,11 +29,10 @@ def build_report(table_stats: dict[str, dict], k: int) -> dict:
             "context_keys_dropped": totals["context_keys_dropped"],
             "agent_ids_generalized": totals["agent_ids_generalized"],
             "values_generalized": totals["values_generalized"],
-            "timestamps_coarsened_to_week": totals["timestamps_coarsened_to_week"],
-            "rows_suppressed": totals["rows_suppressed"],
+            "tokens_not_allowed": sum(v for r, v in totals.items() if r.startswith("allowlist.")),
         },
         "tables": {name: {"rows_in": info.get("rows_in", 0), "rows_out": info.get("rows_out", 0),
-                          "achieved_k": info.get("achieved_k"), "skipped_source_records": skipped[name]}
+                          "skipped_source_records": skipped[name]}
                    for name, info in sorted(table_stats.items())},
         "warnings": warnings,
     }

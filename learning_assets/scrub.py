@@ -2,7 +2,9 @@
 that replaces what they find with typed placeholders such as `<EMAIL>`.
 
 Every detector is a compiled regular expression applied in a fixed order (most specific first), so
-the same text always scrubs to the same result and scrubbing twice changes nothing.
+the same text always scrubs to the same result and scrubbing twice changes nothing. Detectors only choose
+the placeholder: the last step (`privacy.allowlist`) lets out nothing but allowed words, short numbers,
+punctuation and placeholders, whatever the detectors missed.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import urllib.parse
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,16 +22,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from learning_assets.paths import GENERIC_DIRS, generalize_path
+from learning_assets.privacy.allowlist import AllowList, normalize
 from learning_assets.prefilter import Trigger, any_of, flagged, re2_superset, to_arrow
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
 
 # (rule, placeholder, pattern): order matters, earlier rules see the text first.
+_SECRET_WORD = r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth|credentials?)"
 SECRET_RULES: list[tuple[str, str, re.Pattern]] = [
     ("private_key", "<PRIVATE_KEY>", re.compile(
         r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.S)),
     ("url_password", "<URL_WITH_PASSWORD>", re.compile(
-        r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@<>\"']+:[^\s/@<>\"']+@[^\s<>\"']+")),
+        r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@<>\"']*:[^\s/@<>\"']+@[^\s<>\"']+")),
     ("jwt", "<JWT>", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
     ("aws_key", "<AWS_KEY>", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
                                         re.I)),
@@ -36,15 +41,42 @@ SECRET_RULES: list[tuple[str, str, re.Pattern]] = [
     ("slack_token", "<SLACK_TOKEN>", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     ("api_key", "<API_KEY>", re.compile(
         r"\b(?:sk|pk|rk)[-_](?:live_|test_|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{35}")),
+    # KEY=value and key: value where the key names a secret, prefixed or not (DB_PASSWORD=, api.secret:)
     ("assigned_secret", r"\1<SECRET>", re.compile(
-        r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|auth)\s*[:=]\s*[\"']?|bearer\s+)"
-        r"(?!<[A-Z_]+>)[^\s,;\"'<>]{4,}")),
+        rf"(?i)((?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*{_SECRET_WORD}(?:[_.-][A-Za-z0-9]+)*[\"']?\s*[:=]\s*[\"']?"
+        r"|\bbearer\s+|\bbasic\s+)(?!<[A-Z_]+>)[^\s,;\"'<>]+")),
+    # --password X, --db-token=X, -p X (a short flag only right after a command word)
+    ("flag_secret", r"\1<SECRET>", re.compile(
+        rf"(?i)((?<![\w-])--?[\w-]*{_SECRET_WORD}[\w-]*(?:=|\s+)[\"']?|(?<![\w-])-p\s*[\"']?)(?!<[A-Z_]+>)(?!-)[^\s,;\"'<>]+")),
+    # prose: "the password is X", "token was X", "pw: X"
+    ("stated_secret", r"\1<SECRET>", re.compile(
+        rf"(?i)(\b(?:{_SECRET_WORD}|pw|pin)\s+(?:is|was|=|:|set to|reads)\s+(?:now\s+|still\s+)?[\"'`]?)"
+        r"(?!<[A-Z_]+>)[^\s,;\"'`<>]+")),
+    # curl -u user:pass, --user user:pass
+    ("user_password", r"\1<CREDENTIALS>", re.compile(r"((?<![\w-])(?:-u|--user)[\s=]+[\"']?)[^\s\"'<>]+")),
 ]
 PII_RULES: list[tuple[str, str, re.Pattern]] = [
     ("email", "<EMAIL>", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
-    ("url", "<URL>", re.compile(r"\b(?:https?|ftp|wss?|ssh|git)://[^\s<>\"']+", re.I)),
+    ("url", "<URL>", re.compile(r"\b(?:https?|ftp|wss?|ssh|git|s3|gs|redis|postgres(?:ql)?|mysql|mongodb(?:\+srv)?"
+                                r"|amqp|file)://[^\s<>\"']+", re.I)),
+    # Commit trailers name people: the whole value goes
+    ("trailer", r"\1<NAME>", re.compile(
+        r"(?im)^(\s*(?:co-authored-by|signed-off-by|reviewed-by|reported-by|tested-by|acked-by|helped-by)\s*:\s*)"
+        r"(?!<NAME>$).+$")),
     ("ipv4", "<IP>", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}\b(?!\.\d)")),
-    ("ipv6", "<IP>", re.compile(r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){4,7}[0-9a-fA-F]{1,4}(?![\w:])")),
+    ("mac", "<MAC>", re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])")),
+    ("ipv6", "<IP>", re.compile(
+        r"(?<![\w:])(?=[0-9a-fA-F:]*[0-9a-fA-F])(?:[0-9a-fA-F]{1,4}:){1,7}:?(?::?[0-9a-fA-F]{1,4}){1,7}(?![\w:])"
+        r"|(?<![\w:])::(?:[0-9a-fA-F]{1,4}:?){1,7}(?![\w:])")),
+    # Tracker and employee ids: ABC-1234, EMP-104233
+    ("tracker_id", "<ID>", re.compile(r"(?<![\w-])[A-Z][A-Z0-9]{1,9}-\d{1,8}(?![\w-])")),
+    ("national_id", "<NATIONAL_ID>", re.compile(
+        r"(?<![\w-])(?:\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])(?![\w-])")),
+    ("street_address", "<ADDRESS>", re.compile(
+        r"\b\d{1,6}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln"
+        r"|Drive|Dr|Terrace|Court|Ct|Way|Place|Pl|Parkway|Pkwy|Square|Sq|Highway|Hwy|Circle|Cir|Strasse|Straße)\b\.?"
+        r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?")),
+    ("handle", "<HANDLE>", re.compile(r"(?<![\w@./-])@[A-Za-z0-9](?:[\w-]{0,38})(?![\w@])")),
     # Machine names by convention: words joined by dashes ending in a number (build-box-04).
     ("hostname", "<HOST>", re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+-\d{1,4}(?![\w-])", re.I)),
     ("phone", "<PHONE>", re.compile(
@@ -177,16 +209,19 @@ class Vocabulary:
     projects: set[str] = field(default_factory=set)
 
     def pattern(self) -> re.Pattern | None:
+        """Every learned name as a whole word (its words in order, any one separator between them)."""
         terms = sorted({t for group in (self.users, self.hosts, self.projects) for t in group}, key=len,
                        reverse=True)
-        if not terms:
+        alternatives = ["[^A-Za-z0-9]?".join(map(re.escape, words)) for t in terms
+                        if (words := re.findall(r"[A-Za-z0-9]+", t))]
+        if not alternatives:
             return None
-        return re.compile("|".join(re.escape(t) for t in terms), re.I)
+        return re.compile(r"(?<![A-Za-z0-9])(?:%s)(?![A-Za-z0-9])" % "|".join(alternatives), re.I)
 
     def kind_of(self, term: str) -> str:
-        low = term.lower()
-        for kind, group in (("user", self.users), ("host", self.hosts), ("project", self.projects)):
-            if low in {g.lower() for g in group}:
+        key = re.sub(r"[^a-z0-9]", "", term.lower())
+        for kind, group in (("project", self.projects), ("user", self.users), ("host", self.hosts)):
+            if key in {re.sub(r"[^a-z0-9]", "", g.lower()) for g in group}:
                 return kind
         return "user"
 
@@ -207,7 +242,15 @@ _GENERIC_WORDS = frozenset({
     "intra", "example", "test", "staging", "prod", "production",
 }) | GENERIC_DIRS
 MIN_NAME_CHARS = 4  # shorter learned names ("can", "bob") would also erase ordinary words
-_HOME = re.compile(r"(?:/home/|/Users/|[A-Za-z]:[\\/]+Users[\\/]+|~)([\w.-]{3,})(?:[\\/]+([\w.-]{3,}))?", re.I)
+# Home and workspace directories: the user is the first segment after a home root, the project the first
+# segment after it that is not a container such as `code`, `src` or `source/repos`.
+_HOME = re.compile(r"(?i)(?:/home/|/Users/|\\Users\\|\\\\Users\\\\|/workspaces?/|~/|/root/)"
+                   r"((?:[^\\/\s\"'<>:*?|]+(?: (?=[^\\/\s])[^\\/\s\"'<>:*?|]+)*)(?:(?:\\\\|[\\/])[^\\/\s\"'<>:*?|]+)*)")
+CONTAINERS = frozenset({
+    "code", "projects", "project", "src", "repos", "repo", "dev", "development", "workspace", "workspaces", "git",
+    "github", "gitlab", "work", "documents", "desktop", "source", "sources", "sites", "go", "github.com",
+    "gitlab.com", "bitbucket.org", "onedrive", "dropbox", "personal", "clients", "ws", "checkouts", "dev-projects",
+})
 _USER_AT_HOST = re.compile(r"(?<![\w.@-])([\w.-]{3,})@([\w-]{3,})(?![\w.@-])")
 _UNC = re.compile(r"(?<!\\)\\\\([\w.-]{3,})\\")
 _URL_HOST = re.compile(r"://(?:[^\s/@]+@)?([A-Za-z0-9._-]{3,})")
@@ -235,9 +278,14 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
     def text(rx: re.Pattern) -> str:
         return "\n".join(values if array is None else [values[i] for i in flagged(array, re2_superset(rx))])
 
-    for user, project in set(_HOME.findall(text(_HOME))):
-        keep(user, vocab.users)
-        keep(project, vocab.projects)
+    for match in _HOME.finditer(text(_HOME)):
+        root = match.group(0).lower()
+        segments = [p for p in re.split(r"\\\\|[\\/]", match.group(1)) if p]
+        if not root.startswith(("/workspace", "~", "/root")) and segments:
+            keep(segments.pop(0), vocab.users)
+        project = next((p for p in segments if p.lower() not in CONTAINERS and not p.startswith(".")), None)
+        if project is not None and not re.search(r"\.[A-Za-z0-9]{1,8}$", project):
+            keep(project, vocab.projects)
     for host in set(_UNC.findall(text(_UNC))):
         keep(host, vocab.hosts)
     for host in set(_URL_HOST.findall(text(_URL_HOST))):
@@ -273,6 +321,34 @@ def _substitution(rx: re.Pattern, repl: str | Callable[[re.Match], str], rule: s
     return re2_superset(rx), step
 
 
+# Text that is not plain printable ASCII or holds a percent-encoded character is normalized first.
+_NORMALIZE_TRIGGER = r"[^\t\n\r\x20-\x7e]|%[0-9A-Fa-f]{2}"
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_DIGITS_TRIGGER = r"[0-9](?:[^A-Za-z0-9]{0,3}[0-9]){6,}"  # seven digits or more, the least a phone number has
+
+
+def _normalize(s: str, counts: Counter) -> str:
+    """Unicode NFC and ASCII punctuation (see `normalize`); percent-encoded text decoded, so that a
+    credential inside an encoded redirect URL meets the detectors."""
+    if _PERCENT.search(s):
+        s = urllib.parse.unquote(s)
+    return normalize(s)
+
+
+def _mask_phone_numbers(s: str, counts: Counter) -> str:
+    """International and national phone numbers, as `phonenumbers` (Google's libphonenumber) finds them."""
+    import phonenumbers
+
+    for match in reversed(list(phonenumbers.PhoneNumberMatcher(s, "US"))):
+        counts["pii.phone"] += 1
+        s = s[:match.start] + "<PHONE>" + s[match.end:]
+    return s
+
+
+def _every_text(array: pa.Array) -> pa.Array:
+    return pa.array(np.ones(len(array), dtype=bool))
+
+
 class Scrubber:
     """Scrubs free text; counts each replacement by rule. Memoized, since analytics text repeats.
 
@@ -285,6 +361,7 @@ class Scrubber:
         self._pseudonymize = pseudonymize
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
+        self._allow = AllowList(issued=getattr(pseudonymize, "issued", lambda token: False))
         self._cache: dict[str, tuple[str, Counter]] = {}
         self._steps = self._build_steps()
 
@@ -330,21 +407,23 @@ class Scrubber:
         return {t: (current[i], counts[i] if counts[i] is not None else Counter()) for i, t in enumerate(texts)}
 
     def _build_steps(self) -> list[tuple[Trigger, Step]]:
-        """(trigger, step) in the fixed order: earlier rules see the text first."""
-        steps = [_substitution(CODE_FENCE, "<CODE>", "code.block")]
+        """(trigger, step) in the fixed order: earlier rules see the text first; the allow-list comes last."""
+        steps = [(_NORMALIZE_TRIGGER, _normalize), _substitution(CODE_FENCE, "<CODE>", "code.block")]
         steps += [_substitution(rx, placeholder, f"secret.{rule}") for rule, placeholder, rx in SECRET_RULES]
-        # e-mail and URL, before paths see their slashes
-        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[:2]]
+        # e-mail, URL and commit trailers, before paths see their slashes
+        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[:3]]
         steps.append(_substitution(PATH_RULE, lambda m: generalize_path(m.group(0)), "path"))
         steps += [_substitution(rx, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}")
                   for kind, rx in ID_RULES]
-        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[2:]]
+        steps.append((_DIGITS_TRIGGER, _mask_phone_numbers))
+        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[3:]]
         steps.append((any_of(CODE_LINE, CODE_INLINE), self._remove_code))
         if self._vocab_rx is not None:
             steps.append(_substitution(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
                                        "pii.name"))
         steps.append((re2_superset(TOKEN), _mask_high_entropy))
         steps.append((DETECTOR_TRIGGERS[SECRET_CANDIDATE], _mask_detect_secrets))
+        steps.append((_every_text, self._allow.clean))
         return steps
 
     def _pseudonymize_id(self, kind: str, raw: str) -> str:

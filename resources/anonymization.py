@@ -26,7 +26,8 @@ class Anonymization(ConfigurableResource):
 
     key: str | None = Field(default=None, description="Secret key (at least 32 characters).")
     key_file: str | None = Field(default=None, description="Where a generated key is kept.")
-    k: int = Field(default=5, ge=1, description="k-anonymity: smallest group of rows that may be exported.")
+    k: int = Field(default=5, ge=1, description="Projects a group needs before the receiving side pools it "
+                                                "(recorded in the report; no row of an export is suppressed).")
 
     def secret(self) -> bytes:
         if self.key:

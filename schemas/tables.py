@@ -15,7 +15,7 @@ RATE = Check.in_range(0.0, 1.0)
 NON_NEGATIVE = Check.ge(0)
 
 IMPROVEMENT_TYPES = ["prompt_optimization", "pattern_learning", "feedback_loop"]
-OUTCOMES = ["success", "failure", "partial", "timeout", "error"]
+OUTCOMES = ["success", "failure", "partial", "cancelled", "timeout", "error"]
 PATTERN_TYPES = ["function", "class", "import", "structure"]
 
 
@@ -28,8 +28,10 @@ def _str(nullable: bool = True, **kw) -> Column:
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
 # Short lowercase names that survive anonymization (commands, workflow names, domains, "other", "unknown").
 SLUG = r"^[a-z][a-z0-9_-]{0,39}$"
+# A framework's display name (`Rapid Development`) or a slug
+NAME = r"^[A-Za-z][A-Za-z0-9 _-]{0,59}$"
 # An agent role (`reviewer`), `unknown`/`other`, or the pseudonym of an agent id that carried other names.
-AGENT = r"^(?:[a-z]+|agent_[0-9a-f]{16})$"
+AGENT = r"^(?:[a-z]+(?:-[a-z]+)*|agent_[0-9a-f]{16})$"
 # A generic expert name (`expert-security`), `unknown`, or the pseudonym of one that carried other names.
 EXPERT = r"^(?:expert-[a-z][a-z-]{0,39}|expert_[0-9a-f]{16}|unknown)$"
 # What `learning_assets.paths.generalize_path` produces: `src/**/*.py`, `**/*.md`, `**/setup.py`, `**`.
@@ -323,7 +325,7 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     }),
     "workflow_executions": _schema("anonymized_workflow_executions", {
         "workflow_id": _pseudonym("wf"),
-        "workflow_name": _matching(SLUG),
+        "workflow_name": _matching(NAME),
         "duration": _float(NON_NEGATIVE),
         "steps": _int(NON_NEGATIVE),
         "success": _bool(),

@@ -706,11 +706,9 @@ def migrate(doc: dict, target: str = LATEST, *, key: bytes | None = None, now: d
         },
         "anonymization_report": {
             "k": None,
-            "achieved_k": None,
             "rules": {"ids_pseudonymized": len(caps) + 1, "paths_generalized": 0, "code_blocks_removed": 0,
                       "secrets": {}, "pii": {}, "context_keys_dropped": 0, "agent_ids_generalized": 0,
-                      "values_generalized": sum(1 for c in caps if c["capability_type"] == "other"),
-                      "timestamps_coarsened_to_week": 0, "rows_suppressed": 0},
+                      "values_generalized": sum(1 for c in caps if c["capability_type"] == "other")},
             "tables": {},
             "warnings": [f"migrated from schema 1.0; dropped {d}" for d in dropped],
         },

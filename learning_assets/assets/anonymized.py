@@ -92,21 +92,20 @@ class AnonymizedTable:
     name: str
     frame: pd.DataFrame
     rows_in: int
-    achieved: int | None
     stats: dict
     seconds: float
     report: dict | None  # the Pandera report, when the run checks the table
 
 
 def anonymize_tables(raw_tables: dict[str, pd.DataFrame], tables: list[str], pseudonymize: Pseudonymizer,
-                     scrubber: Scrubber, k: int, checked: set[str]) -> Iterator[AnonymizedTable]:
+                     scrubber: Scrubber, checked: set[str]) -> Iterator[AnonymizedTable]:
     """Each of `tables` anonymized (its own counts, the shared scrubber), checked if in `checked`."""
     for table in tables:
         started = time.perf_counter()
-        anonymizer = Anonymizer(pseudonymize, scrubber, k=k)
-        df, achieved = anonymize_table(table, raw_tables[table], anonymizer)
+        anonymizer = Anonymizer(pseudonymize, scrubber)
+        df = anonymize_table(table, raw_tables[table], anonymizer)
         report = schema_report("anonymized", table, df) if table in checked else None
-        yield AnonymizedTable(table, df, len(raw_tables[table]), achieved, dict(sorted(anonymizer.stats.items())),
+        yield AnonymizedTable(table, df, len(raw_tables[table]), dict(sorted(anonymizer.stats.items())),
                               time.perf_counter() - started, report)
 
 
@@ -114,7 +113,6 @@ def anonymized_output(table: AnonymizedTable) -> Output:
     return Output(table.frame, output_name=table.name, metadata={
         **table_metadata(table.frame, preview=True),
         "rows_in": table.rows_in,
-        "achieved_k": table.achieved if table.achieved is not None else MetadataValue.null(),
         "anonymization_stats": MetadataValue.json(table.stats),
         "seconds": round(table.seconds, 3),
     })
@@ -143,12 +141,11 @@ def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymiz
     selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
     forked = [table for table in selected if table in CHILD_TABLES]
-    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, anonymization.k,
-                                                  checked)),
+    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, checked)),
                     fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
              if forked else None)
     own = anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize, scrubber,
-                           anonymization.k, checked)
+                           checked)
     for table in chain(own, later(child)):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 

@@ -10,6 +10,7 @@ from pydantic import Field
 from learning_assets.memory import heavy_step
 from learning_assets.audit import record_export
 from learning_assets.export import build_document, export_metadata, write_export
+from learning_assets.privacy.allowlist import AllowList, clean_all
 from learning_assets.pseudonyms import Pseudonymizer
 from learning_assets.report import build_report
 from learning_assets.window import filter_tables
@@ -32,21 +33,20 @@ def _latest_metadata(context: AssetExecutionContext, keys: list[AssetKey]) -> di
 
 
 @asset(group_name="export", deps=list(ANONYMIZED_KEYS.values()),
-       description="What every anonymization rule did, the k achieved and what was skipped. Part of the export.")
+       description="What every anonymization rule did and what was skipped. Part of the export.")
 def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization) -> Output:
     raw_keys = {name: AssetKey(["raw", name]) for name in ANONYMIZED_KEYS}
     metadata = _latest_metadata(context, [*ANONYMIZED_KEYS.values(), *raw_keys.values()])
     per_table = {}
     for name, key in ANONYMIZED_KEYS.items():
         anon, raw = metadata[key], metadata[raw_keys[name]]
-        per_table[name] = {"stats": anon.get("anonymization_stats") or {}, "achieved_k": anon.get("achieved_k"),
+        per_table[name] = {"stats": anon.get("anonymization_stats") or {},
                            "rows_in": anon.get("rows_in", 0), "rows_out": anon.get("dagster/row_count", 0),
-                           "skipped": raw.get("skipped", 0), "warnings": raw.get("warnings") or []}
+                           "skipped": raw.get("skipped", 0),
+                           "warnings": clean_all(raw.get("warnings") or [], AllowList())}
     report = build_report(per_table, anonymization.k)
-    return Output(report, metadata={"achieved_k": report["achieved_k"] if report["achieved_k"] is not None
-                                    else MetadataValue.null(),
-                                    "rows_suppressed": report["rules"]["rows_suppressed"],
-                                    "report": MetadataValue.json(report)})
+    return Output(report, metadata={"tokens_not_allowed": report["rules"]["tokens_not_allowed"],
+                                    "warnings": len(report["warnings"]), "report": MetadataValue.json(report)})
 
 
 class ExportConfig(Config):

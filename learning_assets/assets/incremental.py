@@ -77,8 +77,6 @@ def _warn_if_vocabulary_grew(context, added: int, export_store: ExportStore, day
 
 def _table_metadata(info: dict) -> dict:
     return {"dagster/row_count": info["rows"], "rows_in": info["rows_in"],
-            "achieved_k": info["achieved_k"] if info["achieved_k"] is not None else MetadataValue.null(),
-            "rows_suppressed": info["rows_suppressed"],
             "anonymization_stats": MetadataValue.json(info["stats"])}
 
 
@@ -108,7 +106,7 @@ def daily_tables(context: AssetExecutionContext, source: SourceDirectory, export
     scrubber = Scrubber(pseudonymize, vocabulary)
     staging = _open_staging(context, export_store, "daily")
     for day, raw in reads.by_day(days).items():
-        tables, info = inc.anonymize_tables(raw, pseudonymize, scrubber, anonymization.k, day=day)
+        tables, info = inc.anonymize_tables(raw, pseudonymize, scrubber, day=day)
         inc.write_day(staging / day, day, tables, info, anonymization.k)
         for table, key in DAILY_KEYS.items():
             context.add_asset_metadata(_table_metadata(info[table]), asset_key=key, partition_key=day)
@@ -182,7 +180,7 @@ def snapshot_tables(context: AssetExecutionContext, config: SnapshotConfig, sour
     vocabulary = store.merge(learn_source_vocabulary(root, raw.values()), sources=fingerprints)
     _warn_if_vocabulary_grew(context, store.added, export_store)
     pseudonymize = Pseudonymizer(anonymization.secret())
-    tables, info = inc.anonymize_tables(raw, pseudonymize, Scrubber(pseudonymize, vocabulary), anonymization.k)
+    tables, info = inc.anonymize_tables(raw, pseudonymize, Scrubber(pseudonymize, vocabulary))
     staging = _open_staging(context, export_store, "snapshot")
     manifest = inc.write_snapshot(staging / as_of, as_of, tables, info, anonymization.k, export_store.root())
     changes = json.loads((staging / as_of / "changes.json").read_text())["tables"]
@@ -245,8 +243,8 @@ def _staged_checks(target: AssetKey, kind: str, prefix: str) -> list:
                              "source name learned so far (the cumulative vocabulary).")
     def no_sensitive_values(context: AssetCheckExecutionContext, export_store: ExportStore) -> AssetCheckResult:
         staging = run_staging(context, export_store, kind)
-        findings = scan_export(staging, vocabulary_store(context).load()) if staging.is_dir() else [
-            {"file": staging.name, "detector": "missing", "sample": ""}]
+        findings = scan_export(staging, vocabulary_store(context).load().as_dict()) if staging.is_dir() else [
+            {"file": staging.name, "location": "", "rule": "missing", "sample": ""}]
         return AssetCheckResult(passed=not findings, severity=AssetCheckSeverity.ERROR,
                                 metadata={"findings": len(findings), "details": MetadataValue.json(findings[:50])})
 

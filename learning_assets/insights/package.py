@@ -359,7 +359,7 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
 
         findings = scan_export(export_dir)
         if findings:
-            kinds = sorted({f"{f['file']}:{f['detector']}" for f in findings})
+            kinds = sorted({f"{f['file']}:{f['rule']}" for f in findings})
             raise Rejected("anonymization", f"rescan found values that look sensitive ({', '.join(kinds[:3])}"
                                             f"{f' and {len(kinds) - 3} more' if len(kinds) > 3 else ''})")
     return Verified(project=metadata["project_hash"], export_id=str(manifest.get("export_id") or export_dir.name),

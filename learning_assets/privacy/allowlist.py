@@ -1,0 +1,98 @@
+"""The scrubber's last step: text leaves only as allowed words, numbers, punctuation and placeholders.
+
+Detectors run before this step and choose typed placeholders (`<EMAIL>`, `<SECRET>` …) for what they
+recognise. This step makes safety independent of them: every token that is not an allowed word becomes a
+placeholder, whatever it is. What it keeps, the independent check in `learning_assets.leaks` accepts.
+
+Tokens are runs of characters other than ASCII whitespace and punctuation, so a name written with a
+combining accent or in another script is one token, and never an allowed word (they are ASCII).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from collections.abc import Callable, Iterable
+
+from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS, allowed_words, name_words
+
+PLACEHOLDER = r"<[A-Z][A-Z0-9_]*>"
+ISO_TIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![0-9])"
+# Units kept whole: placeholders, keyed pseudonyms (if this run issued them), dates and times.
+_TYPED = re.compile(rf"{PLACEHOLDER}|(?<![A-Za-z0-9])(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}(?![A-Za-z0-9])"
+                    rf"|(?<![0-9]){ISO_TIME}")
+_PSEUDONYM = re.compile(rf"(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}")
+# A run of seven or more digits with at most two other characters between them: phone, account and id numbers.
+_LONG_NUMBER = re.compile(r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}")
+_SENTINEL = 0xE000  # private-use characters stand in for typed units while numbers and words are looked at
+_WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\ue000-\uf8ff]+")
+_AT_CHUNK = re.compile(r"[^\s<>()\[\]{},;\"']*@[^\s<>()\[\]{},;\"']*")  # placeholders stay outside
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
+_ASCII_PUNCT = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-",
+                              "\u2014": "-", "\u2026": "...", "\u00a0": " ", "\u2192": "->"})
+
+
+def normalize(text: str) -> str:
+    """NFC, common typographic punctuation as ASCII, other non-letter symbols and control characters as spaces."""
+    text = unicodedata.normalize("NFC", text).translate(_ASCII_PUNCT)
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if (ch.isascii() and (ch.isprintable() or ch in "\n\t"))
+                   or unicodedata.category(ch)[0] in "LMN" else " " for ch in text)
+
+
+class AllowList:
+    """Rewrites text so that it holds only allowed words, short numbers, punctuation and typed units."""
+
+    def __init__(self, issued: Callable[[str], bool] = lambda token: False):
+        self._issued = issued  # whether a pseudonym-shaped token was made by this run's pseudonymizer
+        self._words = allowed_words()
+        self._lower_only = name_words()
+
+    def clean(self, text: str, counts: Counter) -> str:
+        text = normalize(text)
+        if "@" in text:  # nothing joined by `@` leaves: an address or a handle of allowed words is still one
+            text = _AT_CHUNK.sub(lambda m: self._at(m.group(0), counts), text)
+        typed: list[str] = []
+
+        def hide(m: re.Match) -> str:
+            unit = m.group(0)
+            if _PSEUDONYM.fullmatch(unit) and not self._issued(unit):
+                unit = self._count(counts, "allowlist.id", "<ID>")
+            typed.append(unit)
+            return chr(_SENTINEL + len(typed) - 1)
+
+        view = _TYPED.sub(hide, text)
+        view = _LONG_NUMBER.sub(lambda m: self._count(counts, "allowlist.number", "\x00"), view)
+        view = _WORD.sub(lambda m: self._word(m.group(0), counts), view)
+        return "".join(typed[ord(ch) - _SENTINEL] if _SENTINEL <= ord(ch) < _SENTINEL + len(typed)
+                       else ("<NUMBER>" if ch == "\x00" else ch) for ch in view) if typed or "\x00" in view else view
+
+    def _at(self, chunk: str, counts: Counter) -> str:
+        if _EMAIL.fullmatch(chunk):
+            return self._count(counts, "pii.email", "<EMAIL>")
+        return self._count(counts, "pii.handle", "<HANDLE>")
+
+    def _word(self, token: str, counts: Counter) -> str:
+        if not token.isascii():
+            return self._count(counts, *(("allowlist.name", "<NAME>") if token[0].isupper() else
+                                         ("allowlist.word", "<WORD>")))
+        low = token.lower()
+        if token.isdigit() or low in self._words or (token == low and low in self._lower_only):
+            return token
+        if any(ch.isdigit() for ch in token):
+            return self._count(counts, "allowlist.id", "<ID>")
+        if token[0].isupper() or low in self._lower_only:
+            return self._count(counts, "allowlist.name", "<NAME>")
+        return self._count(counts, "allowlist.word", "<WORD>")
+
+    @staticmethod
+    def _count(counts: Counter, rule: str, placeholder: str) -> str:
+        counts[rule] += 1
+        return placeholder
+
+
+def clean_all(texts: Iterable[str], allow: AllowList) -> list[str]:
+    """`allow.clean` of each text (for fixed messages such as warnings, whose counts are not reported)."""
+    return [allow.clean(t, Counter()) for t in texts]
