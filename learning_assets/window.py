@@ -38,9 +38,8 @@ def validate(since: str | None, until: str | None) -> tuple[date | None, date | 
 
 
 def time_based(table: str, df) -> bool:
-    from learning_assets.anonymize import QUASI_IDENTIFIERS
-
-    return "timestamp" in df.columns and "timestamp" in QUASI_IDENTIFIERS.get(table, ())
+    """Tables of events (a `timestamp` per row); capabilities, patterns and learned prompts are exported whole."""
+    return "timestamp" in df.columns and table not in ("capabilities", "patterns", "learned_prompts")
 
 
 def filter_tables(tables: dict, since: str | None, until: str | None) -> tuple[dict, dict[str, int]]:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 
 from learning_assets.privacy.wordlists import COMMON, NAME_WORDS, read_words, split_words
+from schemas.tables import ANONYMIZED, RAW
 
 HERE = Path(__file__).parent
 SCHEMAS = HERE.parent.parent / "schemas"
@@ -45,8 +46,6 @@ def framework_names(*categories: str) -> frozenset[str]:
 def fixed_strings() -> frozenset[str]:
     """Strings the project itself writes: JSON Schema property names, enumerations and constants, table and
     column names, and every framework name. An export may hold them whole."""
-    from schemas.tables import ANONYMIZED, RAW
-
     out: set[str] = {OTHER, UNKNOWN, PRIVACY_NOTICE}
     for path in sorted(SCHEMAS.glob("*.schema.json")):
         _schema_strings(json.loads(path.read_text(encoding="utf-8")), out)
