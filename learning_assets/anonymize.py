@@ -117,13 +117,13 @@ class Anonymizer:
         self.stats["agent_ids_generalized"] += 1
         return role
 
-    def category(self, series: pd.Series, allowed: Iterable[str]) -> pd.Series:
-        """An enumeration: its values as they are, anything else `other`, a missing value `unknown`."""
+    def category(self, series: pd.Series, allowed: Iterable[str], missing: str = OTHER) -> pd.Series:
+        """An enumeration: its values as they are, anything else `other`, a missing value `missing`."""
         allowed = set(allowed)
         codes, uniques = pd.factorize(series)
         values = [v if v in allowed else OTHER for v in uniques]
         self.stats["values_generalized"] += int(np.isin(codes, [i for i, v in enumerate(values) if v == OTHER]).sum())
-        return _spread(codes, values, UNKNOWN, series.index)
+        return _spread(codes, values, missing, series.index)
 
     def name(self, series: pd.Series, allowed: frozenset[str], kind: str = "name") -> pd.Series:
         """A name column: the framework's names as they are, any other name a keyed pseudonym."""
@@ -223,7 +223,7 @@ def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = Non
 def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> pd.DataFrame:
     """Anonymize one raw table. No row is dropped: every row belongs to the one project, so group sizes
     inside an export protect nobody; k counts projects where submissions are pooled."""
-    return conform(TRANSFORMS[table](raw, anon), ANONYMIZED[table])
+    return conform(TRANSFORMS[table](raw, anon).reset_index(drop=True), ANONYMIZED[table])
 
 
 def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
@@ -381,7 +381,7 @@ def _step_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
         "workflow_id": a.ids(df["workflow_id"], "wf"),
         "step_id": a.name(df["step_id"], STEP_IDS),
         "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
-        "status": a.category(df["status"], STATUSES),
+        "status": a.category(df["status"], STATUSES, UNKNOWN),
         "duration_ms": df["duration_ms"],
         "timestamp": a.day(df["timestamp"]),
         "retry_count": df["retry_count"],
@@ -393,7 +393,7 @@ def _step_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
 
 def _learned_prompts(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
     return pd.DataFrame({
-        "prompt_type": a.category(df["prompt_type"], PROMPT_TYPES),
+        "prompt_type": a.category(df["prompt_type"], PROMPT_TYPES, UNKNOWN),
         "agent_id": a.agent(df["agent_id"]),
         "timestamp": a.day(df["timestamp"]),
         "has_parent": df["has_parent"],

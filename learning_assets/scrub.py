@@ -58,7 +58,7 @@ SECRET_RULES: list[tuple[str, str, re.Pattern]] = [
 PII_RULES: list[tuple[str, str, re.Pattern]] = [
     ("email", "<EMAIL>", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
     ("url", "<URL>", re.compile(r"\b(?:https?|ftp|wss?|ssh|git|s3|gs|redis|postgres(?:ql)?|mysql|mongodb(?:\+srv)?"
-                                r"|amqp|file)://[^\s<>\"']+", re.I)),
+                                r"|amqp)://[^\s<>\"']+", re.I)),
     # Commit trailers name people: the whole value goes
     ("trailer", r"\1<NAME>", re.compile(
         r"(?im)^(\s*(?:co-authored-by|signed-off-by|reviewed-by|reported-by|tested-by|acked-by|helped-by)\s*:\s*)"

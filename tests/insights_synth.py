@@ -136,7 +136,7 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None) -> d
 def write_package(root: Path, tables: dict[str, pd.DataFrame], project: str, export_id: str,
                   created: datetime, k: int = 5) -> Path:
     """Write an export of `tables` under `root/exports/<export_id>` and package it; returns the package."""
-    per_table = {name: {"stats": {}, "achieved_k": k if len(df) else None, "rows_in": len(df),
+    per_table = {name: {"stats": {}, "rows_in": len(df),
                         "rows_out": len(df), "skipped": 0, "warnings": []} for name, df in tables.items()}
     report = build_report(per_table, k)
     metadata = export_metadata(project, "synthetic", k, now=created)

@@ -74,7 +74,7 @@ def test_code_snippets_are_replaced_by_their_line_count():
         "code_snippet": "def charge_card(self, amount):\n    return amount\n", "context": "payments retry",
         "learned_from": ["task-2026-03-02-0007"], "metadata": "{}", "failure_reasons": [],
     }]), RAW["patterns"])
-    out, _ = anonymize_table("patterns", raw, Anonymizer(pseudo, Scrubber(pseudo), k=1))
+    out = anonymize_table("patterns", raw, Anonymizer(pseudo, Scrubber(pseudo)))
     assert "code_snippet" not in out.columns
     assert out.loc[0, "code_lines"] == 3
     assert out.loc[0, "learned_from"] == [pseudo("task", "task-2026-03-02-0007")]
@@ -193,35 +193,32 @@ def test_generated_key_is_owner_only_and_reused(tmp_path):
         load_or_create_key(path)
 
 
-# --- k-anonymity ------------------------------------------------------------------------------------
+# --- closed vocabularies, no row suppression ----------------------------------------------------------
 
-def test_small_groups_are_suppressed_and_k_is_reported():
-    rows = [{"agent_id": "reviewer", "agent_name": "Reviewer", "duration": 1.0, "success": True,
-             "timestamp": "2026-03-01T10:00:00+00:00"}] * 6 + \
-           [{"agent_id": "tester", "agent_name": "Tester", "duration": 1.0, "success": True,
-             "timestamp": "2026-03-01T10:00:00+00:00"}] * 2
+def test_a_small_project_keeps_every_row_and_framework_names_pass_verbatim():
+    rows = [{"agent_id": "reviewer", "agent_name": "Reviewer Agent", "duration": 1.0, "success": True,
+             "timestamp": "2026-03-01T10:00:00+00:00"},
+            {"agent_id": "review /home/ada/quillfeather/src/app.py", "agent_name": "quillfeather-bot",
+             "duration": 2.0, "success": False, "timestamp": "2026-03-01T11:00:00+00:00"}]
     raw = conform(pd.DataFrame(rows), RAW["agent_executions"])
-    anon = Anonymizer(pseudo, Scrubber(pseudo), k=5)
-    out, achieved = anonymize_table("agent_executions", raw, anon)
-    assert list(out["agent_id"].unique()) == ["reviewer"] and achieved == 6
-    assert anon.stats["rows_suppressed"] == 2
+    out = anonymize_table("agent_executions", raw, Anonymizer(pseudo, Scrubber(pseudo)))
+    assert len(out) == 2
+    assert out["agent_id"].tolist() == ["reviewer", pseudo("agent", "review /home/ada/quillfeather/src/app.py")]
+    assert out["agent_name"].tolist() == ["Reviewer Agent", pseudo("agent", "quillfeather-bot")]
 
 
-def test_rare_values_become_other_and_missing_values_are_left_alone():
-    df = pd.DataFrame({"agent_name": ["Reviewer"] * 5 + ["Rare"] * 2 + [None] * 3})
-    anon = Anonymizer(pseudo, Scrubber(pseudo), k=5)
-    out = anon.generalize_rare(df.copy(), ["agent_name"])
-    assert out["agent_name"].tolist() == ["Reviewer"] * 5 + ["other"] * 2 + [None] * 3
-    assert anon.stats["values_generalized"] == 2
-    common = Anonymizer(pseudo, Scrubber(pseudo), k=5)
-    assert common.generalize_rare(df.head(5).copy(), ["agent_name"]).equals(df.head(5))
-    assert common.stats["values_generalized"] == 0
+def test_enumerations_keep_their_values_and_generalize_the_rest():
+    anon = Anonymizer(pseudo, Scrubber(pseudo))
+    out = anon.category(pd.Series(["success", "cancelled", "exploded", None], dtype=object),
+                        ["success", "cancelled"], missing="unknown")
+    assert out.tolist() == ["success", "cancelled", "other", "unknown"]
+    assert anon.stats["values_generalized"] == 1
 
 
 def test_undated_events_are_dropped_and_the_rest_stay_aligned():
     rows = [{"agent_id": "reviewer", "agent_name": "Reviewer", "duration": float(i), "success": True,
              "timestamp": None if i == 2 else "2026-03-01T10:00:00+00:00"} for i in range(7)]
     raw = conform(pd.DataFrame(rows), RAW["agent_executions"])
-    out, achieved = anonymize_table("agent_executions", raw, Anonymizer(pseudo, Scrubber(pseudo), k=5))
-    assert out["duration"].tolist() == [0.0, 1.0, 3.0, 4.0, 5.0, 6.0] and achieved == 6
+    out = anonymize_table("agent_executions", raw, Anonymizer(pseudo, Scrubber(pseudo)))
+    assert out["duration"].tolist() == [0.0, 1.0, 3.0, 4.0, 5.0, 6.0]
     assert out.index.equals(pd.RangeIndex(6)) and out["timestamp"].notna().all()

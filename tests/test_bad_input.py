@@ -97,8 +97,8 @@ def process(root: Path, seconds: int = 30, only: str | None = None) -> dict:
             raw = read.frame()
             shape_schema(RAW[table]).validate(raw)  # columns and types hold for any input (the Dagster type)
             parquet_roundtrip(raw)
-            anonymizer = Anonymizer(PSEUDO, Scrubber(PSEUDO, Vocabulary(set(), set(), set())), k=1)
-            df, _ = anonymize_table(table, raw, anonymizer)
+            anonymizer = Anonymizer(PSEUDO, Scrubber(PSEUDO, Vocabulary(set(), set(), set())))
+            df = anonymize_table(table, raw, anonymizer)
             shape_schema(ANONYMIZED[table]).validate(df)
             parquet_roundtrip(df)
             try:

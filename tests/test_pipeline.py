@@ -91,7 +91,7 @@ def test_damaged_lines_are_skipped_and_recorded(exported, tiny_source, instance)
 def test_a_failed_blocking_check_publishes_nothing(tiny_source, tmp_path, instance, monkeypatch):
     import learning_assets.checks as checks
 
-    monkeypatch.setattr(checks, "scan_export", lambda directory, vocabulary: [{"file": "x", "detector": "test",
+    monkeypatch.setattr(checks, "scan_export", lambda directory, vocabulary: [{"file": "x", "location": "$", "rule": "test",
                                                                                "sample": "…"}])
     result = run_pipeline(tiny_source.root, tmp_path / "export", instance)
     assert not result.success

@@ -130,10 +130,10 @@ def test_a_failing_anonymized_check_blocks_the_export(tiny_source, tmp_path, ins
     real = anonymized.anonymize_table
 
     def broken(table, raw, anonymizer):
-        df, k = real(table, raw, anonymizer)
+        df = real(table, raw, anonymizer)
         if table == "capabilities" and len(df):
             df.loc[0, "success_rate"] = 1.5
-        return df, k
+        return df
 
     monkeypatch.setattr(anonymized, "anonymize_table", broken)
     result = run_pipeline(tiny_source.root, tmp_path / "export", instance, k=1)
@@ -275,12 +275,13 @@ def _failed(validation, suite: str) -> list[dict]:
     return next(o for o in validation.outcomes if o.suite == suite).failed
 
 
-def test_the_leak_rescan_finds_a_planted_email_and_path(run, tmp_path):
+def test_the_invariant_check_finds_a_planted_email_and_path(run, tmp_path):
     from learning_assets.leaks import scan_export
 
     found = scan_export(_broken_copy(run["export"], tmp_path / "broken"))
-    assert {(f["file"], f["detector"]) for f in found} >= {("tables/patterns.parquet", "email"),
-                                                            ("learning_export.json", "path")}
+    assert {(f["file"], f["rule"]) for f in found} >= {("tables/patterns.parquet", "at_sign"),
+                                                        ("learning_export.json", "word_not_allowed")}
+    assert any(f["location"] == "$.analytics_data.workflows_per_day[0].note" for f in found)
     assert all(PLANTED_EMAIL not in f["sample"] for f in found)  # samples are masked
     assert scan_export(run["export"]) == []
 
