@@ -35,7 +35,7 @@ OUTCOME_COUNTS = {"success": 14, "failure": 3, "timeout": 2, "error": 1}
 COMMON_REASON = "test suite timed out"          # 10 projects: published
 RARE_REASON = "missing type annotations"         # 4 projects: never published
 RARE_CAPABILITY = "niche-lint"                   # 3 projects
-RARE_AGENT = "debugger"                          # 4 projects
+RARE_AGENT = "auditor"                           # 4 projects (no framework agent: a real export has none)
 DAY = pd.Timestamp("2026-03-02", tz="UTC")
 
 

@@ -276,7 +276,7 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
         return released
 
     assert diff("pattern_type", "success_rate", "function", "import") > 0.25
-    assert diff("capability_type", "success_rate", "security-scan", "refactor") > 0.25
+    assert diff("capability_type", "success_rate", "security-scan", "refactor") > 0.2  # truth 0.25, seeded noise
     assert diff("agent", "success_rate", "reviewer", "implementer") > 0.15
     assert diff("agent", "duration_seconds", "implementer", "reviewer") > 50
     assert diff("improvement_type", "success_gain", "pattern_learning", "feedback_loop") > 0.08
@@ -374,7 +374,7 @@ def test_release_is_deterministic_given_the_noise_and_never_publishes_small_grou
     one = build_release(frames, policy, release_id="a", noise=SeededLaplace(1))
     two = build_release(frames, policy, release_id="a", noise=SeededLaplace(1))
     assert one.document["insights"] == two.document["insights"]
-    # 6 projects, k=5: niche-lint (3 projects) and debugger (4) are withheld; everything else may appear
+    # 6 projects, k=5: niche-lint (3 projects) and auditor (4) are withheld; everything else may appear
     groups = {(r["dimension"], r["group"]) for r in one.document["insights"]}
     assert ("capability_type", synth.RARE_CAPABILITY) not in groups and ("agent", synth.RARE_AGENT) not in groups
     assert one.withheld["capability_type.success_rate"] >= 1
