@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from learning_assets.paths import GENERIC_DIRS, generalize_path
-from learning_assets.privacy.allowlist import AllowList, normalize
+from learning_assets.privacy.allowlist import AllowList, may_change, normalize
 from learning_assets.prefilter import Trigger, any_of, flagged, re2_superset, to_arrow
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
@@ -345,10 +345,6 @@ def _mask_phone_numbers(s: str, counts: Counter) -> str:
     return s
 
 
-def _every_text(array: pa.Array) -> pa.Array:
-    return pa.array(np.ones(len(array), dtype=bool))
-
-
 class Scrubber:
     """Scrubs free text; counts each replacement by rule. Memoized, since analytics text repeats.
 
@@ -423,7 +419,7 @@ class Scrubber:
                                        "pii.name"))
         steps.append((re2_superset(TOKEN), _mask_high_entropy))
         steps.append((DETECTOR_TRIGGERS[SECRET_CANDIDATE], _mask_detect_secrets))
-        steps.append((_every_text, self._allow.clean))
+        steps.append((may_change, self._allow.clean))
         return steps
 
     def _pseudonymize_id(self, kind: str, raw: str) -> str:

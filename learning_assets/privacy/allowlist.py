@@ -15,6 +15,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS, allowed_words, name_words
 
 PLACEHOLDER = r"<[A-Z][A-Z0-9_]*>"
@@ -91,6 +94,25 @@ class AllowList:
     def _count(counts: Counter, rule: str, placeholder: str) -> str:
         counts[rule] += 1
         return placeholder
+
+
+# Texts `clean` may change: anything but printable ASCII, `@`, digits, `<`, `_`, or a token not allowed in any case.
+_MAY_CHANGE = r"[^\t\n\r\x20-\x7e]|[@<_0-9]"
+
+
+def may_change(array: pa.Array) -> pa.Array:
+    """Flags, for a whole array of texts at once, every text `AllowList.clean` could rewrite.
+
+    The others are plain words and punctuation, every word allowed in any case: they pass as they are.
+    """
+    flags = pc.match_substring_regex(array, _MAY_CHANGE)
+    tokens = pc.split_pattern_regex(array, "[^A-Za-z]+")
+    flat, parents = pc.list_flatten(tokens), pc.list_parent_indices(tokens)
+    words = pa.array(sorted(allowed_words()), pa.large_string())
+    unknown = pc.invert(pc.or_(pc.equal(flat, ""), pc.is_in(pc.utf8_lower(flat), words)))
+    bad = pc.unique(pc.filter(parents, unknown))
+    mask = pc.is_in(pa.array(range(len(array)), pa.int64()), pc.cast(bad, pa.int64()))
+    return pc.or_(pc.fill_null(flags, True), mask)
 
 
 def clean_all(texts: Iterable[str], allow: AllowList) -> list[str]:
