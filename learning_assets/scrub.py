@@ -324,7 +324,9 @@ def _substitution(rx: re.Pattern, repl: str | Callable[[re.Match], str], rule: s
 # Text that is not plain printable ASCII or holds a percent-encoded character is normalized first.
 _NORMALIZE_TRIGGER = r"[^\t\n\r\x20-\x7e]|%[0-9A-Fa-f]{2}"
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
-_DIGITS_TRIGGER = r"[0-9](?:[^A-Za-z0-9]{0,3}[0-9]){6,}"  # seven digits or more, the least a phone number has
+# Digits written the way phone numbers are (+44 …, (312) …, 030 1234 5678, 312.555.0142); a run of digits
+# written otherwise still leaves only as `<NUMBER>` (see `privacy.allowlist`).
+_PHONE_TRIGGER = r"\+[0-9]|\([0-9]{2,5}\)|[0-9]{2,5} [0-9]{2,5}[ -][0-9]{2,5}|[0-9]{3}[.-][0-9]{3,4}[.-][0-9]{4}"
 
 
 def _normalize(s: str, counts: Counter) -> str:
@@ -411,7 +413,7 @@ class Scrubber:
         steps.append(_substitution(PATH_RULE, lambda m: generalize_path(m.group(0)), "path"))
         steps += [_substitution(rx, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}")
                   for kind, rx in ID_RULES]
-        steps.append((_DIGITS_TRIGGER, _mask_phone_numbers))
+        steps.append((_PHONE_TRIGGER, _mask_phone_numbers))
         steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[3:]]
         steps.append((any_of(CODE_LINE, CODE_INLINE), self._remove_code))
         if self._vocab_rx is not None:
