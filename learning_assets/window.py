@@ -1,10 +1,7 @@
 """`--since/--until`: a day window applied to the time-based tables of an export.
 
-The filter runs on the anonymized tables, i.e. on timestamps already rounded to the UTC day (rows of
-too-small groups carry the Monday of their week). Only tables whose k-anonymity groups include the
-timestamp are filtered: a day window then keeps or drops whole groups, so the k achieved by
-anonymization still holds for what is exported. Other tables (capabilities, patterns, ...) are
-exported whole.
+The filter runs on the anonymized tables, i.e. on timestamps already rounded to the UTC day. Tables of
+events are filtered; capabilities, patterns and learned prompts are exported whole.
 """
 
 from __future__ import annotations
