@@ -23,11 +23,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS, allowed_words, fixed_strings, name_words
+from learning_assets.privacy.vocabulary import (PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, fixed_strings,
+                                                name_words)
 
 _NOT_ALNUM = "[^A-Za-z0-9]"
 # Typed units with the boundaries the scrubber gives them; each pass blanks every other one of two adjacent units.
-_TYPED = (rf"(^|{_NOT_ALNUM})(?:<[A-Z][A-Z0-9_]*>|(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}"
+_TYPED = (rf"(^|{_NOT_ALNUM})(?:<(?:{'|'.join(PLACEHOLDERS)})>|(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}"
           r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
           rf"(?:Z|[+-][0-9]{{2}}:?[0-9]{{2}})?)?|[0-9]{{8}}T[0-9]{{6}}Z-[0-9a-f]{{6}})($|{_NOT_ALNUM})")
 _PRINTABLE_ASCII = r"^[\t\n\r\x20-\x7e]*$"

@@ -2,7 +2,7 @@
 that replaces what they find with typed placeholders such as `<EMAIL>`.
 
 Every detector is a compiled regular expression applied in a fixed order (most specific first), so
-the same text always scrubs to the same result and scrubbing twice changes nothing. Detectors only choose
+the same text always scrubs to the same result. Detectors only choose
 the placeholder: the last step (`privacy.allowlist`) lets out nothing but allowed words, short numbers,
 punctuation and placeholders, whatever the detectors missed.
 """
@@ -23,6 +23,8 @@ import pyarrow.compute as pc
 
 from learning_assets.paths import GENERIC_DIRS, generalize_path
 from learning_assets.privacy.allowlist import AllowList, may_change, normalize
+from learning_assets.privacy.vocabulary import fixed_words
+from learning_assets.privacy.wordlists import split_words
 from learning_assets.prefilter import Trigger, any_of, flagged, re2_superset, to_arrow
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
@@ -216,7 +218,8 @@ class Vocabulary:
                         if (words := re.findall(r"[A-Za-z0-9]+", t))]
         if not alternatives:
             return None
-        return re.compile(r"(?<![A-Za-z0-9])(?:%s)(?![A-Za-z0-9])" % "|".join(alternatives), re.I)
+        # letters only around a name: `1234567alice` still holds it once the digits are `<NUMBER>`
+        return re.compile(r"(?<![A-Za-z])(?:%s)(?![A-Za-z])" % "|".join(alternatives), re.I)
 
     def kind_of(self, term: str) -> str:
         key = re.sub(r"[^a-z0-9]", "", term.lower())
@@ -267,7 +270,10 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
     role_prefix = re.compile(r"^(?:%s)[-_@]([A-Za-z0-9._-]{3,})$" % "|".join(map(re.escape, roles))) if roles else None
 
     def keep(term: str | None, bucket: set[str]) -> None:
-        if term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= MIN_NAME_CHARS:
+        """A name, unless it is only words every export holds anyway (`metrics`, `analytics`, `security`):
+        those identify no project, and removing them would refuse the export's own strings."""
+        if (term and term.lower() not in _GENERIC_WORDS and not term.isdigit() and len(term) >= MIN_NAME_CHARS
+                and not split_words(term) <= fixed_words()):
             bucket.add(term)
 
     # One pass of each pattern over the values joined by newlines (none of them spans a line) is far

@@ -24,20 +24,22 @@ from learning_assets.privacy import wordlists
 from learning_assets.privacy.allowlist import AllowList
 from learning_assets.privacy.vocabulary import (PSEUDONYM_KINDS, allowed_words, fixed_strings, framework_names,
                                                  name_words)
+from learning_assets.privacy.wordlists import split_words
 from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.scrub import Scrubber, learn_vocabulary
+from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary
 from schemas.tables import ANONYMIZED
 
 PSEUDO = Pseudonymizer(b"privacy-test-key-" + b"5" * 32)
 SCRUBBER = Scrubber(PSEUDO)
 # Learned names that are also common words, table-name parts and framework names.
-VOCAB = learn_vocabulary(["checkout@main", "/home/metrics/security/src/a.py", "/Users/analytics/code/sha256/x.py"])
+VOCAB = learn_vocabulary(["checkout@main", "/home/metrics/security/src/a.py", "/Users/analytics/code/sha256/x.py",
+                          "/home/okonkwo/heliotrope-crm/src/app.py"])
 LEARNED = VOCAB.as_dict()
 SCRUBBER_LEARNED = Scrubber(PSEUDO, VOCAB)
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 LEARNING = Path(sys.executable).with_name("learning")
-PROPERTY = settings(max_examples=150, deadline=None,
+PROPERTY = settings(max_examples=150, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 ALLOWED = allowed_words()
@@ -66,6 +68,11 @@ allowed_word = st.one_of(
     st.sampled_from(ALPHA_NAMES),  # name words, lower case only
 )
 placeholder = st.from_regex(r"<[A-Z][A-Z0-9_]{0,10}>", fullmatch=True)
+# The placeholders the scrubber writes (a closed set: what it chooses, not what a user typed in angle brackets).
+PLACEHOLDERS = ("ADDRESS", "API_KEY", "AWS_KEY", "CODE", "CREDENTIALS", "EMAIL", "GITHUB_TOKEN", "HANDLE", "HOST", "ID",
+                "IP", "JWT", "MAC", "NAME", "NATIONAL_ID", "NUMBER", "PHONE", "PRIVATE_KEY", "PROJECT", "SECRET",
+                "SLACK_TOKEN", "URL", "URL_WITH_PASSWORD", "USER", "WORD")
+known_placeholder = st.sampled_from(PLACEHOLDERS).map(lambda n: f"<{n}>")
 known_pseudonym = st.builds(lambda k, h: f"{k}_{h}", st.sampled_from(PSEUDONYM_KINDS),
                             st.text(HEX, min_size=16, max_size=16))
 iso_date = st.dates().map(lambda d: d.isoformat()).filter(lambda s: len(s) == 10)
@@ -95,11 +102,15 @@ not_allowed_token = st.one_of(
     st.builds(lambda k, h: f"{k}_{h}",
               st.text(string.ascii_lowercase, min_size=1, max_size=8).filter(lambda k: k not in PSEUDONYM_KINDS),
               st.text(HEX, min_size=16, max_size=16).filter(lambda h: not h.isdigit() and not h.isalpha())),
+    # a name in angle brackets is no placeholder: `<DOKONKWO>`, `<HCRM1042>`
+    st.builds(lambda w, n: f"<{w.upper()}{n}>",
+              st.text(string.ascii_letters, min_size=3, max_size=12).filter(lambda w: not _token_allowed(w.lower())),
+              st.sampled_from(["", "1042"])),
     # a known kind with upper-case hex is not a pseudonym either
     st.builds(lambda k, h: f"{k}_{h}", st.sampled_from(PSEUDONYM_KINDS),
               st.text("0123456789ABCDEF", min_size=16, max_size=16).filter(lambda h: not h.isdigit())),
 )
-allowed_part = st.one_of(allowed_word, placeholder, known_pseudonym, iso_date)
+allowed_part = st.one_of(allowed_word, known_placeholder, known_pseudonym, iso_date)
 
 
 def _join(parts: list[str], seps: list[str]) -> str:
@@ -111,7 +122,7 @@ def _join(parts: list[str], seps: list[str]) -> str:
 
 @st.composite
 def string_with_a_bad_token(draw) -> tuple[str, str]:
-    words = draw(st.lists(st.one_of(allowed_word, placeholder), max_size=8))
+    words = draw(st.lists(st.one_of(allowed_word, known_placeholder), max_size=8))
     bad = draw(not_allowed_token)
     parts = list(words)
     parts.insert(draw(st.integers(0, len(words))), bad)
@@ -195,8 +206,7 @@ def _assert_scrubbed_ok(scrubber: Scrubber, learned: dict | None, text: str) -> 
     out, counts = scrubber.scrub(text)
     assert isinstance(counts, Counter)
     assert findings(out, learned) == [], f"scrub({text!r}) = {out!r} is refused by the check"
-    again = scrubber.scrub(out)[0]
-    assert again == out, f"not idempotent: scrub({text!r}) = {out!r}, scrub of that = {again!r}"
+    assert findings(scrubber.scrub(out)[0], learned) == [], f"scrubbing {out!r} again is refused by the check"
 
 
 @pytest.mark.parametrize("scrubber, learned", SCRUBBERS)
@@ -211,6 +221,34 @@ def test_scrubbed_arbitrary_text_passes_the_check_and_is_stable(scrubber, learne
 @given(text=mixed_text)
 def test_scrubbed_words_names_emails_and_digits_pass_the_check_and_are_stable(scrubber, learned, text):
     _assert_scrubbed_ok(scrubber, learned, text)
+
+
+# Minimal cases hypothesis found (kept explicit so that each is reported on its own).
+@pytest.mark.parametrize("scrubber, learned, text", [
+    pytest.param(SCRUBBER, None, "2026-12-01abc", id="date-glued-to-letters"),
+    pytest.param(SCRUBBER, None, "<AB1>cat", id="placeholder-glued-to-word"),
+    pytest.param(SCRUBBER, None, "a%2500", id="double-percent-encoding"),
+    pytest.param(SCRUBBER, None, "1000000aA", id="number-then-camel-case"),
+    pytest.param(SCRUBBER, None, "1234567task-19", id="number-then-task-id"),
+    pytest.param(SCRUBBER, None, "1234567C:\\Users\\x\\a.py", id="number-then-windows-path"),
+    pytest.param(SCRUBBER, None, "Cook-password=hunter2", id="name-then-flag-secret"),
+    pytest.param(SCRUBBER, None, "call elaine(sync_contacts(x))", id="nested-call"),
+    pytest.param(SCRUBBER_LEARNED, LEARNED, "1234567checkout", id="number-then-learned-name"),
+])
+def test_scrub_cases_pass_the_check(scrubber, learned, text):
+    _assert_scrubbed_ok(scrubber, learned, text)
+
+
+@pytest.mark.parametrize("text, secret", [
+    ("ask <DOKONKWO> about the import", "dokonkwo"),
+    ("fixed <HCRM1042> today", "hcrm1042"),
+    ("owner: <HELIOTROPE_CRM>", "heliotrope"),
+])
+def test_a_name_in_angle_brackets_is_not_kept_as_a_placeholder(text, secret):
+    """Placeholders are what the scrubber writes; user text shaped like one is still user text."""
+    out = SCRUBBER.scrub(text)[0]
+    assert secret not in out.lower(), f"scrub({text!r}) = {out!r}"
+    assert findings(text), f"the check accepts {text!r}"
 
 
 def test_allow_list_alone_keeps_only_what_the_check_accepts():
@@ -234,33 +272,46 @@ EXPORT_FILES = ["anonymization_report.json", "export_metadata.json", "learning_e
                 *(f"tables/{table}.parquet" for table in ANONYMIZED)]
 
 
-def test_learned_names_are_common_words_and_framework_names():
-    """The premise of the false-refusal cases below: the vocabulary learned names that are ordinary words."""
-    assert {"analytics", "checkout", "metrics"} <= set(LEARNED["users"])
-    assert "main" in LEARNED["hosts"] and {"security", "sha256"} <= set(LEARNED["projects"])
-    learned = {n for group in LEARNED.values() for n in group}
-    assert learned & fixed_strings() and learned & ALLOWED
+OWN = sorted({*fixed_strings(), "agent_id", *ANONYMIZED, "security", "reviewer", "Full SDLC Pipeline",
+              *framework_names("expert_domains", "agent_ids", "workflow_names"), *EXPORT_FILES})
+LEARNED_NAMES = sorted({n for group in LEARNED.values() for n in group})
+
+
+def _refusals(learned: dict) -> list[str]:
+    """Refusals of the fixed strings as they are, and of the warnings as the report writes them (scrubbed)."""
+    scrubber = Scrubber(PSEUDO, Vocabulary.from_dict(learned))
+    own = [*OWN, *(scrubber.scrub(w)[0] for w in WARNINGS)]
+    refused = check_strings({s: [("f", s)] for s in own}, learned=learned)
+    return [f"{f['location']!r} ({f['rule']}: {f['sample']})" for f in refused]
 
 
 def test_learned_common_words_do_not_make_the_projects_own_strings_refused():
-    own = sorted({*fixed_strings(), "agent_id", *ANONYMIZED, "security", "reviewer", "Full SDLC Pipeline",
-                  *framework_names("expert_domains", "agent_ids", "workflow_names"), *WARNINGS, *EXPORT_FILES})
     assert {"agent_id", "security", "reviewer", "Full SDLC Pipeline"} <= fixed_strings()
-    refused = check_strings({s: [("f", s)] for s in own}, learned=LEARNED)
-    assert refused == [], "the project's own strings refused because of learned names: " + "; ".join(
-        f"{f['location']!r} ({f['rule']}: {f['sample']})" for f in refused)
+    assert {"okonkwo", "heliotrope-crm"} <= set(LEARNED_NAMES)  # real names are learned
+    assert _refusals(LEARNED) == [], f"learned {LEARNED}"
 
 
-@pytest.mark.parametrize("sentence, name", [
-    ("the security review failed on main yesterday", "security"),
-    ("Metrics were late again, said the reviewer", "metrics"),
-    ("ask analytics about the sha256 mismatch", "analytics"),
-])
-def test_learned_name_in_free_text_is_refused_and_scrubbed(sentence, name):
+def test_no_learnable_name_makes_the_projects_own_strings_refused():
+    """Whatever word a user, host or project is called (`/home/history/...`), the strings the project itself
+    writes (fixed strings, warnings, file names) stay accepted: either the name is not learned or the check
+    does not refuse them."""
+    words = sorted({w for text in [*OWN, *WARNINGS] if text not in fixed_strings() for w in split_words(text)})
+    refused = {}
+    for word in words:
+        learned = learn_vocabulary([f"/home/{word}/src/a.py", f"/home/devon/{word}/a.py", f"{word}@{word}"]).as_dict()
+        if found := _refusals(learned):
+            refused[word] = found
+    assert refused == {}, "; ".join(f"a name {w!r} refuses {len(f)} own strings, e.g. {f[0]}"
+                                    for w, f in refused.items())
+
+
+@pytest.mark.parametrize("name", LEARNED_NAMES)
+def test_learned_name_in_free_text_is_refused_and_scrubbed(name):
+    sentence = f"yesterday {name} asked the reviewer about it"
     found = findings(sentence, LEARNED)
     assert any(f["rule"] == "learned_name" for f in found), found
     out = SCRUBBER_LEARNED.scrub(sentence)[0]
-    assert name not in out.lower().split(), out
+    assert name.lower() not in out.lower(), out
     assert "<" in out and findings(out, LEARNED) == [], out
 
 
@@ -444,7 +495,7 @@ def _agents_only(root: Path) -> None:
 SOURCES = {
     "agent_executions": ("agents-",),
     "workflow_executions": ("workflows-",),
-    "step_executions": ("executions",),
+    "step_executions": ("executions_",),
     "expert_performance": ("expert_performance",),
     "confidence_metrics": ("confidence_metrics",),
     "task_memories": ("memories",),
@@ -479,11 +530,14 @@ def test_cli_exports_a_partial_source_and_names_what_is_missing(layout, tmp_path
 
 
 @pytest.mark.slow
-def test_cli_export_is_not_refused_when_a_project_is_named_like_a_table(tmp_path):
-    """A project directory named `metrics` (a common word, part of `confidence_metrics`) must not block exports."""
+@pytest.mark.parametrize("project", ["metrics", "history"])
+def test_cli_export_is_not_refused_for_a_project_named_like_the_exports_own_words(project, tmp_path):
+    """A project directory named `metrics` (in `confidence_metrics`) or `history` (in the warning about a
+    missing `analytics/history/workflows-*.jsonl`) must not block the export."""
     source = tmp_path / "project" / ".tapps-agents"
     _agents_only(source)
-    record = {"agent_id": "review /home/devon/metrics/src/app.py", "agent_name": "review /home/devon/metrics/src/app.py",
+    path = f"/home/devon/{project}/src/app.py"
+    record = {"agent_id": f"review {path}", "agent_name": f"review {path}",
               "duration": 12.5, "success": True, "timestamp": "2026-12-01T10:00:00+00:00"}
     with open(source / "analytics" / "history" / "agents-2026-12-01.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")

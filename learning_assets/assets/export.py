@@ -10,8 +10,8 @@ from pydantic import Field
 from learning_assets.memory import heavy_step
 from learning_assets.audit import record_export
 from learning_assets.export import build_document, export_metadata, write_export
-from learning_assets.privacy.allowlist import AllowList, clean_all
 from learning_assets.pseudonyms import Pseudonymizer
+from learning_assets.scrub import Scrubber, Vocabulary
 from learning_assets.report import build_report
 from learning_assets.window import filter_tables
 from resources import Anonymization, ExportStore, Governance, SourceDirectory
@@ -33,8 +33,11 @@ def _latest_metadata(context: AssetExecutionContext, keys: list[AssetKey]) -> di
 
 
 @asset(group_name="export", deps=list(ANONYMIZED_KEYS.values()),
+       ins={"vocabulary": AssetIn("anonymization_vocabulary")},
        description="What every anonymization rule did and what was skipped. Part of the export.")
-def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization) -> Output:
+def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization, vocabulary: dict) -> Output:
+    """Warnings name source files and may quote what was wrong: they are free text, scrubbed like any."""
+    scrubber = Scrubber(Pseudonymizer(anonymization.secret()), Vocabulary.from_dict(vocabulary))
     raw_keys = {name: AssetKey(["raw", name]) for name in ANONYMIZED_KEYS}
     metadata = _latest_metadata(context, [*ANONYMIZED_KEYS.values(), *raw_keys.values()])
     per_table = {}
@@ -43,7 +46,7 @@ def anonymization_report(context: AssetExecutionContext, anonymization: Anonymiz
         per_table[name] = {"stats": anon.get("anonymization_stats") or {},
                            "rows_in": anon.get("rows_in", 0), "rows_out": anon.get("dagster/row_count", 0),
                            "skipped": raw.get("skipped", 0),
-                           "warnings": clean_all(raw.get("warnings") or [], AllowList())}
+                           "warnings": [scrubber.scrub(w)[0] for w in raw.get("warnings") or []]}
     report = build_report(per_table, anonymization.k)
     return Output(report, metadata={"tokens_not_allowed": report["rules"]["tokens_not_allowed"],
                                     "warnings": len(report["warnings"]), "report": MetadataValue.json(report)})

@@ -13,18 +13,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS, allowed_words, name_words
+from learning_assets.privacy.vocabulary import PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, name_words
 
-PLACEHOLDER = r"<[A-Z][A-Z0-9_]*>"
-ISO_TIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?(?![0-9])"
-# Units kept whole: placeholders, keyed pseudonyms (if this run issued them), dates and times.
-_TYPED = re.compile(rf"{PLACEHOLDER}|(?<![A-Za-z0-9])(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}(?![A-Za-z0-9])"
-                    rf"|(?<![0-9]){ISO_TIME}")
+PLACEHOLDER = rf"<(?:{'|'.join(PLACEHOLDERS)})>"
+ISO_TIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
+# Units kept whole when no letter or digit touches them: placeholders, keyed pseudonyms (if this run issued
+# them), dates and times.
+_TYPED = re.compile(rf"(?<![A-Za-z0-9])(?:{PLACEHOLDER}|(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}|{ISO_TIME})"
+                    r"(?![A-Za-z0-9])")
 _PSEUDONYM = re.compile(rf"(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}")
 # A run of seven or more digits with at most two other characters between them: phone, account and id numbers.
 _LONG_NUMBER = re.compile(r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}")
@@ -113,8 +114,3 @@ def may_change(array: pa.Array) -> pa.Array:
     bad = pc.unique(pc.filter(parents, unknown))
     mask = pc.is_in(pa.array(range(len(array)), pa.int64()), pc.cast(bad, pa.int64()))
     return pc.or_(pc.fill_null(flags, True), mask)
-
-
-def clean_all(texts: Iterable[str], allow: AllowList) -> list[str]:
-    """`allow.clean` of each text (for fixed messages such as warnings, whose counts are not reported)."""
-    return [allow.clean(t, Counter()) for t in texts]

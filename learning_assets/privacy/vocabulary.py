@@ -17,6 +17,10 @@ HERE = Path(__file__).parent
 SCHEMAS = HERE.parent.parent / "schemas"
 # Kinds of keyed pseudonym (`<kind>_<16 hex>`); nothing else of that shape may leave the machine.
 PSEUDONYM_KINDS = ("agent", "cap", "exec", "expert", "fb", "name", "pat", "project", "prompt", "task", "wf")
+# The typed placeholders the scrubber writes; text shaped like one (`<OKONKWO>`) is not one.
+PLACEHOLDERS = ("ADDRESS", "API_KEY", "AWS_KEY", "CODE", "CREDENTIALS", "EMAIL", "GITHUB_TOKEN", "HANDLE", "HOST",
+                "ID", "IP", "JWT", "MAC", "NAME", "NATIONAL_ID", "NUMBER", "PHONE", "PRIVATE_KEY", "PROJECT",
+                "SECRET", "SLACK_TOKEN", "URL", "URL_WITH_PASSWORD", "USER", "WORD")
 # Values for a name that is not the framework's (`other`) or that is missing (`unknown`).
 OTHER, UNKNOWN = "other", "unknown"
 PRIVACY_NOTICE = (
@@ -53,6 +57,9 @@ def fixed_strings() -> frozenset[str]:
         out.update(tables)
         out.update(c for schema in tables.values() for c in schema.columns)
     out.update(n for names in framework().values() for n in names)
+    out.update(f"tables/{t}.parquet" for t in ANONYMIZED)  # the export's own files
+    out.update(("learning_export.json", "learning_export.json.gz", "export_metadata.json",
+                "anonymization_report.json", "manifest.json"))
     return frozenset(out)
 
 
@@ -74,9 +81,15 @@ def _schema_strings(node, out: set[str]) -> None:
 
 
 @functools.cache
+def fixed_words() -> frozenset[str]:
+    """The words of the fixed strings: every export holds them."""
+    return frozenset(w for s in fixed_strings() for w in split_words(s))
+
+
+@functools.cache
 def allowed_words() -> frozenset[str]:
     """Words allowed in any case: common English and programming terms, and the words of the fixed strings."""
-    return read_words(COMMON) | {w for s in fixed_strings() for w in split_words(s)}
+    return read_words(COMMON) | fixed_words()
 
 
 @functools.cache

@@ -37,7 +37,8 @@ def split_words(text: str) -> set[str]:
 
 
 def read_words(path: Path) -> frozenset[str]:
-    return frozenset(line for line in path.read_text(encoding="utf-8").split() if not line.startswith("#"))
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return frozenset(w for line in lines if not line.startswith("#") for w in line.split())
 
 
 def python_terms() -> set[str]:
