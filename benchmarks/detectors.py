@@ -27,7 +27,8 @@ from learning_assets.prefilter import Trigger, any_of, flag_mask  # noqa: E402
 from learning_assets.pseudonyms import Pseudonymizer  # noqa: E402
 from learning_assets.scrub import (CODE_INLINE, CODE_LINE, DETECTOR_TRIGGERS, ID_RULES, PATH_RULE,  # noqa: E402
                                    PII_RULES, SECRET_CANDIDATE, SECRET_RULES, TOKEN, Scrubber, _detect_secrets_scanner,
-                                   detect_secrets_tokens, is_high_entropy, scan_for_leaks, scan_many_for_leaks)
+                                   detect_secrets_tokens, is_high_entropy)
+from learning_assets.leaks import check_strings  # noqa: E402
 from learning_assets.sources import (read_capabilities, read_code_outcomes, read_confidence_metrics,  # noqa: E402
                                      read_expert_performance, read_feedback, read_patterns,
                                      read_step_executions, read_task_memories, read_workflow_executions)
@@ -96,9 +97,8 @@ def whole_rows(texts: list[str]) -> list[tuple]:
         ("scrubber, every rule on every value", lambda: measure(texts, lambda t: scrubber._scrub(t)[1])),
         ("scrubber, rules only where triggers fire",
          lambda: batch(texts, lambda: [c for _, c in Scrubber(PSEUDONYMIZE).scrub_many(texts).values()])),
-        ("leak rescan, every detector on every value", lambda: measure(texts, scan_for_leaks)),
-        ("leak rescan, detectors only where triggers fire",
-         lambda: batch(texts, lambda: list(scan_many_for_leaks(texts).values()))),
+        ("invariant check (Arrow, all values at once)",
+         lambda: batch(texts, lambda: check_strings({t: [("benchmark", "text")] for t in texts}))),
     ]
     scrubber = Scrubber(PSEUDONYMIZE)
     rows = []

@@ -18,8 +18,7 @@ from learning_assets.assets.anonymized import text_values
 from learning_assets.prefilter import ASCII_CASE_FOLDS, flag_mask, re2_superset
 from learning_assets.pseudonyms import Pseudonymizer
 from learning_assets.scrub import (_HOME, _UNC, _URL_HOST, _USER_AT_HOST, DETECTOR_TRIGGERS, ROLES,
-                                   SECRET_CANDIDATE, VOCABULARY_TRIGGER, Scrubber, Vocabulary, learn_vocabulary,
-                                   scan_for_leaks, scan_many_for_leaks)
+                                   SECRET_CANDIDATE, VOCABULARY_TRIGGER, Scrubber, Vocabulary, learn_vocabulary)
 from learning_assets.sources import (read_capabilities, read_code_outcomes, read_confidence_metrics,
                                      read_expert_performance, read_feedback, read_patterns,
                                      read_step_executions, read_task_memories, read_workflow_executions)
@@ -136,15 +135,6 @@ def test_text_arrow_cannot_hold_is_scrubbed_one_by_one():
     scrubber = Scrubber(pseudo, VOCAB)
     assert scrubber.scrub_many([lone_surrogate]) == {lone_surrogate: Scrubber(pseudo, VOCAB).scrub(lone_surrogate)}
     assert "zorblatt" not in scrubber.scrub(lone_surrogate)[0]
-
-
-def test_leak_rescan_with_prefilter_equals_scanning_every_value(sample_texts, monkeypatch):
-    values = sample_texts + canary_texts() + FRAGMENTS
-    fast = scan_many_for_leaks(values, VOCAB)
-    assert fast == {v: scan_for_leaks(v, VOCAB) for v in values}
-    assert any(fast.values()), "the corpus must hold something the rescan fires on"
-    no_prefilter(monkeypatch)
-    assert scan_many_for_leaks(values, VOCAB) == fast
 
 
 def test_vocabulary_learned_with_prefilter_equals_learned_from_every_value(sample_texts, monkeypatch):

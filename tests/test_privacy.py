@@ -539,5 +539,5 @@ def test_cli_export_is_not_refused_for_a_project_named_like_the_exports_own_word
     with open(source / "analytics" / "history" / "agents-2026-12-01.jsonl", "a", encoding="utf-8") as fh:
         fh.write(json.dumps(record) + "\n")
     result, out = _export(source, tmp_path)
-    published = _published(out, result)
+    _published(out, result)
     assert b"devon" not in exported_text(out)[0]
