@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from learning_assets.privacy.vocabulary import (PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, fixed_strings,
-                                                name_words)
+from learning_assets.privacy.vocabulary import (PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, as_arrow,
+                                                fixed_strings, name_words)
 
 _NOT_ALNUM = "[^A-Za-z0-9]"
 # Typed units with the boundaries the scrubber gives them; each pass blanks every other one of two adjacent units.
@@ -34,7 +34,7 @@ _TYPED = (rf"(^|{_NOT_ALNUM})(?:<(?:{'|'.join(PLACEHOLDERS)})>|(?:{'|'.join(PSEU
 _PRINTABLE_ASCII = r"^[\t\n\r\x20-\x7e]*$"
 _LONG_NUMBER = r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-MAX_FINDINGS = 50
+MAX_FINDINGS = 500
 
 
 def scan_export(directory: Path, learned: dict | None = None) -> list[dict]:
@@ -72,32 +72,32 @@ def check_strings(where: dict[str, list[tuple[str, str]]], learned: dict | None 
             for file, location in where[value][:3]:
                 findings.append({"file": file, "location": location, "rule": rule, "sample": _mask(token)})
     findings.sort(key=lambda f: (f["file"], f["location"], f["rule"]))
-    return findings[:MAX_FINDINGS * 10]
+    return findings[:MAX_FINDINGS]
 
 
 def _violations(array: pa.Array, learned: dict) -> list[tuple[int, str, str]]:
     """(index into `array`, rule, offending part) for each string breaking a rule (its first violation each)."""
     found: dict[int, tuple[str, str]] = {}
 
-    def flag(mask: pa.Array, rule: str, parts: pa.Array | None = None) -> None:
+    def flag(mask: pa.Array, rule: str, part=lambda i: array[i].as_py()) -> None:
+        """`part(i)`: what of string i to show (masked) in its finding."""
         for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
-            found.setdefault(i, (rule, array[i].as_py() if parts is None else parts[i].as_py()))
+            found.setdefault(i, (rule, part(i)))
 
     flag(pc.invert(pc.match_substring_regex(array, _PRINTABLE_ASCII)), "not_printable_ascii")
     view = pc.replace_substring_regex(pc.replace_substring_regex(array, _TYPED, r"\1 \2"), _TYPED, r"\1 \2")
     flag(pc.match_substring(view, "@"), "at_sign")
     flag(pc.match_substring_regex(view, _LONG_NUMBER), "long_number",
-         pc.extract_regex(view, f"(?P<n>{_LONG_NUMBER})").field("n"))
+         lambda i: re.search(_LONG_NUMBER, view[i].as_py()).group(0))
     for name, pattern in _learned_patterns(learned):
-        flag(pc.match_substring_regex(view, pattern), "learned_name", pa.array([name] * len(array)))
+        flag(pc.match_substring_regex(view, pattern), "learned_name", lambda i, name=name: name)
 
     tokens = pc.split_pattern_regex(view, f"{_NOT_ALNUM}+")
     flat, parents = pc.list_flatten(tokens), pc.list_parent_indices(tokens)
     lower = pc.utf8_lower(flat)
     ok = pc.or_(pc.or_(pc.equal(pc.utf8_length(flat), 0), pc.utf8_is_digit(flat)),
-                pc.or_(pc.is_in(lower, pa.array(sorted(allowed_words()), pa.large_string())),
-                       pc.and_(pc.equal(flat, lower),
-                               pc.is_in(lower, pa.array(sorted(name_words()), pa.large_string())))))
+                pc.or_(pc.is_in(lower, as_arrow(allowed_words())),
+                       pc.and_(pc.equal(flat, lower), pc.is_in(lower, as_arrow(name_words())))))
     bad = pc.invert(pc.fill_null(ok, True))
     for parent, token in zip(pc.filter(parents, bad).to_pylist(), pc.filter(flat, bad).to_pylist()):
         found.setdefault(parent, ("word_not_allowed", token))

@@ -18,7 +18,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from learning_assets.privacy.vocabulary import PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, name_words
+from learning_assets.privacy.vocabulary import PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, as_arrow, name_words
 
 PLACEHOLDER = rf"<(?:{'|'.join(PLACEHOLDERS)})>"
 ISO_TIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"
@@ -109,8 +109,7 @@ def may_change(array: pa.Array) -> pa.Array:
     flags = pc.match_substring_regex(array, _MAY_CHANGE)
     tokens = pc.split_pattern_regex(array, "[^A-Za-z]+")
     flat, parents = pc.list_flatten(tokens), pc.list_parent_indices(tokens)
-    words = pa.array(sorted(allowed_words()), pa.large_string())
-    unknown = pc.invert(pc.or_(pc.equal(flat, ""), pc.is_in(pc.utf8_lower(flat), words)))
+    unknown = pc.invert(pc.or_(pc.equal(flat, ""), pc.is_in(pc.utf8_lower(flat), as_arrow(allowed_words()))))
     bad = pc.unique(pc.filter(parents, unknown))
     mask = pc.is_in(pa.array(range(len(array)), pa.int64()), pc.cast(bad, pa.int64()))
     return pc.or_(pc.fill_null(flags, True), mask)

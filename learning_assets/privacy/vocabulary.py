@@ -10,6 +10,8 @@ import functools
 import json
 from pathlib import Path
 
+import pyarrow as pa
+
 from learning_assets.privacy.wordlists import COMMON, NAME_WORDS, read_words, split_words
 from schemas.tables import ANONYMIZED, RAW
 
@@ -96,3 +98,9 @@ def allowed_words() -> frozenset[str]:
 def name_words() -> frozenset[str]:
     """Words allowed only in lower case (`will`, `mark`): capitalized, they are most likely a person's name."""
     return read_words(NAME_WORDS) - allowed_words()
+
+
+@functools.cache
+def as_arrow(words: frozenset[str]) -> pa.Array:
+    """A word set as an Arrow array, for `pyarrow.compute.is_in` (built once per set)."""
+    return pa.array(sorted(words), pa.large_string())
