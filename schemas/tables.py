@@ -26,7 +26,8 @@ def _str(nullable: bool = True, **kw) -> Column:
 # A check judges each value on its own (only `unique` compares rows): `quality.certainly_valid` runs the
 # checks over a column's distinct values.
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
-# Short lowercase names that survive anonymization (commands, workflow names, domains, "other", "unknown").
+# Short lowercase names that survive anonymization (framework commands, steps, domains, pseudonyms, "other",
+# "unknown").
 SLUG = r"^[a-z][a-z0-9_-]{0,39}$"
 # A framework's display name (`Rapid Development`) or a slug
 NAME = r"^[A-Za-z][A-Za-z0-9 _-]{0,59}$"

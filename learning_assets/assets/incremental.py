@@ -239,8 +239,8 @@ def _staged_checks(target: AssetKey, kind: str, prefix: str) -> list:
                                           "details": MetadataValue.json(problems[:50])})
 
     @asset_check(asset=target, name=f"{prefix}_no_sensitive_values", blocking=True,
-                 description="Rescans every staged value for secrets, personal data, paths, code and every "
-                             "source name learned so far (the cumulative vocabulary).")
+                 description="Every staged string is a fixed name, a pseudonym, a placeholder or text of allowed "
+                             "words with no source name learned so far (the cumulative vocabulary).")
     def no_sensitive_values(context: AssetCheckExecutionContext, export_store: ExportStore) -> AssetCheckResult:
         staging = run_staging(context, export_store, kind)
         findings = scan_export(staging, vocabulary_store(context).load().as_dict()) if staging.is_dir() else [
