@@ -366,6 +366,8 @@ class Scrubber:
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
         self._allow = AllowList(issued=getattr(pseudonymize, "issued", lambda token: False))
+        self._names = (_substitution(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
+                                     "pii.name") if self._vocab_rx is not None else None)
         self._cache: dict[str, tuple[str, Counter]] = {}
         self._steps = self._build_steps()
 
@@ -382,6 +384,14 @@ class Scrubber:
         if pending:
             self._cache.update(self._scrub_flagged(pending))
         return {t: self._cache[t] for t in texts}
+
+    def clean_message(self, text: str) -> str:
+        """One of the project's own messages (a warning naming a source file): learned names removed and
+        the allow-list applied, but no detector, which would turn the file names it cites into patterns."""
+        counts: Counter = Counter()
+        if self._names is not None:
+            text = self._names[1](text, counts)
+        return self._allow.clean(text, counts)
 
     def _scrub(self, text: str) -> tuple[str, Counter]:
         counts: Counter = Counter()
@@ -422,9 +432,8 @@ class Scrubber:
         steps.append((_PHONE_TRIGGER, _mask_phone_numbers))
         steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[3:]]
         steps.append((any_of(CODE_LINE, CODE_INLINE), self._remove_code))
-        if self._vocab_rx is not None:
-            steps.append(_substitution(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
-                                       "pii.name"))
+        if self._names is not None:
+            steps.append(self._names)
         steps.append((re2_superset(TOKEN), _mask_high_entropy))
         steps.append((DETECTOR_TRIGGERS[SECRET_CANDIDATE], _mask_detect_secrets))
         steps.append((may_change, self._allow.clean))

@@ -941,13 +941,17 @@ def read_workflow_executions(root: Path, naive_tz: tzinfo = timezone.utc,
 
 def read_expert_performance(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
     path = _find(root, "learning/expert_performance.jsonl")
-    return _read_flat(root, EXPERT_PERFORMANCE, [path] if path else [], naive_tz)
+    out = _read_flat(root, EXPERT_PERFORMANCE, [path] if path else [], naive_tz)
+    if path is None:
+        out.warnings.append("learning/expert_performance.jsonl is missing: no expert consultations exported")
+    return out
 
 
 def read_confidence_metrics(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
     out = SourceRead("confidence_metrics")
     path = _find(root, "confidence_metrics.json")
     if path is None:
+        out.warnings.append("confidence_metrics.json is missing: no confidence metrics exported")
         return out
     if not _inside(root, path):
         out.skipped.append(Skip(_rel(root, path), None, "symlink points outside the source directory"))
@@ -1023,13 +1027,18 @@ def read_feedback(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
             })
         except RECORD_ERRORS as exc:
             out.skipped.append(Skip(_rel(root, path), None, str(exc)))
+    if not out.files and not out.skipped:
+        out.warnings.append("feedback has no feedback*.json files: no feedback exported")
     return out
 
 
 def read_step_executions(root: Path, naive_tz: tzinfo = timezone.utc) -> SourceRead:
     metrics = root / "metrics"
     files = sorted(p for p in metrics.glob("executions_*.jsonl*") if p.is_file()) if metrics.is_dir() else []
-    return _read_flat(root, STEP_EXECUTIONS, files, naive_tz)
+    out = _read_flat(root, STEP_EXECUTIONS, files, naive_tz)
+    if not files:
+        out.warnings.append("metrics has no executions_*.jsonl files: no step executions exported")
+    return out
 
 
 _PROMPT_VERSION = re.compile(r"(\d{8})_(\d{6})")

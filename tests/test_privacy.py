@@ -280,7 +280,7 @@ LEARNED_NAMES = sorted({n for group in LEARNED.values() for n in group})
 def _refusals(learned: dict) -> list[str]:
     """Refusals of the fixed strings as they are, and of the warnings as the report writes them (scrubbed)."""
     scrubber = Scrubber(PSEUDO, Vocabulary.from_dict(learned))
-    own = [*OWN, *(scrubber.scrub(w)[0] for w in WARNINGS)]
+    own = [*OWN, *(scrubber.clean_message(w) for w in WARNINGS)]
     refused = check_strings({s: [("f", s)] for s in own}, learned=learned)
     return [f"{f['location']!r} ({f['rule']}: {f['sample']})" for f in refused]
 
@@ -491,13 +491,16 @@ def _agents_only(root: Path) -> None:
     (history / "agents-2026-12-01.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
 
 
-# Each source whose absence the readers report -> words a warning naming it as missing holds. (Step
-# executions, expert consultations, confidence metrics and feedback are not reported yet when absent.)
+# Each source the framework writes -> words a warning naming it as missing holds.
 SOURCES = {
     "agent_executions": ("agents-",),
     "workflow_executions": ("workflows-",),
+    "step_executions": ("executions_",),
+    "expert_performance": ("expert_performance",),
+    "confidence_metrics": ("confidence_metrics",),
     "task_memories": ("memories",),
     "capabilities": ("capabilities",),
+    "feedback": ("feedback",),
     "code_outcomes": ("outcomes",),
     "patterns": ("patterns",),
 }

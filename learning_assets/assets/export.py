@@ -36,7 +36,7 @@ def _latest_metadata(context: AssetExecutionContext, keys: list[AssetKey]) -> di
        ins={"vocabulary": AssetIn("anonymization_vocabulary")},
        description="What every anonymization rule did and what was skipped. Part of the export.")
 def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization, vocabulary: dict) -> Output:
-    """Warnings name source files and may quote what was wrong: they are free text, scrubbed like any."""
+    """Warnings name source files and what was wrong with them: they leave only as allowed words."""
     scrubber = Scrubber(Pseudonymizer(anonymization.secret()), Vocabulary.from_dict(vocabulary))
     raw_keys = {name: AssetKey(["raw", name]) for name in ANONYMIZED_KEYS}
     metadata = _latest_metadata(context, [*ANONYMIZED_KEYS.values(), *raw_keys.values()])
@@ -46,7 +46,7 @@ def anonymization_report(context: AssetExecutionContext, anonymization: Anonymiz
         per_table[name] = {"stats": anon.get("anonymization_stats") or {},
                            "rows_in": anon.get("rows_in", 0), "rows_out": anon.get("dagster/row_count", 0),
                            "skipped": raw.get("skipped", 0),
-                           "warnings": [scrubber.scrub(w)[0] for w in raw.get("warnings") or []]}
+                           "warnings": [scrubber.clean_message(w) for w in raw.get("warnings") or []]}
     report = build_report(per_table, anonymization.k)
     return Output(report, metadata={"tokens_not_allowed": report["rules"]["tokens_not_allowed"],
                                     "warnings": len(report["warnings"]), "report": MetadataValue.json(report)})
