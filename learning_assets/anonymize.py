@@ -220,6 +220,30 @@ def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = Non
         yield value
 
 
+def json_doc_strings(doc: str) -> list[str] | None:
+    """Every string of a JSON document, keys included (for learning names from it); None when it is not JSON."""
+    try:
+        value = json.loads(doc)
+    except ValueError:
+        return None
+    out: list[str] = [value] if isinstance(value, str) else []
+    if isinstance(value, (dict, list)):
+        _collect_strings(value, out)
+    return out
+
+
+def _collect_strings(value: dict | list, out: list[str]) -> None:
+    """Appends the strings of a dict or list; string leaves inline, as they are most of a document."""
+    if isinstance(value, dict):
+        out.extend(map(str, value))
+        value = value.values()
+    for v in value:
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, (dict, list)):
+            _collect_strings(v, out)
+
+
 def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> pd.DataFrame:
     """Anonymize one raw table. No row is dropped: every row belongs to the one project, so group sizes
     inside an export protect nobody; k counts projects where submissions are pooled."""

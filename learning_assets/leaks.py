@@ -157,18 +157,3 @@ def _parquet_strings(path: Path, file: str, where: dict) -> None:
                 except ValueError:
                     pass
             where[value].append((file, name))
-
-
-def json_strings(value) -> list[str]:
-    """Every string in a decoded JSON value, dictionary keys included."""
-    where: dict = defaultdict(list)
-    _json_strings(value, "", "$", where)
-    return list(where)
-
-
-def json_doc_strings(doc: str) -> list[str] | None:
-    """Every string of a JSON document, keys included; None when it is not JSON."""
-    try:
-        return json_strings(json.loads(doc))
-    except ValueError:
-        return None

@@ -284,9 +284,9 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
     def text(rx: re.Pattern) -> str:
         return "\n".join(values if array is None else [values[i] for i in flagged(array, re2_superset(rx))])
 
-    for match in _HOME.finditer(text(_HOME)):
-        root = match.group(0).lower()
-        segments = [p for p in re.split(r"\\\\|[\\/]", match.group(1)) if p]
+    for whole, rest in {(m.group(0), m.group(1)) for m in _HOME.finditer(text(_HOME))}:
+        root = whole.lower()
+        segments = [p for p in re.split(r"\\\\|[\\/]", rest) if p]
         if not root.startswith(("/workspace", "~", "/root")) and segments:
             keep(segments.pop(0), vocab.users)
         project = next((p for p in segments if p.lower() not in CONTAINERS and not p.startswith(".")), None)

@@ -11,11 +11,10 @@ from dagster import AssetExecutionContext, AssetIn, AssetKey, AssetOut, Metadata
 
 from learning_assets.forked import Forked, later, may_fork
 from learning_assets.memory import heavy_step
-from learning_assets.anonymize import Anonymizer, anonymize_table
+from learning_assets.anonymize import Anonymizer, anonymize_table, json_doc_strings
 from learning_assets.quality import table_dagster_type
 from learning_assets.quality_checks import (schema_check_selected, schema_check_spec, schema_report,
                                             with_schema_check)
-from learning_assets.leaks import json_doc_strings
 from learning_assets.metadata import table_metadata
 from learning_assets.prefilter import flagged, to_arrow
 from learning_assets.pseudonyms import Pseudonymizer
