@@ -30,6 +30,7 @@ _PSEUDONYM = re.compile(rf"(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}")
 # A run of seven or more digits with at most two other characters between them: phone, account and id numbers.
 _LONG_NUMBER = re.compile(r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}")
 _SENTINEL = 0xE000  # private-use characters stand in for typed units while numbers and words are looked at
+_STAND_IN = re.compile("[\x00\ue000-\uf8ff]")  # what `clean` put in place of typed units and long numbers
 _WORD = re.compile(r"[^\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\ue000-\uf8ff]+")
 _AT_CHUNK = re.compile(r"[^\s<>()\[\]{},;\"']*@[^\s<>()\[\]{},;\"']*")  # placeholders stay outside
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[A-Za-z]{2,}")
@@ -70,8 +71,9 @@ class AllowList:
         view = _TYPED.sub(hide, text)
         view = _LONG_NUMBER.sub(lambda m: self._count(counts, "allowlist.number", "\x00"), view)
         view = _WORD.sub(lambda m: self._word(m.group(0), counts), view)
-        return "".join(typed[ord(ch) - _SENTINEL] if _SENTINEL <= ord(ch) < _SENTINEL + len(typed)
-                       else ("<NUMBER>" if ch == "\x00" else ch) for ch in view) if typed or "\x00" in view else view
+        if not typed and "\x00" not in view:
+            return view
+        return _STAND_IN.sub(lambda m: "<NUMBER>" if m.group(0) == "\x00" else typed[ord(m.group(0)) - _SENTINEL], view)
 
     def _at(self, chunk: str, counts: Counter) -> str:
         if _EMAIL.fullmatch(chunk):
