@@ -22,16 +22,36 @@ import pyarrow as pa  # noqa: E402
 import pyarrow.compute as pc  # noqa: E402
 
 from benchmarks.run import source_for  # noqa: E402
-from learning_assets.assets.anonymized import text_values  # noqa: E402
-from learning_assets.prefilter import Trigger, any_of, flag_mask  # noqa: E402
-from learning_assets.pseudonyms import Pseudonymizer  # noqa: E402
-from learning_assets.scrub import (CODE_INLINE, CODE_LINE, DETECTOR_TRIGGERS, ID_RULES, PATH_RULE,  # noqa: E402
-                                   PII_RULES, SECRET_CANDIDATE, SECRET_RULES, TOKEN, Scrubber, _detect_secrets_scanner,
-                                   detect_secrets_tokens, is_high_entropy)
-from learning_assets.leaks import check_strings  # noqa: E402
-from learning_assets.sources import (read_capabilities, read_code_outcomes, read_confidence_metrics,  # noqa: E402
-                                     read_expert_performance, read_feedback, read_patterns,
-                                     read_step_executions, read_task_memories, read_workflow_executions)
+from learning_assets.defs.export.anonymized import text_values  # noqa: E402
+from learning_assets.privacy.leaks import check_strings  # noqa: E402
+from learning_assets.privacy.prefilter import Trigger, any_of, flag_mask  # noqa: E402
+from learning_assets.privacy.pseudonyms import Pseudonymizer  # noqa: E402
+from learning_assets.privacy.scrub import (  # noqa: E402
+    CODE_INLINE,
+    CODE_LINE,
+    DETECTOR_TRIGGERS,
+    ID_RULES,
+    PATH_RULE,
+    PII_RULES,
+    SECRET_CANDIDATE,
+    SECRET_RULES,
+    TOKEN,
+    Scrubber,
+    _detect_secrets_scanner,
+    detect_secrets_tokens,
+    is_high_entropy,
+)
+from learning_assets.sources.readers import (  # noqa: E402
+    read_capabilities,
+    read_code_outcomes,
+    read_confidence_metrics,
+    read_expert_performance,
+    read_feedback,
+    read_patterns,
+    read_step_executions,
+    read_task_memories,
+    read_workflow_executions,
+)
 
 FREE_TEXT_READERS = (read_task_memories, read_patterns, read_code_outcomes, read_workflow_executions,
                      read_expert_performance, read_confidence_metrics, read_feedback, read_step_executions)

@@ -26,11 +26,17 @@ from pathlib import Path
 warnings.filterwarnings("ignore")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.generator import SCALES, generate  # noqa: E402
 from benchmarks.run import ephemeral_instance  # noqa: E402
-from learning_assets.consent import ConsentStore  # noqa: E402
-from learning_assets.generator import SCALES, generate  # noqa: E402
-from learning_assets.incremental_run import run_backfill  # noqa: E402
-from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager  # noqa: E402
+from learning_assets.defs.incremental.run import run_backfill  # noqa: E402
+from learning_assets.governance.consent import ConsentStore  # noqa: E402
+from resources import (  # noqa: E402
+    Anonymization,
+    ExportStore,
+    Governance,
+    SourceDirectory,
+    TableIOManager,
+)
 
 KEY = "benchmark-key-" + "0" * 40
 
@@ -45,7 +51,7 @@ def resources(source: Path, work: Path, name: str) -> dict:
 
 def full_export(source: Path, work: Path) -> tuple[float, int, int, str]:
     from learning_assets.definitions import build_definitions
-    from learning_assets.run import execute_uncaptured
+    from learning_assets.defs.export.run import execute_uncaptured
 
     job = build_definitions().resolve_job_def("learning_export_job")
     with ephemeral_instance(work / "full_instance") as instance:

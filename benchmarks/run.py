@@ -33,7 +33,7 @@ DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
 LAZY_MODULES = ("dagster._grpc", "encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
                 "pandera.accessors.pandas_accessor", "pandera.backends.pandas.builtin_checks",
-                "pandera.backends.pandas.register", "schemas.versions", "tabulate")
+                "pandera.backends.pandas.register", "learning_assets.exportfiles.versions", "tabulate")
 # The analytics path compared with the floor: agent executions read, anonymized, type-checked, stored and
 # validated (their share of the multi-table steps).
 ANALYTICS_TABLES = (("raw", "agent_executions"), ("anonymized", "agent_executions"))
@@ -42,7 +42,7 @@ ANALYTICS_TABLES = (("raw", "agent_executions"), ("anonymized", "agent_execution
 def source_for(scale: str) -> Path:
     root = OUT / scale / ".tapps-agents"
     if not (root / "analytics").is_dir():
-        from learning_assets.generator import SCALES, generate
+        from benchmarks.generator import SCALES, generate
 
         generate(root, SCALES[scale], seed=7)
     return root
@@ -125,8 +125,8 @@ def import_everything() -> float:
 
     for module in LAZY_MODULES:
         importlib.import_module(module)
-    from learning_assets.quality import _gx
-    from learning_assets.scrub import _detect_secrets_scanner
+    from learning_assets.privacy.scrub import _detect_secrets_scanner
+    from learning_assets.quality.validate import _gx
 
     _gx()
     _detect_secrets_scanner()
@@ -145,8 +145,14 @@ def ephemeral_instance(directory: Path):
 
 
 def resources_for(source: str, tmp: Path) -> dict:
-    from learning_assets.consent import ConsentStore
-    from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
+    from learning_assets.governance.consent import ConsentStore
+    from resources import (
+        Anonymization,
+        ExportStore,
+        Governance,
+        SourceDirectory,
+        TableIOManager,
+    )
 
     ConsentStore(tmp / "home").grant(source)
     return {"source": SourceDirectory(path=source), "export_store": ExportStore(path=str(tmp / "export")),
@@ -182,7 +188,7 @@ def run_full(source: str, sample: bool) -> dict:
     """One full export in this process; returns timings, rows, memory and size."""
     import_s = import_everything()
     from learning_assets.definitions import build_definitions
-    from learning_assets.run import execute_uncaptured
+    from learning_assets.defs.export.run import execute_uncaptured
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -231,8 +237,8 @@ def run_floor(source: str, sample: bool) -> dict:
 def run_one_day(source: str, sample: bool) -> dict:
     """The daily schedule's run: the last day, with the day before already exported on this instance."""
     import_s = import_everything()
-    from learning_assets.incremental_run import run_backfill
-    from learning_assets.sources import history_days
+    from learning_assets.defs.incremental.run import run_backfill
+    from learning_assets.sources.readers import history_days
 
     day_before, last = history_days(Path(source))[-2:]
     with tempfile.TemporaryDirectory() as tmp:

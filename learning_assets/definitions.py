@@ -1,4 +1,4 @@
-"""The `learning_export` code location."""
+"""The `learning_export` code location: the four areas under `defs/`, bound to their resources."""
 
 from __future__ import annotations
 
@@ -6,25 +6,19 @@ import os
 
 from dagster import Definitions, EnvVar
 
-from learning_assets.assets.anonymized import ANONYMIZED_ASSETS
-from learning_assets.assets.dashboard import DASHBOARD_ASSETS
-from learning_assets.assets.export import EXPORT_ASSETS
-from learning_assets.assets.raw import RAW_ASSETS
-from learning_assets.checks import EXPORT_CHECKS
-from learning_assets.quality_checks import QUALITY_CHECKS
-from learning_assets.jobs import export_job
-from learning_assets.assets.incremental import INCREMENTAL_ASSETS, INCREMENTAL_CHECKS
-from learning_assets.jobs import INCREMENTAL_JOBS
-from learning_assets.schedules import SCHEDULES
-from learning_assets.sensors import SENSORS
-from learning_assets.assets.shared_insights import SHARED, shared_resources  # group `shared_insights`
-from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
-
-ASSETS = [*RAW_ASSETS, *ANONYMIZED_ASSETS, *EXPORT_ASSETS, *DASHBOARD_ASSETS]
-CHECKS = [*EXPORT_CHECKS, *QUALITY_CHECKS]
-# The incremental path (groups `daily` and `snapshots`): its own jobs, schedules and sensor.
-INCREMENTAL = {"assets": INCREMENTAL_ASSETS, "asset_checks": INCREMENTAL_CHECKS, "jobs": INCREMENTAL_JOBS,
-               "schedules": SCHEDULES, "sensors": SENSORS}
+from learning_assets.defs.dashboard import definitions as dashboard
+from learning_assets.defs.export import definitions as export
+from learning_assets.defs.incremental import definitions as incremental
+from learning_assets.defs.insights import definitions as insights
+from resources import (
+    Anonymization,
+    ExportStore,
+    Governance,
+    InsightsStore,
+    SourceDirectory,
+    SubmissionInbox,
+    TableIOManager,
+)
 
 
 def _from_env(field: str, name: str) -> dict:
@@ -40,15 +34,14 @@ def build_resources(source: str | None = None, output: str | None = None) -> dic
         "anonymization": Anonymization(**_from_env("key", "LEARNING_ANONYMIZATION_KEY")),
         "io_manager": TableIOManager(),
         "governance": Governance(),  # consent and audit trail under $DAGSTER_HOME/learning
+        "inbox": SubmissionInbox(**_from_env("path", "LEARNING_INBOX_DIR")),  # default ./inbox
+        "insights_store": InsightsStore(**_from_env("path", "LEARNING_INSIGHTS_DIR")),  # default ./shared_insights
     }
 
 
 def build_definitions(**resource_args) -> Definitions:
-    return Definitions(assets=[*ASSETS, *INCREMENTAL["assets"], *SHARED["assets"]],
-                       asset_checks=[*CHECKS, *INCREMENTAL["asset_checks"], *SHARED["asset_checks"]],
-                       jobs=[export_job, *INCREMENTAL["jobs"], *SHARED["jobs"]], schedules=INCREMENTAL["schedules"],
-                       sensors=[*INCREMENTAL["sensors"], *SHARED["sensors"]],
-                       resources={**build_resources(**resource_args), **shared_resources()})
+    return Definitions.merge(export.defs, incremental.defs, insights.defs, dashboard.defs,
+                             Definitions(resources=build_resources(**resource_args)))
 
 
 defs = build_definitions()

@@ -10,7 +10,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from learning_assets.pseudonyms import MIN_KEY_BYTES
+from learning_assets.privacy.pseudonyms import MIN_KEY_BYTES
 
 
 def default_key_file() -> Path:

@@ -7,7 +7,11 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from learning_assets.consent import ConsentStore, learning_home
+from learning_assets.governance.consent import (
+    ConsentRequired,
+    ConsentStore,
+    learning_home,
+)
 
 
 class Governance(ConfigurableResource):
@@ -32,7 +36,6 @@ class Governance(ConfigurableResource):
         """The consent record for a source, or a Dagster Failure saying how to grant it."""
         from dagster import Failure
 
-        from learning_assets.consent import ConsentRequired
 
         try:
             return self.consent(instance).require(source_root)

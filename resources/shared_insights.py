@@ -12,21 +12,18 @@ import contextlib
 import fcntl
 import json
 import os
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from resources.export_store import write_atomic
+from learning_assets.exportfiles.atomic import write_atomic
+from learning_assets.governance.consent import now_iso
+from resources.anonymization import load_or_create_key
 
 MiB = 1 << 20
 PACKAGE_SUFFIXES = (".tar.gz", ".tgz")
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
 
 
 class SubmissionInbox(ConfigurableResource):
@@ -124,7 +121,6 @@ class InsightsStore(ConfigurableResource):
 
     def migration_key(self) -> bytes:
         """The receiver's own key for re-pseudonymizing schema 1.0 documents (0600 file, made once)."""
-        from resources.anonymization import load_or_create_key
 
         return load_or_create_key(self.root() / "migration.key")
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from learning_assets.sources import resolve_source_root
+from learning_assets.sources.readers import resolve_source_root
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "learning_assets" / "sample_data"
 

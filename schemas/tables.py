@@ -35,7 +35,7 @@ NAME = r"^[A-Za-z][A-Za-z0-9 _-]{0,59}$"
 AGENT = r"^(?:[a-z]+(?:-[a-z]+)*|agent_[0-9a-f]{16})$"
 # A generic expert name (`expert-security`), `unknown`, or the pseudonym of one that carried other names.
 EXPERT = r"^(?:expert-[a-z][a-z-]{0,39}|expert_[0-9a-f]{16}|unknown)$"
-# What `learning_assets.paths.generalize_path` produces: `src/**/*.py`, `**/*.md`, `**/setup.py`, `**`.
+# What `learning_assets.privacy.paths.generalize_path` produces: `src/**/*.py`, `**/*.md`, `**/setup.py`, `**`.
 FILE_PATTERN = r"^(?:[a-z0-9._-]+/)?\*\*(?:/(?:\*\.[a-z0-9]{1,8}|[a-z0-9._-]+(?:/\*\*)?))?$"
 
 

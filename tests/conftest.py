@@ -10,12 +10,22 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, materialize
 
-from learning_assets.consent import ConsentStore
-from learning_assets.definitions import ASSETS, CHECKS
-from learning_assets.generator import SCALES, generate
-from resources import Anonymization, ExportStore, Governance, SourceDirectory, TableIOManager
+from benchmarks.generator import SCALES, generate
+from learning_assets.defs.dashboard.assets import DASHBOARD_ASSETS
+from learning_assets.defs.export import definitions as export_area
+from learning_assets.governance.consent import ConsentStore
+from resources import (
+    Anonymization,
+    ExportStore,
+    Governance,
+    SourceDirectory,
+    TableIOManager,
+)
 
 warnings.filterwarnings("ignore")
+# What `learning_export_job` runs: the export area and the owner's dashboard.
+ASSETS = [*export_area.defs.assets, *DASHBOARD_ASSETS]
+CHECKS = list(export_area.defs.asset_checks)
 TEST_KEY = "test-key-" + "0" * 40
 
 

@@ -2,7 +2,7 @@
 
 Tables are built directly in the anonymized schemas (no raw data, no pipeline run) and written with
 the exporter's own functions (`build_report`, `export_metadata`, `build_document`, `write_export`) and
-packaged with `learning_assets.submit.build_package`, so the packages are byte-for-byte the format a
+packaged with `learning_assets.governance.submit.build_package`, so the packages are byte-for-byte the format a
 real installation submits.
 """
 
@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from learning_assets.export import build_document, export_metadata, write_export
-from learning_assets.report import build_report
-from learning_assets.submit import build_package
+from learning_assets.exportfiles.document import build_document, export_metadata
+from learning_assets.exportfiles.report import build_report
+from learning_assets.exportfiles.write import write_export
+from learning_assets.governance.submit import build_package
 from schemas.tables import ANONYMIZED, TABLE_NAMES, conform, empty_frame
 
 # The known truth every project is drawn around (per-project offsets are small and centred).

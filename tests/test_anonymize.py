@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from learning_assets.anonymize import Anonymizer, anonymize_table
-from learning_assets.paths import generalize_path
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.leaks import check_strings
-from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary
+from learning_assets.privacy.anonymize import Anonymizer, anonymize_table
+from learning_assets.privacy.leaks import check_strings
+from learning_assets.privacy.paths import generalize_path
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.privacy.scrub import Scrubber, Vocabulary, learn_vocabulary
 from resources.anonymization import load_or_create_key
 from schemas.tables import ANONYMIZED, RAW, conform
 

@@ -27,11 +27,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaError
 
-from learning_assets import sources as S
-from learning_assets.anonymize import Anonymizer, anonymize_table
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.quality import shape_schema
-from learning_assets.scrub import Scrubber, Vocabulary
+from learning_assets.privacy.anonymize import Anonymizer, anonymize_table
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.privacy.scrub import Scrubber, Vocabulary
+from learning_assets.quality.validate import shape_schema
+from learning_assets.sources import readers as S
 from schemas.tables import ANONYMIZED, RAW
 from tests.conftest import exported_bytes, run_pipeline
 

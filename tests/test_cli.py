@@ -22,7 +22,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.consent import current_user
+from learning_assets.governance.consent import current_user
 
 CLI = [sys.executable, "-m", "learning_assets.cli"]
 REPO = Path(__file__).resolve().parent.parent

@@ -25,13 +25,16 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
-from learning_assets.consent import ConsentStore
-from learning_assets.export import build_document, export_metadata, verify_manifest, write_export
-from learning_assets.generator import SCALES, generate
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.report import build_report
-from learning_assets.run import ExportFailed, run_export
-from resources.export_store import EXPORTS, LATEST, STAGING, ExportStore, ExportStoreError, new_export_id
+from benchmarks.generator import SCALES, generate
+from learning_assets.defs.export.run import ExportFailed, run_export
+from learning_assets.exportfiles.atomic import ExportStoreError, new_export_id
+from learning_assets.exportfiles.document import build_document, export_metadata
+from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.exportfiles.report import build_report
+from learning_assets.exportfiles.write import write_export
+from learning_assets.governance.consent import ConsentStore
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from resources.export_store import EXPORTS, LATEST, STAGING, ExportStore
 from schemas.tables import ANONYMIZED, empty_frame
 from tests.conftest import TEST_KEY
 from tests.procs import start_group, stop_group, tail
@@ -166,8 +169,9 @@ WRITER = r"""
 import json, sys, time
 from pathlib import Path
 import pandas as pd, pyarrow.parquet as pq
-from learning_assets.export import write_export
-from resources.export_store import ExportStore, new_export_id
+from learning_assets.exportfiles.write import write_export
+from learning_assets.exportfiles.atomic import new_export_id
+from resources.export_store import ExportStore
 
 import numpy as np
 source, root, rows = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])

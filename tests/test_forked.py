@@ -9,8 +9,16 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.forked import ENV, MAX_ROWS, MAX_SOURCE_BYTES, Forked, may_fork, processes, split_work
-from learning_assets.sources import source_bytes
+from learning_assets.forked import (
+    ENV,
+    MAX_ROWS,
+    MAX_SOURCE_BYTES,
+    Forked,
+    may_fork,
+    processes,
+    split_work,
+)
+from learning_assets.sources.readers import source_bytes
 from schemas.tables import TABLE_NAMES
 from tests.conftest import run_pipeline
 

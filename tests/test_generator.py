@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from learning_assets.generator import ROLES, SCALES, GeneratedData, Scale, generate, main
+from benchmarks.generator import ROLES, SCALES, GeneratedData, Scale, generate, main
 
 TINY = SCALES["tiny"]
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "learning_assets" / "sample_data"
@@ -132,7 +132,7 @@ def test_deterministic(tmp_path, tiny):
 
 
 def test_second_process_gives_identical_output(tmp_path, tiny, monkeypatch):
-    import learning_assets.generator as generator
+    import benchmarks.generator as generator
 
     monkeypatch.setattr(generator, "PARALLEL_MIN_AGENT_EVENTS", 0)  # as at large scales
     data = generate(tmp_path / ".tapps-agents", TINY, seed=7)
@@ -457,7 +457,7 @@ def test_cli(tmp_path, capsys):
 
 
 def test_bundled_sample_is_current(tmp_path):
-    assert SAMPLE_DIR.is_dir(), "run: python -m learning_assets.generator learning_assets/sample_data"
+    assert SAMPLE_DIR.is_dir(), "run: python -m benchmarks.generator learning_assets/sample_data"
     assert sum(p.stat().st_size for p in _all_files(SAMPLE_DIR)) < 300_000
     fresh = generate(tmp_path / ".tapps-agents", SCALES["sample"], seed=7, damaged=True)
     assert _snapshot(SAMPLE_DIR) == _snapshot(fresh.root)

@@ -9,11 +9,15 @@ import threading
 import pandas as pd
 import pytest
 
-from learning_assets import audit
-from learning_assets.consent import ConsentRequired, ConsentStore, project_key
-from learning_assets.dashboard import sparkline, svg_bars, svg_lines
-from learning_assets.sources import resolve_source_root
-from learning_assets.window import InvalidWindow, filter_tables, validate
+from learning_assets.governance import audit
+from learning_assets.governance.consent import (
+    ConsentRequired,
+    ConsentStore,
+    project_key,
+)
+from learning_assets.reports.dashboard import sparkline, svg_bars, svg_lines
+from learning_assets.sources.readers import resolve_source_root
+from learning_assets.sources.window import InvalidWindow, filter_tables, validate
 from tests.conftest import run_pipeline
 
 

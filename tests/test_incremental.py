@@ -11,15 +11,20 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from dagster import (DefaultScheduleStatus, DefaultSensorStatus, build_schedule_context, build_sensor_context)
+from dagster import (
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    build_schedule_context,
+    build_sensor_context,
+)
 
-from learning_assets import incremental as inc
-from learning_assets.export import sha256_file
-from learning_assets.generator import SCALES, generate
-from learning_assets.incremental_run import run_backfill, run_snapshot
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.run import ExportFailed
-from learning_assets.sources import read_code_outcomes, read_task_memories
+from benchmarks.generator import SCALES, generate
+from learning_assets.defs.export.run import ExportFailed
+from learning_assets.defs.incremental.run import run_backfill, run_snapshot
+from learning_assets.exportfiles import incremental as inc
+from learning_assets.exportfiles.manifest import sha256_file
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.sources.readers import read_code_outcomes, read_task_memories
 from resources import SourceDirectory
 from tests.conftest import TEST_KEY, exported_bytes, resources_for
 
@@ -148,7 +153,7 @@ def test_daily_files_keep_every_dated_row_with_the_default_k(tmp_path, instance)
 
 
 def test_a_failed_leak_rescan_publishes_nothing(source, tmp_path, instance, monkeypatch):
-    import learning_assets.assets.incremental as assets
+    import learning_assets.defs.incremental.assets as assets
 
     monkeypatch.setattr(assets, "scan_export", lambda directory, vocabulary: [
         {"file": "x", "location": "$", "rule": "test", "sample": "…"}])
@@ -214,7 +219,10 @@ def test_snapshots_mark_only_what_changed_since_the_previous_one(source, tmp_pat
 # --- schedule, sensor, definitions ------------------------------------------------------------------------
 
 def test_the_schedule_requests_yesterdays_partition():
-    from learning_assets.schedules import daily_export_schedule, snapshot_export_schedule
+    from learning_assets.defs.incremental.schedules import (
+        daily_export_schedule,
+        snapshot_export_schedule,
+    )
 
     assert daily_export_schedule.execution_timezone == "UTC"
     assert daily_export_schedule.default_status == DefaultScheduleStatus.STOPPED
@@ -236,7 +244,9 @@ def _tick(sensor, cursor, root):
 
 
 def test_the_sensor_requests_the_partitions_whose_source_changed(source):
-    from learning_assets.sensors import learning_source_sensor as sensor
+    from learning_assets.defs.incremental.sensors import (
+        learning_source_sensor as sensor,
+    )
 
     assert sensor.default_status == DefaultSensorStatus.STOPPED
     root = source.root
@@ -301,7 +311,7 @@ def test_the_cli_reports_a_bad_range_in_one_line(capsys):
 # --- plain functions ---------------------------------------------------------------------------------------
 
 def test_the_vocabulary_store_is_cumulative_private_and_counts_what_it_adds(tmp_path):
-    from learning_assets.scrub import Vocabulary
+    from learning_assets.privacy.scrub import Vocabulary
 
     store = inc.VocabularyStore.for_instance(tmp_path)
     assert store.load().as_dict() == {"users": [], "hosts": [], "projects": []}

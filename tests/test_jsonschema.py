@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from learning_assets.export import build_document, export_metadata, write_export
-from learning_assets.report import build_report
-from schemas import versions
+from learning_assets.exportfiles import versions
+from learning_assets.exportfiles.document import build_document, export_metadata
+from learning_assets.exportfiles.report import build_report
+from learning_assets.exportfiles.versions import ExportSchemaError, SchemaVersionError
+from learning_assets.exportfiles.write import write_export
 from schemas.tables import ANONYMIZED, empty_frame
-from schemas.versions import ExportSchemaError, SchemaVersionError
 
 FRAMEWORK_EXPORT = Path(__file__).parent / "data" / "framework_export_1.0.json"
 KEY = b"k" * 32

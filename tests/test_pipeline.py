@@ -7,7 +7,7 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from learning_assets.export import verify_manifest
+from learning_assets.exportfiles.manifest import verify_manifest
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 from tests.conftest import exported_bytes, run_pipeline
 
@@ -89,7 +89,7 @@ def test_damaged_lines_are_skipped_and_recorded(exported, tiny_source, instance)
 
 
 def test_a_failed_blocking_check_publishes_nothing(tiny_source, tmp_path, instance, monkeypatch):
-    import learning_assets.checks as checks
+    import learning_assets.defs.export.checks as checks
 
     monkeypatch.setattr(checks, "scan_export", lambda directory, vocabulary: [{"file": "x", "location": "$", "rule": "test",
                                                                                "sample": "…"}])
@@ -104,7 +104,11 @@ def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not
 
     import pandas as pd
     import pyarrow as pa
-    from dagster import build_init_resource_context, build_input_context, build_output_context
+    from dagster import (
+        build_init_resource_context,
+        build_input_context,
+        build_output_context,
+    )
 
     from resources import TableIOManager
 
@@ -135,8 +139,7 @@ def test_one_table_can_be_materialized_alone_with_or_without_its_check(tiny_sour
     """The multi-table steps are subsettable: one raw table, then its anonymized table without the check."""
     from dagster import AssetKey, AssetSelection, materialize
 
-    from learning_assets.definitions import ASSETS
-    from tests.conftest import resources_for
+    from tests.conftest import ASSETS, resources_for
 
     resources = resources_for(tiny_source.root, tmp_path / "export", tmp_path / "storage")
     result = materialize(ASSETS, instance=instance, resources=resources,
@@ -161,7 +164,7 @@ def test_a_run_without_capture_lets_go_of_step_outputs(instance):
     import pandas as pd
     from dagster import Definitions, asset, define_asset_job, mem_io_manager
 
-    from learning_assets.run import execute_uncaptured
+    from learning_assets.defs.export.run import execute_uncaptured
 
     made = []
 

@@ -19,9 +19,15 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    EventRecordsFilter,
+)
 
-from learning_assets.consent import ConsentStore
+from learning_assets.governance.consent import ConsentStore
 from tests.conftest import TEST_KEY
 from tests.procs import free_port
 
@@ -140,8 +146,8 @@ def test_documented_postgres_block_is_valid_config():
 def test_instance_on_postgres_runs_export_and_backfill(postgres, tiny_source, tmp_path, monkeypatch):
     import psycopg2
 
-    from learning_assets.incremental_run import run_backfill
-    from learning_assets.run import run_export
+    from learning_assets.defs.export.run import run_export
+    from learning_assets.defs.incremental.run import run_backfill
 
     home = tmp_path / "dagster_home"
     home.mkdir()

@@ -13,16 +13,36 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import learning_assets.scrub as scrub_module
-from learning_assets.assets.anonymized import text_values
-from learning_assets.prefilter import ASCII_CASE_FOLDS, flag_mask, re2_superset
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.scrub import (_HOME, _UNC, _URL_HOST, _USER_AT_HOST, DETECTOR_TRIGGERS, ROLES,
-                                   SECRET_CANDIDATE, VOCABULARY_TRIGGER, Scrubber, Vocabulary, learn_vocabulary)
-from learning_assets.sources import (read_capabilities, read_code_outcomes, read_confidence_metrics,
-                                     read_expert_performance, read_feedback, read_patterns,
-                                     read_step_executions, read_task_memories, read_workflow_executions)
-from tests.test_canaries import HOST, PROJECT, USER, texts as canary_texts
+import learning_assets.privacy.scrub as scrub_module
+from learning_assets.defs.export.anonymized import text_values
+from learning_assets.privacy.prefilter import ASCII_CASE_FOLDS, flag_mask, re2_superset
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.privacy.scrub import (
+    _HOME,
+    _UNC,
+    _URL_HOST,
+    _USER_AT_HOST,
+    DETECTOR_TRIGGERS,
+    ROLES,
+    SECRET_CANDIDATE,
+    VOCABULARY_TRIGGER,
+    Scrubber,
+    Vocabulary,
+    learn_vocabulary,
+)
+from learning_assets.sources.readers import (
+    read_capabilities,
+    read_code_outcomes,
+    read_confidence_metrics,
+    read_expert_performance,
+    read_feedback,
+    read_patterns,
+    read_step_executions,
+    read_task_memories,
+    read_workflow_executions,
+)
+from tests.test_canaries import HOST, PROJECT, USER
+from tests.test_canaries import texts as canary_texts
 
 pseudo = Pseudonymizer(b"p" * 32)
 VOCAB = Vocabulary({USER, "märtaqvist", "zorblatt"}, {HOST, "buildbox-eu-07"}, {PROJECT, "acmesecretproj"})

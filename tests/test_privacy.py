@@ -19,14 +19,19 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from learning_assets.leaks import check_strings, scan_export
 from learning_assets.privacy import wordlists
 from learning_assets.privacy.allowlist import AllowList
-from learning_assets.privacy.vocabulary import (PSEUDONYM_KINDS, allowed_words, fixed_strings, framework_names,
-                                                 name_words)
+from learning_assets.privacy.leaks import check_strings, scan_export
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.privacy.scrub import Scrubber, Vocabulary, learn_vocabulary
+from learning_assets.privacy.vocabulary import (
+    PSEUDONYM_KINDS,
+    allowed_words,
+    fixed_strings,
+    framework_names,
+    name_words,
+)
 from learning_assets.privacy.wordlists import split_words
-from learning_assets.pseudonyms import Pseudonymizer
-from learning_assets.scrub import Scrubber, Vocabulary, learn_vocabulary
 from schemas.tables import ANONYMIZED
 
 PSEUDO = Pseudonymizer(b"privacy-test-key-" + b"5" * 32)

@@ -16,14 +16,21 @@ import pandas as pd
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
-from learning_assets.definitions import ASSETS, CHECKS
-from learning_assets.export import write_table
-from learning_assets.quality import (ExportFiles, build_data_docs, certainly_valid, pandera_report, safe_value,
-                                     table_dagster_type, text_frame, validate_export)
-from learning_assets.quality_checks import GX_CHECKS, schema_check_result
-from resources.io_manager import read_table_frame
+from learning_assets.defs.export.checks import GX_CHECKS
+from learning_assets.defs.export.schema_checks import schema_check_result
+from learning_assets.defs.types import table_dagster_type
+from learning_assets.exportfiles.parquet import read_table_frame, write_table
+from learning_assets.quality.validate import (
+    ExportFiles,
+    build_data_docs,
+    certainly_valid,
+    pandera_report,
+    safe_value,
+    text_frame,
+    validate_export,
+)
 from schemas.tables import ANONYMIZED, RAW, TABLE_NAMES
-from tests.conftest import resources_for, run_pipeline
+from tests.conftest import ASSETS, CHECKS, resources_for, run_pipeline
 
 PLANTED_EMAIL = "zorblatt.quality@example.org"
 
@@ -125,7 +132,7 @@ def test_failure_samples_never_show_free_text(tables):
 
 def test_a_failing_anonymized_check_blocks_the_export(tiny_source, tmp_path, instance, monkeypatch):
     """An out-of-range rate reaching an anonymized table fails its check, which skips the export."""
-    import learning_assets.assets.anonymized as anonymized
+    import learning_assets.defs.export.anonymized as anonymized
 
     real = anonymized.anonymize_table
 
@@ -276,7 +283,7 @@ def _failed(validation, suite: str) -> list[dict]:
 
 
 def test_the_invariant_check_finds_a_planted_email_and_path(run, tmp_path):
-    from learning_assets.leaks import scan_export
+    from learning_assets.privacy.leaks import scan_export
 
     found = scan_export(_broken_copy(run["export"], tmp_path / "broken"))
     assert {(f["file"], f["rule"]) for f in found} >= {("tables/patterns.parquet", "at_sign"),
@@ -333,7 +340,7 @@ def test_a_failing_gx_check_publishes_nothing(run, tmp_path):
     df = read_table_frame(path)
     df.loc[0, "agent_name"] = f"ping {PLANTED_EMAIL}"
     write_table(df, path)
-    from learning_assets.assets.export import learning_export, published_export
+    from learning_assets.defs.export.publish import learning_export, published_export
 
     result = materialize([*ASSETS, *CHECKS], instance=run["instance"], raise_on_error=False,
                          selection=[learning_export, published_export],

@@ -17,18 +17,34 @@ import pandas as pd
 import pytest
 from dagster import SensorResult, build_sensor_context, materialize
 
-from learning_assets.assets.shared_insights import (SHARED_GROUP, best_practices, learning_submission_sensor,
-                                                    pooled_submission, privacy_budget_accounted,
-                                                    release_respects_k, shared_insights, submission_intake)
+from learning_assets.defs.insights.assets import (
+    SHARED_GROUP,
+    best_practices,
+    pooled_submission,
+    shared_insights,
+    submission_intake,
+)
+from learning_assets.defs.insights.checks import (
+    privacy_budget_accounted,
+    release_respects_k,
+)
+from learning_assets.defs.insights.sensors import learning_submission_sensor
+from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.governance.submit import build_package
 from learning_assets.insights import pool
 from learning_assets.insights import release as release_mod
 from learning_assets.insights.dp import calibrate
 from learning_assets.insights.intake import commit, read_verdict, receive, scan_inbox
 from learning_assets.insights.package import Limits, Rejected, safe_extract
-from learning_assets.insights.release import (Policy, build_release, exact_aggregates, mean_contributions,
-                                              mean_slots, planned_measurements, sensitivities)
-from learning_assets.submit import build_package
-from resources.io_manager import read_table_frame
+from learning_assets.insights.release import (
+    Policy,
+    build_release,
+    exact_aggregates,
+    mean_contributions,
+    mean_slots,
+    planned_measurements,
+    sensitivities,
+)
 from resources.shared_insights import InsightsStore, SubmissionInbox
 from schemas.tables import TABLE_NAMES
 from tests import insights_synth as synth
@@ -441,7 +457,7 @@ def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tm
     export_dir.mkdir(parents=True)
     (export_dir / "learning_export.json").write_text(json.dumps(doc))
     (export_dir / "export_metadata.json").write_text(json.dumps(doc["export_metadata"]))
-    from learning_assets.export import sha256_file
+    from learning_assets.exportfiles.manifest import sha256_file
     files = [{"path": n, "sha256": sha256_file(export_dir / n), "bytes": (export_dir / n).stat().st_size}
              for n in ("learning_export.json", "export_metadata.json")]
     (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
@@ -465,7 +481,7 @@ def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tm
     assert set(caps["project"]) == {verdict["project"]}
     # the same 1.0 export packaged again (another packaged_at, so other bytes) maps to the same
     # project pseudonym and is refused as a duplicate
-    import learning_assets.submit as submit_mod
+    import learning_assets.governance.submit as submit_mod
 
     class Later(datetime):
         @classmethod

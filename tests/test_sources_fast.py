@@ -11,8 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from learning_assets import sources as S
-from learning_assets.generator import SCALES, generate
+from benchmarks.generator import SCALES, generate
+from learning_assets.sources import readers as S
 from schemas.tables import RAW
 
 FLAT_READERS = {"agent_executions": S.read_agent_executions, "workflow_executions": S.read_workflow_executions,

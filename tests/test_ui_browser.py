@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from learning_assets.consent import ConsentStore
+from learning_assets.governance.consent import ConsentStore
 from tests.conftest import TEST_KEY
 from tests.procs import free_port, start_group, stop_group, tail
 

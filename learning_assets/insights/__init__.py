@@ -1,3 +1,3 @@
 """The receiving side of cross-project learning: intake of submission packages, pooled tables, and
 differentially private shared insights (`package`, `pool`, `dp`, `release`); the Dagster assets live
-in `learning_assets/assets/shared_insights.py`."""
+in `learning_assets/defs/insights/assets.py`."""

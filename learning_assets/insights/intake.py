@@ -16,10 +16,20 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from learning_assets.governance.consent import now_iso
 from learning_assets.insights import pool
-from learning_assets.insights.package import Limits, Rejected, environmental, open_package, sha256_file
-from resources.shared_insights import InsightsStore, SubmissionInbox, now_iso
+
+if TYPE_CHECKING:  # the resources are passed in by the assets and the sensor
+    from resources.shared_insights import InsightsStore, SubmissionInbox
+from learning_assets.insights.package import (
+    Limits,
+    Rejected,
+    environmental,
+    open_package,
+    sha256_file,
+)
 
 KEY_CHARS = 20
 

@@ -1,4 +1,4 @@
-"""Verification of a received submission package (the format of `learning_assets.submit`).
+"""Verification of a received submission package (the format of `learning_assets.governance.submit`).
 
 Nothing in a package is trusted. It is unpacked in one streaming pass that refuses, before writing
 anything, members that are not plain files in the one top directory (absolute names, `..`, links,
@@ -28,6 +28,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from learning_assets.exportfiles import versions
+from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.privacy.leaks import scan_export
 from schemas.tables import ANONYMIZED, TABLE_NAMES, conform
 
 FORMAT = "learning-export-submission"
@@ -260,7 +264,6 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     """A submitted Parquet table, conformed to and validated against the anonymized schema."""
     import pandera.errors
 
-    from resources.io_manager import read_table_frame
 
     schema = ANONYMIZED[name]
     try:
@@ -291,8 +294,6 @@ def _migrated_tables(doc: dict) -> dict[str, pd.DataFrame]:
 def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_rescan: bool,
                   migration_key: bytes | None = None) -> Verified:
     """Check an unpacked export directory (control files already removed) and read its tables."""
-    from learning_assets.export import verify_manifest
-    from schemas import versions
 
     problems = verify_manifest(export_dir)
     if problems:
@@ -355,7 +356,6 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
             raise Rejected("tables", f"tables/{name}.parquet is missing (submissions must include Parquet tables)")
         tables[name] = read_table(path, name)
     if leak_rescan:
-        from learning_assets.leaks import scan_export
 
         findings = scan_export(export_dir)
         if findings:

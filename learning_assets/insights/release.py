@@ -35,7 +35,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from learning_assets.insights.dp import Accountant, Noise, OpenDPLaplace, laplace_variance
+from learning_assets.insights.dp import (
+    Accountant,
+    Noise,
+    OpenDPLaplace,
+    laplace_variance,
+)
 from schemas.tables import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"

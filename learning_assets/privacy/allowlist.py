@@ -2,7 +2,7 @@
 
 Detectors run before this step and choose typed placeholders (`<EMAIL>`, `<SECRET>` …) for what they
 recognise. This step makes safety independent of them: every token that is not an allowed word becomes a
-placeholder, whatever it is. What it keeps, the independent check in `learning_assets.leaks` accepts.
+placeholder, whatever it is. What it keeps, the independent check in `learning_assets.privacy.leaks` accepts.
 
 Tokens are runs of characters other than ASCII whitespace and punctuation, so a name written with a
 combining accent or in another script is one token, and never an allowed word (they are ASCII).
@@ -18,7 +18,13 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from learning_assets.privacy.vocabulary import PLACEHOLDERS, PSEUDONYM_KINDS, allowed_words, as_arrow, name_words
+from learning_assets.privacy.vocabulary import (
+    PLACEHOLDERS,
+    PSEUDONYM_KINDS,
+    allowed_words,
+    as_arrow,
+    name_words,
+)
 
 PLACEHOLDER = rf"<(?:{'|'.join(PLACEHOLDERS)})>"
 ISO_TIME = r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?"

@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from learning_assets.privacy.wordlists import COMMON, NAME_WORDS, read_words, split_words
+from learning_assets.privacy.wordlists import (
+    COMMON,
+    NAME_WORDS,
+    read_words,
+    split_words,
+)
 from schemas.tables import ANONYMIZED, RAW
 
 HERE = Path(__file__).parent

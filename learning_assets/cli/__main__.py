@@ -1,0 +1,3 @@
+from learning_assets.cli import main
+
+main()

@@ -1,0 +1,125 @@
+"""The `learning` app and what its commands share: one-line errors, the consoles, and where things are.
+
+Progress, summaries and errors go to stderr; what a command produces goes to stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from learning_assets.governance.consent import learning_home, project_key
+from learning_assets.oserrors import OS_ERRORS
+
+app = typer.Typer(help="Anonymized, validated exports of agent learning data.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+consent_app = typer.Typer(help="Grant, revoke or show export consent for a project.", no_args_is_help=True)
+app.add_typer(consent_app, name="consent")
+# Progress, summaries and errors on stderr; what a command produces on stdout. Not on a terminal
+# (logs, pipes), tables get a fixed, generous width instead of rich's 80 columns.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+DEBUG = {"on": False}
+REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
+SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
+
+
+class CliError(Exception):
+    """An error the user can act on; printed as one line."""
+
+
+class Format(str, Enum):
+    parquet = "parquet"
+    json = "json"
+    both = "both"
+
+
+# --- locations -----------------------------------------------------------------------------
+
+def instance_home() -> Path:
+    """$DAGSTER_HOME, else ./.dagster_home; seeded with the project's dagster.yaml."""
+    home = Path(os.environ.get("DAGSTER_HOME") or Path.cwd() / ".dagster_home").resolve()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "dagster.yaml").exists() and REPO_DAGSTER_YAML.is_file():
+            shutil.copy(REPO_DAGSTER_YAML, home / "dagster.yaml")
+    except OSError as exc:
+        raise CliError(f"{home}: cannot set up the Dagster instance home ({os_words(exc)})") from None
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def learning_dir() -> Path:
+    """`$DAGSTER_HOME/learning`: consent, audit trail and the anonymization key."""
+
+    return learning_home(instance_home())
+
+
+def source_dir(source: Path | None) -> Path:
+    """--source, else $LEARNING_SOURCE_DIR, else the bundled sample; must be a readable directory."""
+
+    path = Path(source or os.environ.get("LEARNING_SOURCE_DIR") or SAMPLE_DIR).expanduser()
+    if not path.exists():
+        raise CliError(f"{path}: source directory does not exist")
+    if not path.is_dir():
+        raise CliError(f"{path}: source is not a directory")
+    root = Path(project_key(path))
+    try:
+        os.listdir(root)
+    except PermissionError:
+        raise CliError(f"{root}: permission denied reading the source directory") from None
+    except OSError as exc:
+        raise CliError(f"{root}: cannot read the source directory ({os_words(exc)})") from None
+    return path
+
+
+def export_root(output: Path | None) -> Path:
+    """--output, else $LEARNING_EXPORT_DIR, else ./export."""
+    return Path(output or os.environ.get("LEARNING_EXPORT_DIR") or "export").expanduser().resolve()
+
+
+def ensure_writable(path: Path) -> None:
+    """Create the export directory and prove a file can be written there, or fail with one line."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-test-{os.getpid()}"
+        with open(probe, "wb") as fh:
+            fh.write(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise CliError(f"{path}: cannot write to the export directory ({os_words(exc)})") from None
+
+
+def os_words(exc: OSError) -> str:
+    return OS_ERRORS.get(exc.errno, exc.strerror or str(exc))
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def published_export(root: Path, export_id: str | None) -> Path:
+    """The named (or newest) published export under an export directory."""
+    if export_id:
+        path = root / "exports" / export_id
+        if not path.is_dir():
+            raise CliError(f"{path}: no such published export")
+        return path
+    pointer = root / "LATEST"
+    if pointer.is_file():
+        path = root / "exports" / pointer.read_text().strip()
+        if path.is_dir():
+            return path
+    raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
+

@@ -1,0 +1,177 @@
+"""Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain
+from pathlib import Path
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetOut,
+    MetadataValue,
+    Output,
+    asset,
+    multi_asset,
+)
+
+from learning_assets.defs.export.schema_checks import (
+    schema_check_selected,
+    schema_check_spec,
+    schema_report,
+    with_schema_check,
+)
+from learning_assets.defs.metadata import table_metadata
+from learning_assets.defs.types import table_dagster_type
+from learning_assets.forked import Forked, later, may_fork
+from learning_assets.memory import heavy_step
+from learning_assets.privacy.anonymize import (
+    Anonymizer,
+    anonymize_table,
+    json_doc_strings,
+)
+from learning_assets.privacy.prefilter import flagged, to_arrow
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.privacy.scrub import (
+    ROLES,
+    VOCABULARY_TRIGGER,
+    Scrubber,
+    Vocabulary,
+    learn_vocabulary,
+)
+from resources import Anonymization, SourceDirectory
+from schemas.tables import ANONYMIZED, TABLE_NAMES
+
+ANONYMIZED_GROUP = "anonymized"
+
+# Nested records rewritten value by value in Python: a forked child anonymizes them while the step does the
+# other tables, which takes about as long.
+CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
+# Shape (columns, order, dtypes) as the Dagster type; value rules run as the blocking `pandera_schema` check.
+ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
+
+
+def text_values(df: pd.DataFrame, trigger: str | None = None):
+    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves.
+
+    With an RE2 `trigger`, only the strings it flags; a JSON document is not even decoded when its text
+    has no escape (so every string in it is a plain substring) and the trigger does not flag it.
+    """
+    for col in df.columns:
+        values = df[col].dropna()
+        if df[col].dtype != object or values.empty:
+            continue
+        if isinstance(values.iloc[0], list):
+            yield from _flagged({str(v) for items in values for v in items}, trigger)
+        elif str(values.iloc[0]).startswith("{"):
+            docs = _flagged(map(str, values.unique()), None if trigger is None else r"\\|" + trigger)
+            yield from _flagged((s for doc in docs for s in _json_leaves(doc)), trigger)
+        else:
+            yield from _flagged(map(str, values.unique()), trigger)
+
+
+def _json_leaves(doc: str) -> list[str]:
+    """A JSON document's strings; the document itself when it is not JSON."""
+    strings = json_doc_strings(doc)
+    return [doc] if strings is None else strings
+
+
+def _flagged(values: Iterable[str], trigger: str | None) -> list[str]:
+    """The values `trigger` flags (all of them without one)."""
+    values = list(values)
+    if trigger is None or (array := to_arrow(values)) is None:
+        return values
+    return [values[i] for i in flagged(array, trigger)]
+
+
+def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
+    """User, host and project names from the source directory's own path and every string of the raw tables."""
+    values = [str(root.resolve())]
+    agent_ids = set()
+    for df in raw_tables:
+        values.extend(text_values(df, VOCABULARY_TRIGGER))
+        if "agent_id" in df:
+            agent_ids.update(df["agent_id"].dropna().unique())
+    return learn_vocabulary(values, agent_ids, roles=ROLES)
+
+
+@asset(
+    group_name=ANONYMIZED_GROUP,
+    ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
+    description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
+)
+@heavy_step
+def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
+    vocab = learn_source_vocabulary(source.root(), raw_tables.values())
+    context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
+                                 "projects": len(vocab.projects)})
+    return vocab.as_dict()
+
+
+@dataclass
+class AnonymizedTable:
+    name: str
+    frame: pd.DataFrame
+    rows_in: int
+    stats: dict
+    seconds: float
+    report: dict | None  # the Pandera report, when the run checks the table
+
+
+def anonymize_tables(raw_tables: dict[str, pd.DataFrame], tables: list[str], pseudonymize: Pseudonymizer,
+                     scrubber: Scrubber, checked: set[str]) -> Iterator[AnonymizedTable]:
+    """Each of `tables` anonymized (its own counts, the shared scrubber), checked if in `checked`."""
+    for table in tables:
+        started = time.perf_counter()
+        anonymizer = Anonymizer(pseudonymize, scrubber)
+        df = anonymize_table(table, raw_tables[table], anonymizer)
+        report = schema_report("anonymized", table, df) if table in checked else None
+        yield AnonymizedTable(table, df, len(raw_tables[table]), dict(sorted(anonymizer.stats.items())),
+                              time.perf_counter() - started, report)
+
+
+def anonymized_output(table: AnonymizedTable) -> Output:
+    return Output(table.frame, output_name=table.name, metadata={
+        **table_metadata(table.frame, preview=True),
+        "rows_in": table.rows_in,
+        "anonymization_stats": MetadataValue.json(table.stats),
+        "seconds": round(table.seconds, 3),
+    })
+
+
+@multi_asset(
+    name="anonymized_tables",
+    group_name=ANONYMIZED_GROUP,
+    ins={"vocabulary": AssetIn("anonymization_vocabulary"),
+         **{table: AssetIn(AssetKey(["raw", table])) for table in TABLE_NAMES}},
+    outs={table: AssetOut(key=AssetKey(["anonymized", table]), dagster_type=ANONYMIZED_TYPES[table],
+                          description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
+                          is_required=False)
+          for table in TABLE_NAMES},
+    check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
+    can_subset=True,
+)
+@heavy_step
+def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
+                      **raw_tables: pd.DataFrame):
+    """Every selected table anonymized in one step with one scrubber, so text that several tables share
+    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts.
+    The tables in `CHILD_TABLES` are anonymized by a forked child meanwhile (see `forked`)."""
+    pseudonymize = Pseudonymizer(anonymization.secret())
+    scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
+    selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
+    checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
+    forked = [table for table in selected if table in CHILD_TABLES]
+    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, checked)),
+                    fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
+             if forked else None)
+    own = anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize, scrubber,
+                           checked)
+    for table in chain(own, later(child)):
+        yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
+
+
+ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]

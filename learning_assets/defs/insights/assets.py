@@ -1,0 +1,186 @@
+"""Group `shared_insights`: the receiving side, where submissions from many projects become shared insights.
+
+    inbox/*.tar.gz --learning_submission_sensor--> one dynamic partition per submission
+      submission_intake  (verify the package, stage its tables)       partitioned by submission
+      pooled_submission  (replace the project's rows in the pooled tables)
+    shared_insights      (differentially private release over all pooled projects; checks: k, budget)
+      best_practices     (ranked rules, JSON for agents: <store>/best_practices.json)
+
+Releases are not triggered by the sensor: every release spends privacy budget, so they are run
+deliberately (`shared_insights_job`), and the privacy ledger sums what all releases spent.
+"""
+
+
+import json
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    DynamicPartitionsDefinition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from learning_assets.exportfiles.atomic import new_export_id, write_atomic
+from learning_assets.insights import pool
+from learning_assets.insights.intake import commit, receive
+from learning_assets.insights.release import (
+    Policy,
+    build_release,
+    columns_needed,
+)
+from resources.shared_insights import InsightsStore, SubmissionInbox
+
+SHARED_GROUP = "shared_insights"
+SUBMISSIONS = DynamicPartitionsDefinition(name="learning_submissions")
+RELEASES = "releases"
+LEDGER = "privacy_ledger.jsonl"
+
+
+def _verdict_metadata(verdict: dict) -> dict:
+    meta = {"status": verdict.get("status", "rejected"), "submission": verdict.get("submission", "")}
+    for key in ("code", "reason", "file", "project", "export_id", "export_created_at", "schema_version",
+                "migrated_from", "replaced", "superseded_by"):
+        if verdict.get(key) is not None:
+            meta[key] = str(verdict[key])
+    if verdict.get("rows"):
+        meta["rows"] = MetadataValue.json(verdict["rows"])
+        meta["dagster/row_count"] = int(sum(verdict["rows"].values()))
+    if verdict.get("warnings"):
+        meta["warnings"] = MetadataValue.json(verdict["warnings"])
+    return meta
+
+
+@asset(group_name=SHARED_GROUP, partitions_def=SUBMISSIONS,
+       description="One received submission package, verified: safe unpacking (size limits, tarfile data "
+                   "filter), checksums, manifest, JSON Schema version (1.0 migrated to 1.1), a clean "
+                   "anonymization report, a leak rescan and every table against its schema. A bad package "
+                   "is recorded as rejected (metadata `status`/`code`/`reason`, rejections.jsonl), not raised.")
+def submission_intake(context: AssetExecutionContext, inbox: SubmissionInbox,
+                      insights_store: InsightsStore) -> MaterializeResult:
+    verdict = receive(context.partition_key, inbox, insights_store)
+    if verdict["status"] == "rejected":
+        context.log.warning(f"submission {context.partition_key} rejected: {verdict['code']}: {verdict['reason']}")
+    return MaterializeResult(metadata=_verdict_metadata(verdict))
+
+
+@asset(group_name=SHARED_GROUP, partitions_def=SUBMISSIONS, deps=[submission_intake],
+       description="The submission's rows in the pooled cross-project tables (pooled/<table>/project=<p>/). "
+                   "A newer export of the same project replaces that project's rows; the same export again or "
+                   "an older one is rejected.")
+def pooled_submission(context: AssetExecutionContext, insights_store: InsightsStore) -> MaterializeResult:
+    verdict = commit(context.partition_key, insights_store)
+    if verdict["status"] == "rejected":
+        context.log.warning(f"submission {context.partition_key} not pooled: {verdict['code']}: {verdict['reason']}")
+    return MaterializeResult(metadata={**_verdict_metadata(verdict),
+                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+
+
+class SharedInsightsConfig(Config):
+    epsilon: float = Field(default=4.0, gt=0, description="Privacy budget of this release (pure epsilon-DP, "
+                                                          "privacy unit: one project).")
+    k: int = Field(default=5, ge=2, description="Publish a group only if at least k projects contributed.")
+    max_groups: int = Field(default=8, ge=1, description="Capability types / agents one project contributes to.")
+    max_failure_reasons: int = Field(default=3, ge=1, description="Failure reasons one project contributes.")
+    duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent durations are clipped to this.")
+    confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of the intervals.")
+    top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
+    max_lifetime_epsilon: float | None = Field(default=None, gt=0, description="Refuse a release that would "
+                                               "take the sum of all releases' epsilon over this.")
+
+    def policy(self) -> Policy:
+        return Policy(epsilon=self.epsilon, k=self.k, max_groups=self.max_groups,
+                      max_failure_reasons=self.max_failure_reasons, duration_cap_seconds=self.duration_cap_seconds,
+                      confidence=self.confidence, top_rules=self.top_rules)
+
+
+def latest_release(store: InsightsStore) -> tuple[str, dict] | None:
+    pointer = store.root() / RELEASES / "LATEST"
+    if not pointer.is_file():
+        return None
+    release_id = pointer.read_text().strip()
+    doc = store.read_json(store.root() / RELEASES / release_id / "insights.json")
+    return (release_id, doc) if doc else None
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    if not rows:
+        return "(none)"
+    return pd.DataFrame(rows)[columns].to_markdown(index=False)
+
+
+@asset(group_name=SHARED_GROUP, deps=[pooled_submission],
+       description="Differentially private insights over every pooled project: per capability type, pattern "
+                   "type and agent success, quality and duration; refinement effectiveness; task outcome "
+                   "shares; failure reasons shared by >= k projects. Laplace noise from OpenDP, a per-release "
+                   "epsilon, accounting in the metadata and in privacy_ledger.jsonl.")
+def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig,
+                    insights_store: InsightsStore) -> MaterializeResult:
+    policy = config.policy()
+    ledger = insights_store.read_log(LEDGER)
+    lifetime = sum(float(e.get("epsilon_spent", 0)) for e in ledger)
+    if config.max_lifetime_epsilon is not None and lifetime + policy.epsilon > config.max_lifetime_epsilon * (1 + 1e-9):
+        raise Failure(f"releasing with epsilon {policy.epsilon} would bring the lifetime total to "
+                      f"{lifetime + policy.epsilon:g}, over max_lifetime_epsilon {config.max_lifetime_epsilon:g}")
+    root = insights_store.root()
+    with insights_store.lock():
+        tables = pool.read_pooled(root, tuple(columns_needed(policy)), columns_needed(policy))
+    release_id = new_export_id()
+    release = build_release(tables, policy, release_id=release_id)
+    doc = release.document
+    doc["privacy"]["policy"] = config.model_dump()
+    doc["privacy"]["lifetime_epsilon"] = lifetime + release.accountant.spent
+    out = insights_store.dir(RELEASES, release_id)
+    write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
+    write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
+    write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
+    insights_store.append(LEDGER, {"release_id": release_id, "epsilon_budget": policy.epsilon,
+                                   "epsilon_spent": release.accountant.spent,
+                                   "measurements": len(release.accountant.charges),
+                                   "projects_pooled": release.projects})
+    charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4)}
+               for c in doc["privacy"]["charges"]]
+    return MaterializeResult(metadata={
+        "release_id": release_id,
+        "path": MetadataValue.path(str(out / "insights.json")),
+        "projects_pooled": release.projects,
+        "rows_published": len(doc["insights"]),
+        "groups_withheld_below_k": MetadataValue.json(release.withheld),
+        "epsilon_budget": policy.epsilon,
+        "epsilon_spent": release.accountant.spent,
+        "lifetime_epsilon": lifetime + release.accountant.spent,
+        "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon)",
+        "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "scale",
+                                                                "epsilon"])),
+        "insights": MetadataValue.md(_table(doc["insights"], ["dimension", "group", "metric", "projects", "value",
+                                                              "ci_low", "ci_high"])),
+    })
+
+
+@asset(group_name=SHARED_GROUP, deps=[shared_insights],
+       description="The ranked best-practice rules of the latest release (what goes with higher success, with "
+                   "the number of projects and a confidence interval), published as <store>/best_practices.json "
+                   "for agents to read.")
+def best_practices(context: AssetExecutionContext, insights_store: InsightsStore) -> MaterializeResult:
+    found = latest_release(insights_store)
+    if found is None:
+        raise Failure("no shared insights release to publish rules from")
+    release_id, _ = found
+    rules_path = insights_store.root() / RELEASES / release_id / "best_practices.json"
+    data = rules_path.read_bytes()
+    final = insights_store.root() / "best_practices.json"
+    write_atomic(final, data)
+    rules = json.loads(data)["rules"]
+    return MaterializeResult(metadata={
+        "release_id": release_id, "path": MetadataValue.path(str(final)), "rules": len(rules),
+        "supported": sum(1 for r in rules if r["supported"]),
+        "table": MetadataValue.md(_table(rules, ["rank", "dimension", "group", "metric", "effect", "ci_low",
+                                                 "ci_high", "projects", "supported"])),
+    })
+
+
+SHARED_ASSETS = [submission_intake, pooled_submission, shared_insights, best_practices]

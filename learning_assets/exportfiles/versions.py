@@ -1,0 +1,706 @@
+"""Versioned JSON Schema of the export document: validation with JSON paths, file checks, migration.
+
+`export-1.0.schema.json` is the agent framework's own export (permissive inside its sections);
+`export-1.1.schema.json` is ours (strict). A document declares its version in
+`export_metadata.schema_version`; it is validated against exactly that version, and a version this
+module does not know fails with a clear message. `migrate()` turns a 1.0 document into a valid 1.1 one.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import gzip
+import hashlib
+import json
+import re
+import secrets
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator, FormatChecker
+from jsonschema.exceptions import ValidationError, best_match
+from referencing import Registry, Resource
+
+from learning_assets import __version__
+from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.privacy.anonymize import ROLES
+from learning_assets.privacy.pseudonyms import Pseudonymizer
+from schemas import (
+    LATEST,
+    SCHEMA_FILES,
+    SchemaVersionError,
+    known_versions,
+    load_schema,
+)
+from schemas.tables import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
+
+DOCUMENT_NAMES = ("learning_export.json", "learning_export.json.gz")
+MAX_ISSUES = 200
+
+FORMATS = FormatChecker()
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_date_time(value: object) -> bool:
+    """RFC 3339 date-time with an offset (the `jsonschema` default needs an extra package)."""
+    if not isinstance(value, str):
+        return True
+    if not _RFC3339.match(value):
+        return False
+    datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return True
+
+
+class ExportSchemaError(ValueError):
+    """A document does not match its declared schema; `issues` lists every error with its JSON path."""
+
+    def __init__(self, message: str, issues: list[Issue]):
+        super().__init__(message)
+        self.issues = issues
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One finding: where (file, JSON path), what, and whether it blocks (error) or not (warning)."""
+
+    path: str
+    message: str
+    severity: str = "error"
+    file: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file} " if self.file else ""
+        return f"{where}{self.path}: {self.message}"
+
+
+# --- schemas and validators ---------------------------------------------------------------------
+
+
+def _inline_refs(node: Any, defs: dict, seen: tuple[str, ...] = ()) -> Any:
+    """`node` with each bare `{"$ref": "#/$defs/..."}` replaced by the (inlined) definition itself.
+
+    The same schema, minus a registry lookup per reference and value: `jsonschema` resolves `$ref`
+    again for every instance, which doubles the time to validate a document. A reference with sibling
+    keywords stays a reference (jsonschema then collects the properties it evaluates for
+    `unevaluatedProperties` without validating it twice, as it would for `allOf`).
+    """
+    if isinstance(node, list):
+        return [_inline_refs(v, defs, seen) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline_refs(v, defs, seen) for k, v in node.items()}
+    ref = out.get("$ref")
+    if ref is None or len(out) > 1:
+        return out
+    name = ref.removeprefix("#/$defs/")
+    if name not in defs or name in seen:  # the schemas have neither: fail loudly rather than validate less
+        raise SchemaVersionError(f"cannot inline $ref {ref!r}")
+    return _inline_refs(defs[name], defs, (*seen, name))
+
+
+@functools.lru_cache(maxsize=None)
+def validator(version: str, definition: str | None = None) -> Draft202012Validator:
+    """A validator for the whole document of `version`, or for one of its `$defs` (e.g. `manifest`)."""
+    root = load_schema(version)
+    root = _inline_refs(root, root.get("$defs", {}))
+    if definition is None:
+        return Draft202012Validator(root, format_checker=FORMATS)
+    if definition not in root.get("$defs", {}):
+        raise SchemaVersionError(f"schema {version} does not describe {definition.replace('_', ' ')}")
+    registry = Registry().with_resource(root["$id"], Resource.from_contents(root))
+    return Draft202012Validator({"$ref": f"{root['$id']}#/$defs/{definition}"}, registry=registry,
+                                format_checker=FORMATS)
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
+
+
+def _describe(error: ValidationError) -> str:
+    """The error message without the offending value when it is text or a container (it may be sensitive)."""
+    if error.context:
+        deepest = best_match(error.context)
+        if deepest is not None:
+            error = deepest
+    message = error.message
+    instance = error.instance
+    if not isinstance(instance, (int, float, bool, type(None))):
+        shown = f"<{_json_type(instance)} of {len(instance)} chars>" if isinstance(instance, str) else \
+            f"<{_json_type(instance)}>"
+        message = message.replace(repr(instance), shown)
+        if len(message) > 300:
+            message = f"{shown} fails '{error.validator}'"
+    return message
+
+
+def _issues(errors, file: str = "") -> list[Issue]:
+    out = [Issue(e.json_path, _describe(e), "error", file) for e in errors]
+    return sorted(set(out), key=lambda i: (i.path, i.message))
+
+
+def declared_version(doc: Any) -> str:
+    """`export_metadata.schema_version` of a document; a clear error when there is none."""
+    if not isinstance(doc, dict):
+        raise SchemaVersionError(f"not an export document: top level is a JSON {_json_type(doc)}, not an object")
+    meta = doc.get("export_metadata")
+    if not isinstance(meta, dict):
+        raise SchemaVersionError("not an export document: no export_metadata object")
+    version = meta.get("schema_version")
+    if not isinstance(version, str) or not version:
+        raise SchemaVersionError("export_metadata.schema_version is missing: cannot tell which schema applies")
+    if version not in SCHEMA_FILES:
+        raise SchemaVersionError(f"unknown schema version {version!r} in export_metadata.schema_version; "
+                                 f"this exporter knows {', '.join(known_versions())}")
+    return version
+
+
+class _Unsupported(Exception):
+    """A schema keyword `_predicate` does not evaluate: jsonschema alone judges that schema."""
+
+
+_TYPES = {"object": lambda v: type(v) is dict, "array": lambda v: type(v) is list,
+          "string": lambda v: type(v) is str, "null": lambda v: v is None, "boolean": lambda v: type(v) is bool,
+          "integer": lambda v: type(v) is int, "number": lambda v: type(v) in (int, float)}
+_ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description"}
+
+
+def _predicate(schema: dict, defs: dict):
+    """`schema` compiled into a function value -> bool that is True only for values jsonschema finds valid.
+
+    Only the keywords of our schemas are compiled, at most as strictly as the specification says (an
+    integer must be a JSON integer, not 1.0; `const` and `enum` compare types too). Anything else
+    raises _Unsupported. No error messages: a False sends the document to jsonschema for them.
+    """
+    if not isinstance(schema, dict):  # e.g. a boolean schema
+        raise _Unsupported(repr(schema))
+    schema = dict(schema)
+    tests = []
+    evaluated: set[str] | None = set(schema.get("properties", {}))  # for unevaluatedProperties: false
+    if "$ref" in schema:
+        target = defs.get(schema.pop("$ref").removeprefix("#/$defs/"))
+        if target is None:
+            raise _Unsupported("$ref")
+        tests.append(_predicate(target, defs))
+        if set(target) - {"type", "required", "properties"} - _ANNOTATIONS:
+            evaluated = None
+        else:
+            evaluated |= set(target.get("properties", {}))
+    for key, arg in schema.items():
+        if key in _ANNOTATIONS:
+            continue
+        if key == "type":
+            kinds = [_TYPES[t] for t in ([arg] if isinstance(arg, str) else arg)]
+            tests.append(lambda v, kinds=kinds: any(k(v) for k in kinds))
+        elif key == "required":
+            tests.append(lambda v, req=tuple(arg): type(v) is not dict or all(k in v for k in req))
+        elif key == "properties":
+            props = {k: _predicate(sub, defs) for k, sub in arg.items()}
+            tests.append(lambda v, props=props: type(v) is not dict or all(
+                p(v[k]) for k, p in props.items() if k in v))
+        elif key in ("additionalProperties", "unevaluatedProperties"):
+            known = set(schema.get("properties", {})) if key == "additionalProperties" else evaluated
+            if known is None or (arg is not False and key == "unevaluatedProperties"):
+                raise _Unsupported(key)
+            extra = (lambda _: False) if arg is False else _predicate(arg, defs)
+            tests.append(lambda v, known=known, extra=extra: type(v) is not dict or all(
+                extra(x) for k, x in v.items() if k not in known))
+        elif key == "propertyNames":
+            name = _predicate(arg, defs)
+            tests.append(lambda v, name=name: type(v) is not dict or all(name(k) for k in v))
+        elif key == "items":
+            item = _predicate(arg, defs)
+            tests.append(lambda v, item=item: type(v) is not list or all(item(x) for x in v))
+        elif key in ("minItems", "maxItems"):
+            tests.append(lambda v, n=arg, lo=key == "minItems": type(v) is not list or (len(v) >= n if lo else
+                                                                                      len(v) <= n))
+        elif key in ("minLength", "maxLength"):
+            tests.append(lambda v, n=arg, lo=key == "minLength": type(v) is not str or (len(v) >= n if lo else
+                                                                                      len(v) <= n))
+        elif key in ("minimum", "maximum"):
+            tests.append(lambda v, n=arg, lo=key == "minimum": type(v) not in (int, float) or (
+                v >= n if lo else v <= n))
+        elif key == "pattern":
+            tests.append(lambda v, rx=re.compile(arg): type(v) is not str or rx.search(v) is not None)
+        elif key == "format":
+            tests.append(lambda v, fmt=arg: FORMATS.conforms(v, fmt))
+        elif key == "const" and type(arg) in (str, bool, int):
+            tests.append(lambda v, c=arg: type(v) is type(c) and v == c)
+        elif key == "enum" and all(type(x) is str for x in arg):
+            tests.append(lambda v, allowed=frozenset(arg): type(v) is str and v in allowed)
+        elif key == "anyOf":
+            subs = [_predicate(sub, defs) for sub in arg]
+            tests.append(lambda v, subs=subs: any(p(v) for p in subs))
+        else:
+            raise _Unsupported(key)
+    return lambda v: all(t(v) for t in tests)
+
+
+@functools.lru_cache(maxsize=None)
+def _fast_check(version: str):
+    """The compiled whole-document predicate of `version`, or None when its schema has other keywords."""
+    root = load_schema(version)
+    try:
+        return _predicate(root, root.get("$defs", {}))
+    except _Unsupported:
+        return None
+
+
+def validate(doc: Any, version: str | None = None, definition: str | None = None, file: str = "") -> list[Issue]:
+    """Schema errors of a document (or of one `$defs` part), each with its JSON path; empty when valid.
+
+    A whole document that the compiled predicate (`_fast_check`) accepts is valid: several times faster
+    than jsonschema on a large document. Any other goes through jsonschema, which finds and describes
+    the errors.
+    """
+    version = version or declared_version(doc)
+    fast = _fast_check(version) if definition is None else None
+    if fast is not None and fast(doc):
+        return []
+    return _issues(validator(version, definition).iter_errors(doc), file)
+
+
+def ensure_valid(doc: dict) -> str:
+    """Raise ExportSchemaError (one line naming the first errors) unless `doc` matches its declared version."""
+    version = declared_version(doc)
+    issues = validate(doc, version)
+    if issues:
+        shown = "; ".join(str(i) for i in issues[:3])
+        more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
+        raise ExportSchemaError(f"export document does not match schema {version}: {shown}{more}", issues)
+    return version
+
+
+# SHA-256 of document texts this process serialized from a valid document (`valid_json`). The schemas
+# are fixed for the life of the process, so the same bytes read back need no second schema validation.
+_VALID_TEXTS: set[bytes] = set()
+
+
+def valid_json(doc: dict) -> bytes:
+    """`doc` as indented JSON, once it matches its declared schema (ExportSchemaError otherwise).
+
+    The text is remembered: checking the file it is written to (`check_file`, e.g. the export's
+    blocking check before publishing) skips the schema, which takes most of a large document's check.
+    """
+    ensure_valid(doc)
+    data = json.dumps(doc, indent=1, sort_keys=False).encode()
+    _VALID_TEXTS.add(hashlib.sha256(data).digest())
+    return data
+
+
+# --- semantic checks (beyond JSON Schema) --------------------------------------------------------
+
+SECTIONS = ("capability_metrics", "pattern_statistics", "learning_effectiveness", "analytics_data")
+
+
+def _warnings_1_0(doc: dict) -> list[Issue]:
+    out = [Issue("$.export_metadata.schema_version",
+                 "schema 1.0 is the framework's own export, whose anonymization is not verified "
+                 "(guessable hashes, unscanned free text); `learning migrate` converts it to 1.1", "warning")]
+    if doc["export_metadata"].get("anonymization_applied") is False:
+        out.append(Issue("$.export_metadata.anonymization_applied",
+                         "the exporter says anonymization was not applied", "warning"))
+    for section in SECTIONS:
+        value = doc.get(section)
+        if value is None:
+            out.append(Issue(f"$.{section}", "section missing", "warning"))
+        elif isinstance(value, dict) and set(value) == {"error"}:
+            out.append(Issue(f"$.{section}", "section holds only an error from the exporter: its data is missing",
+                             "warning"))
+    return out
+
+
+def _semantics_1_1(doc: dict) -> list[Issue]:
+    out = []
+    caps = doc["capability_metrics"]
+    if caps["total_capabilities"] != len(caps["capabilities"]):
+        out.append(Issue("$.capability_metrics.total_capabilities",
+                         f"{caps['total_capabilities']} but {len(caps['capabilities'])} capabilities listed"))
+    pats = doc["pattern_statistics"]
+    if sum(pats["patterns_by_type"].values()) != pats["total_patterns"]:
+        out.append(Issue("$.pattern_statistics.patterns_by_type",
+                         f"counts add up to {sum(pats['patterns_by_type'].values())}, "
+                         f"not total_patterns {pats['total_patterns']}"))
+    if pats["anti_patterns"] > pats["total_patterns"]:
+        out.append(Issue("$.pattern_statistics.anti_patterns", "more anti-patterns than patterns"))
+    refs = doc["learning_effectiveness"]
+    by_type = sum(v["count"] for v in refs["refinements_by_type"].values())
+    if refs["refinements_by_type"] and by_type != refs["total_refinements"]:
+        out.append(Issue("$.learning_effectiveness.refinements_by_type",
+                         f"counts add up to {by_type}, not total_refinements {refs['total_refinements']}"))
+    analytics = doc["analytics_data"]
+    for key, per_day in (("agent_executions", "agents_per_day"), ("workflow_executions", "workflows_per_day")):
+        listed = sum(r["executions"] for r in analytics[per_day])
+        if analytics[per_day] and listed != analytics[key]:
+            out.append(Issue(f"$.analytics_data.{per_day}", f"executions add up to {listed}, not {key} "
+                                                           f"{analytics[key]}"))
+    report = doc["anonymization_report"]
+    for i, warning in enumerate(report["warnings"][:20]):
+        out.append(Issue(f"$.anonymization_report.warnings[{i}]", f"export made with a warning: {warning}",
+                         "warning"))
+    if "migrated_from" in doc["export_metadata"]:
+        out.append(Issue("$.export_metadata.migrated_from",
+                         f"migrated from schema {doc['export_metadata']['migrated_from']['schema_version']}: "
+                         "k-anonymity was not applied and free text was dropped", "warning"))
+    return out
+
+
+def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) -> list[Issue]:
+    """Every error and warning for one export document: schema errors first, then consistency checks.
+
+    `schema_checked`: the document is known to match its declared schema (see `valid_json`).
+    """
+    try:
+        version = declared_version(doc)
+    except SchemaVersionError as exc:
+        return [Issue("$.export_metadata.schema_version", str(exc), "error", file)]
+    issues = [] if schema_checked else validate(doc, version, file=file)
+    if issues:
+        return issues
+    extra = _warnings_1_0(doc) if version == "1.0" else _semantics_1_1(doc)
+    return [Issue(i.path, i.message, i.severity, file) for i in extra]
+
+
+# --- files and directories -----------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> bytes:
+    raw = path.read_bytes()
+    return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(_read_text(path))
+
+
+def _kind(obj: Any) -> str:
+    if isinstance(obj, dict):
+        if "export_metadata" in obj:
+            return "document"
+        if {"export_id", "files"} <= set(obj):
+            return "manifest"
+        if {"k", "rules", "tables"} <= set(obj):
+            return "anonymization_report"
+        if {"schema_version", "export_timestamp"} <= set(obj):
+            return "export_metadata"
+    return "unknown"
+
+
+def _check_part(obj: Any, kind: str, file: str, version: str | None = None) -> tuple[list[Issue], str | None]:
+    """Validate a metadata file, a report or a manifest against its `$defs` in the right version."""
+    if kind == "export_metadata":
+        version = version or obj.get("schema_version")
+    elif kind == "manifest":
+        version = version or obj.get("schema_version")
+    version = version or LATEST
+    if version not in SCHEMA_FILES:
+        return [Issue("$.schema_version", f"unknown schema version {version!r}; this exporter knows "
+                                          f"{', '.join(known_versions())}", "error", file)], None
+    try:
+        return validate(obj, version, kind, file), version
+    except SchemaVersionError as exc:  # e.g. 1.0 has no manifest
+        return [Issue("$", str(exc), "warning", file)], version
+
+
+def check_file(path: Path) -> list[Issue]:
+    """Check one JSON file of an export (document, export_metadata.json, manifest or report)."""
+    name = path.name
+    try:
+        text = _read_text(path)
+        obj = json.loads(text)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        return [Issue("$", f"cannot read: {exc}", "error", name)]
+    except ValueError as exc:
+        return [Issue("$", f"not valid JSON: {str(exc).splitlines()[0]}", "error", name)]
+    kind = _kind(obj)
+    if kind == "document":
+        return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
+    if kind == "unknown":
+        return [Issue("$", "not an export file: neither a document (export_metadata), export metadata, "
+                           "a manifest nor an anonymization report", "error", name)]
+    return _check_part(obj, kind, name)[0]
+
+
+def check_directory(directory: Path) -> list[Issue]:
+    """Check an export directory: the document, its metadata and report files, and the manifest."""
+
+    issues: list[Issue] = []
+    docs = [directory / n for n in DOCUMENT_NAMES if (directory / n).is_file()]
+    doc, version = None, None
+    for path in docs:
+        issues += check_file(path)
+        try:
+            doc = read_json(path)
+            version = declared_version(doc)
+        except (OSError, ValueError, EOFError):
+            pass
+    meta_path = directory / "export_metadata.json"
+    if meta_path.is_file():
+        issues += check_file(meta_path)
+        try:
+            if doc is not None and read_json(meta_path) != doc.get("export_metadata"):
+                issues.append(Issue("$", "differs from the document's export_metadata", "error", meta_path.name))
+        except ValueError:
+            pass
+    report_path = directory / "anonymization_report.json"
+    if report_path.is_file():
+        issues += check_file(report_path)
+        try:
+            if doc is not None and "anonymization_report" in doc and read_json(report_path) != doc[
+                    "anonymization_report"]:
+                issues.append(Issue("$", "differs from the document's anonymization_report", "error",
+                                    report_path.name))
+        except ValueError:
+            pass
+    manifest_path = directory / "manifest.json"
+    if manifest_path.is_file():
+        issues += check_file(manifest_path)
+        issues += [Issue("$", problem, "error", "manifest.json") for problem in verify_manifest(directory)]
+    elif version != "1.0":
+        issues.append(Issue("$", "no manifest.json: file integrity cannot be verified", "warning",
+                            directory.name))
+    if not docs and not meta_path.is_file():
+        issues.append(Issue("$", "no learning_export.json[.gz] or export_metadata.json: not an export directory",
+                            "error", directory.name))
+    return issues
+
+
+def check_path(path: Path) -> list[Issue]:
+    """Check a file or an export directory; errors and warnings, each with its file and JSON path."""
+    path = Path(path)
+    if path.is_dir():
+        return check_directory(path)
+    if path.is_file():
+        return check_file(path)
+    return [Issue("$", "no such file or directory", "error", str(path))]
+
+
+# --- migration ----------------------------------------------------------------------------------
+
+MIGRATED_NOTICE = (
+    "Migrated from a schema 1.0 export written by the agent framework. Only aggregate numbers were "
+    "carried over; identifiers were replaced by keyed pseudonyms (HMAC-SHA256 under a key used once and "
+    "discarded), timestamps were rounded to the day, and all free text, pattern data and per-record "
+    "details of the original were dropped. k-anonymity could not be applied."
+)
+_VERSION_TEXT = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,39}$")
+_SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_MIGRATION_K = 5
+
+
+def _number(value: Any, lo: float | None = None, hi: float | None = None) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return None
+    if value in (float("inf"), float("-inf")):
+        return None
+    if (lo is not None and value < lo) or (hi is not None and value > hi):
+        return None
+    return float(value)
+
+
+def _count(value: Any) -> int | None:
+    n = _number(value, 0)
+    return int(n) if n is not None and n == int(n) else None
+
+
+def _day(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if ts.tzinfo is not None:
+        ts = ts.astimezone(timezone.utc)
+    return ts.date().isoformat()
+
+
+def _timestamp(value: Any, default: datetime) -> str:
+    try:
+        ts = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        ts = default
+    ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
+    return ts.replace(microsecond=0).isoformat()
+
+
+def _mean(values: list[float | None], digits: int = 4) -> float | None:
+    vals = [v for v in values if v is not None]
+    return round(sum(vals) / len(vals), digits) if vals else None
+
+
+def _section(doc: dict, name: str, dropped: list[str]) -> dict:
+    value = doc.get(name)
+    if not isinstance(value, dict) or set(value) == {"error"}:
+        dropped.append(f"{name}: missing or an exporter error in the 1.0 export")
+        return {}
+    return value
+
+
+def _counts_by(value: Any, allowed: tuple[str, ...]) -> dict[str, int]:
+    out: Counter = Counter()
+    if isinstance(value, dict):
+        for key, n in value.items():
+            c = _count(n)
+            if c:
+                out[key if key in allowed else "other"] += c
+    return dict(sorted(out.items()))
+
+
+def _sum_counts(records: Any, *keys: str) -> int:
+    total = 0
+    for rec in records if isinstance(records, list) else []:
+        if isinstance(rec, dict):
+            total += next((c for k in keys if (c := _count(rec.get(k))) is not None), 0)
+    return total
+
+
+def migrate(doc: dict, target: str = LATEST, *, key: bytes | None = None, now: datetime | None = None) -> dict:
+    """Turn a schema 1.0 document into a valid `target` (1.1) document.
+
+    Only what can be carried over safely is kept: aggregate counts and rates, capabilities with their
+    metrics (ids re-pseudonymized under `key`, or a random key used once), pattern counts by type.
+    Free text, pattern records and the framework's guessable hashes are dropped; what was dropped is
+    listed in the report's warnings. A document already at `target` is returned unchanged (a copy).
+    """
+
+    version = declared_version(doc)
+    if version == target:
+        return copy.deepcopy(doc)
+    if (version, target) != ("1.0", "1.1"):
+        raise SchemaVersionError(f"no migration from schema {version} to {target}")
+    errors = validate(doc, "1.0")
+    if errors:
+        raise ExportSchemaError(f"not a valid schema 1.0 document: {errors[0]}", errors)
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    pseudonym = Pseudonymizer(key or secrets.token_bytes(32))
+    dropped: list[str] = []
+    meta = doc["export_metadata"]
+
+    cm = _section(doc, "capability_metrics", dropped)
+    raw_caps = [c for c in cm.get("capabilities", []) if isinstance(c, dict) and c.get("capability_id")] \
+        if isinstance(cm.get("capabilities"), list) else []
+    types = [str(c["capability_id"]).partition(".")[2].lower() for c in raw_caps]
+    type_counts = Counter(types)
+    caps = []
+    for rec, ctype in zip(raw_caps, types):
+        role = str(rec.get("agent_id") or str(rec["capability_id"]).partition(".")[0]).lower()
+        history = rec.get("refinement_history")
+        caps.append({
+            "capability_id": pseudonym("cap", str(rec["capability_id"])),
+            "agent_id": role if role in ROLES else "unknown",
+            "capability_type": ctype if _SLUG.match(ctype) and type_counts[ctype] >= _MIGRATION_K else "other",
+            "success_rate": _number(rec.get("success_rate"), 0, 1),
+            "average_duration": _number(rec.get("average_duration"), 0),
+            "quality_score": _number(rec.get("quality_score"), 0, 1),
+            "usage_count": _count(rec.get("usage_count")),
+            "last_improved": _day(rec.get("last_improved") or rec.get("last_used")),
+            "refinement_count": _count(rec.get("refinement_count")) or (len(history) if isinstance(history, list)
+                                                                         else 0),
+        })
+    if raw_caps and any(set(c) - {"capability_id", "agent_id", "usage_count", "success_rate", "quality_score",
+                                  "average_duration", "last_improved", "last_used", "refinement_count",
+                                  "refinement_history"} for c in raw_caps):
+        dropped.append("capability_metrics.capabilities: fields other than the metrics")
+
+    ps = _section(doc, "pattern_statistics", dropped)
+    by_type = _counts_by(ps.get("patterns_by_type"), tuple(PATTERN_TYPES))
+    total_patterns = _count(ps.get("total_patterns"))
+    total_patterns = sum(by_type.values()) if total_patterns is None or (by_type and sum(by_type.values())
+                                                                          != total_patterns) else total_patterns
+    if total_patterns and not by_type:
+        by_type = {"other": total_patterns}
+    anti = _count(ps.get("total_anti_patterns", ps.get("anti_patterns"))) or 0
+    for key_ in ("top_patterns", "patterns"):
+        if ps.get(key_):
+            dropped.append(f"pattern_statistics.{key_}: pattern records of a 1.0 export are not anonymized")
+
+    le = _section(doc, "learning_effectiveness", dropped)
+    refinements = {}
+    if isinstance(le.get("refinements_by_type"), dict):
+        for t, v in le["refinements_by_type"].items():
+            c = _count(v.get("count") if isinstance(v, dict) else v)
+            if c:
+                name = t if t in IMPROVEMENT_TYPES else "other"
+                refinements.setdefault(name, {"count": 0, "average_improvement_percent": None})["count"] += c
+    total_refinements = sum(v["count"] for v in refinements.values()) if refinements else \
+        (_count(le.get("total_refinements")) or 0)
+    if le and set(le) - {"total_refinements", "refinements_by_type", "task_outcomes"}:
+        dropped.append("learning_effectiveness: details other than refinement and outcome counts")
+
+    ad = _section(doc, "analytics_data", dropped)
+    agents = ad.get("agents") if isinstance(ad.get("agents"), list) else []
+    workflows = ad.get("workflows") if isinstance(ad.get("workflows"), list) else []
+    if ad:
+        dropped.append("analytics_data: per-agent and per-workflow details (only execution totals are kept)")
+
+    caps_rates = [c["success_rate"] for c in caps]
+    migrated = {
+        "export_metadata": {
+            "export_timestamp": _timestamp(meta["export_timestamp"], now),
+            "framework_version": str(meta["framework_version"]) if _VERSION_TEXT.match(
+                str(meta["framework_version"])) else "unknown",
+            "exporter_version": __version__,
+            "export_version": "1.1",
+            "schema_version": "1.1",
+            "project_hash": pseudonym("project", str(meta.get("project_hash") or "unknown")),
+            "anonymization_applied": True,
+            "k_anonymity": None,
+            "privacy_notice": MIGRATED_NOTICE,
+            "migrated_from": {
+                "schema_version": "1.0",
+                "export_version": str(meta["export_version"])[:64],
+                "anonymization_applied": meta.get("anonymization_applied")
+                if isinstance(meta.get("anonymization_applied"), bool) else None,
+                "migrated_at": now.replace(microsecond=0).isoformat(),
+            },
+        },
+        "capability_metrics": {
+            "total_capabilities": len(caps),
+            "average_success_rate": _mean(caps_rates),
+            "average_quality_score": _mean([c["quality_score"] for c in caps]),
+            "capabilities": caps,
+        },
+        "pattern_statistics": {
+            "total_patterns": total_patterns,
+            "patterns_by_type": by_type,
+            "anti_patterns": min(anti, total_patterns),
+            "average_quality_score": _number(ps.get("average_quality_score"), 0, 1),
+            "average_success_rate": _number(ps.get("average_success_rate"), 0, 1),
+            "top_patterns": [],
+        },
+        "learning_effectiveness": {
+            "total_refinements": total_refinements,
+            "refinements_by_type": refinements,
+            "task_outcomes": _counts_by(le.get("task_outcomes"), tuple(OUTCOMES)),
+            "average_task_quality": None,
+            "code_outcomes": {"total": 0, "first_pass_success_rate": None, "average_iterations": None,
+                              "average_time_to_correctness": None},
+            "feedback": {"total": 0, "acceptance_rate": None, "average_quality_score": None},
+            "learned_prompts": {"total": 0, "by_type": {}},
+        },
+        "analytics_data": {
+            "agent_executions": _sum_counts(agents, "total_executions", "executions"),
+            "workflow_executions": _sum_counts(workflows, "total_executions", "executions"),
+            "agents_per_day": [],
+            "workflows_per_day": [],
+            "expert_consultations": {},
+            "confidence": {"total": 0, "meets_threshold_rate": None},
+            "step_executions": {"total": 0, "by_status": {}},
+        },
+        "anonymization_report": {
+            "k": None,
+            "rules": {"ids_pseudonymized": len(caps) + 1, "paths_generalized": 0, "code_blocks_removed": 0,
+                      "secrets": {}, "pii": {}, "context_keys_dropped": 0, "agent_ids_generalized": 0,
+                      "values_generalized": sum(1 for c in caps if c["capability_type"] == "other")},
+            "tables": {},
+            "warnings": [f"migrated from schema 1.0; dropped {d}" for d in dropped],
+        },
+    }
+    ensure_valid(migrated)
+    return migrated

@@ -1,0 +1,161 @@
+"""Submission packages: a published export as one tar.gz for manual upload.
+
+`<export dir>/submissions/learning-submission-<export id>.tar.gz` holds one directory with the
+export's files (tables, JSON document, metadata, anonymization report, manifest), a `checksums.sha256`
+(`sha256sum -c` format) and `SUBMISSION.json` describing the package. Archive headers carry no user,
+group or local time: owners are 0/root-less, times are the export's creation time, the gzip header has
+no name and no time, so the package reveals nothing the export does not.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import os
+import secrets
+import tarfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from learning_assets import __version__
+from learning_assets.exportfiles.manifest import verify_manifest
+
+SUBMISSIONS = "submissions"
+PREFIX = "learning-submission-"
+SUFFIX = ".tar.gz"
+FIRST = ("export_metadata.json", "anonymization_report.json", "manifest.json")
+
+
+class SubmitError(RuntimeError):
+    pass
+
+
+@dataclass
+class Package:
+    path: Path
+    export_id: str
+    sha256: str
+    bytes: int
+    members: list[dict] = field(default_factory=list)
+    project: str | None = None
+
+
+def package_name(export_id: str) -> str:
+    return f"{PREFIX}{export_id}{SUFFIX}"
+
+
+def submissions_dir(export_root: Path) -> Path:
+    return Path(export_root) / SUBMISSIONS
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _epoch(created_at: str | None) -> int:
+    try:
+        return int(datetime.fromisoformat(str(created_at)).timestamp())
+    except (TypeError, ValueError):
+        return 0
+
+
+def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, mtime, 0o644
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def build_package(export_dir: Path, export_root: Path) -> Package:
+    """Verify a published export against its manifest and write its submission package."""
+
+    export_dir = Path(export_dir)
+    problems = verify_manifest(export_dir)
+    if problems:
+        raise SubmitError(f"{export_dir}: export does not match its manifest ({problems[0]}"
+                          f"{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}); not packaged")
+    manifest = json.loads((export_dir / "manifest.json").read_text())
+    metadata = json.loads((export_dir / "export_metadata.json").read_text())
+    export_id = manifest.get("export_id") or export_dir.name
+    mtime = _epoch(manifest.get("created_at"))
+
+    names = [f["path"] for f in manifest["files"]] + ["manifest.json"]
+    names = [n for n in FIRST if n in names] + sorted(n for n in names if n not in FIRST)
+    contents = {name: (export_dir / name).read_bytes() for name in names}
+    by_path = {f["path"]: f for f in manifest["files"]}
+    members = [{"path": n, "bytes": len(b), "sha256": _sha256(b),
+                **({"rows": by_path[n]["rows"]} if "rows" in by_path.get(n, {}) else {})}
+               for n, b in contents.items()]
+    description = {
+        "format": "learning-export-submission", "format_version": 1,
+        "export_id": export_id, "schema_version": manifest.get("schema_version"),
+        "export_created_at": manifest.get("created_at"), "project": metadata.get("project_hash"),
+        "packaged_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
+        "packaged_by": f"learning-export {__version__}",
+        "anonymization_applied": metadata.get("anonymization_applied"),
+        "files": members,
+        "verify": "sha256sum -c checksums.sha256 (inside the unpacked directory)",
+    }
+    contents = {"SUBMISSION.json": json.dumps(description, indent=1).encode(), **contents}
+    contents["checksums.sha256"] = "".join(f"{_sha256(b)}  {n}\n" for n, b in contents.items()).encode()
+    order = ["SUBMISSION.json", *[n for n in contents if n in FIRST], "checksums.sha256",
+             *[n for n in contents if n not in FIRST and n not in ("SUBMISSION.json", "checksums.sha256")]]
+
+    out_dir = submissions_dir(export_root)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / package_name(export_id)
+    tmp = out_dir / f".{final.name}.{secrets.token_hex(4)}.tmp"
+    top = final.name[: -len(SUFFIX)]
+    try:
+        with open(tmp, "wb") as raw:
+            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
+                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+                    dir_info = _tarinfo(top, 0, mtime)
+                    dir_info.type, dir_info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(dir_info)
+                    for name in order:
+                        data = contents[name]
+                        tar.addfile(_tarinfo(f"{top}/{name}", len(data), mtime), io.BytesIO(data))
+            raw.flush()
+            os.fsync(raw.fileno())
+        _verify(tmp, top, contents)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    data = final.read_bytes()
+    listed = [{"path": f"{top}/{n}", "bytes": len(contents[n]), "sha256": _sha256(contents[n]),
+               **({"rows": by_path[n]["rows"]} if "rows" in by_path.get(n, {}) else {})} for n in order]
+    return Package(path=final, export_id=export_id, sha256=_sha256(data), bytes=len(data), members=listed,
+                   project=metadata.get("project_hash"))
+
+
+def _verify(path: Path, top: str, contents: dict[str, bytes]) -> None:
+    """Read the written archive back: every member present with the expected bytes."""
+    with tarfile.open(path, "r:gz") as tar:
+        seen = {}
+        for member in tar.getmembers():
+            if member.isfile():
+                seen[member.name] = _sha256(tar.extractfile(member).read())
+    expected = {f"{top}/{n}": _sha256(b) for n, b in contents.items()}
+    if seen != expected:
+        raise SubmitError(f"{path}: package does not read back as written")
+
+
+def packages(export_root: Path, export_ids: set[str] | None = None) -> list[Path]:
+    """Submission packages under an export directory, optionally only those of some exports."""
+    d = submissions_dir(export_root)
+    if not d.is_dir():
+        return []
+    found = []
+    for p in sorted(d.glob(f"{PREFIX}*{SUFFIX}")):
+        export_id = p.name[len(PREFIX): -len(SUFFIX)]
+        if export_ids is None or export_id in export_ids:
+            found.append(p)
+    return found

@@ -1,0 +1,165 @@
+"""The invariant check of a written export: every string is made only of allowed parts.
+
+Allowed are: a fixed string of the project or the framework, whole; otherwise, after typed units
+(placeholders such as `<EMAIL>`, keyed pseudonyms, ISO dates and times) are set aside, text of printable
+ASCII with no `@`, no run of seven or more digits, no learned user, host or project name, and no token
+(a run of letters and digits) that is not an allowed word. Hex digests are allowed only as the value of a
+`sha256` field.
+
+It shares no code with the scrubber: it recognises no secret, address or name, it only verifies. It works
+in bulk over all distinct strings of the export at once with Arrow compute (regular expressions in RE2, set
+membership for the words).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from learning_assets.privacy.vocabulary import (
+    PLACEHOLDERS,
+    PSEUDONYM_KINDS,
+    allowed_words,
+    as_arrow,
+    fixed_strings,
+    name_words,
+)
+
+_NOT_ALNUM = "[^A-Za-z0-9]"
+# Typed units with the boundaries the scrubber gives them; each pass blanks every other one of two adjacent units.
+_TYPED = (rf"(^|{_NOT_ALNUM})(?:<(?:{'|'.join(PLACEHOLDERS)})>|(?:{'|'.join(PSEUDONYM_KINDS)})_[0-9a-f]{{16}}"
+          r"|[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,9})?)?"
+          rf"(?:Z|[+-][0-9]{{2}}:?[0-9]{{2}})?)?|[0-9]{{8}}T[0-9]{{6}}Z-[0-9a-f]{{6}})($|{_NOT_ALNUM})")
+_PRINTABLE_ASCII = r"^[\t\n\r\x20-\x7e]*$"
+_LONG_NUMBER = r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+MAX_FINDINGS = 500
+
+
+def scan_export(directory: Path, learned: dict | None = None) -> list[dict]:
+    """Findings (file, location, rule, a masked sample) for every string that breaks the invariant.
+
+    `learned` holds the user, host and project names learned from the source (`users`, `hosts`,
+    `projects`); none may appear in free text. The manifest is checked too: it names only our own files.
+    """
+    where: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        rel = path.relative_to(directory).as_posix()
+        try:
+            if path.suffix == ".parquet":
+                _parquet_strings(path, rel, where)
+            elif path.name.endswith((".json", ".json.gz")):
+                raw = path.read_bytes()
+                _json_strings(json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw), rel, "$", where)
+            else:
+                _text_strings(path.read_text(encoding="utf-8"), rel, where)
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            where[f"\0{rel}"].append((rel, f"unreadable ({exc.__class__.__name__})"))
+    return check_strings(where, learned)
+
+
+def check_strings(where: dict[str, list[tuple[str, str]]], learned: dict | None = None) -> list[dict]:
+    """Findings for the strings in `where` (string -> where it occurs: (file, location) pairs)."""
+    fixed = fixed_strings()
+    findings: list[dict] = []
+    strings = [s for s in where if s not in fixed and not s.startswith("\0")]
+    for s in (s for s in where if s.startswith("\0")):
+        findings += [{"file": f, "location": loc, "rule": "unreadable", "sample": ""} for f, loc in where[s]]
+    if strings:
+        for index, rule, token in _violations(pa.array(strings, pa.large_string()), learned or {}):
+            value = strings[index]
+            for file, location in where[value][:3]:
+                findings.append({"file": file, "location": location, "rule": rule, "sample": _mask(token)})
+    findings.sort(key=lambda f: (f["file"], f["location"], f["rule"]))
+    return findings[:MAX_FINDINGS]
+
+
+def _violations(array: pa.Array, learned: dict) -> list[tuple[int, str, str]]:
+    """(index into `array`, rule, offending part) for each string breaking a rule (its first violation each)."""
+    found: dict[int, tuple[str, str]] = {}
+
+    def flag(mask: pa.Array, rule: str, part=lambda i: array[i].as_py()) -> None:
+        """`part(i)`: what of string i to show (masked) in its finding."""
+        for i in pc.indices_nonzero(pc.fill_null(mask, False)).to_pylist():
+            found.setdefault(i, (rule, part(i)))
+
+    flag(pc.invert(pc.match_substring_regex(array, _PRINTABLE_ASCII)), "not_printable_ascii")
+    view = pc.replace_substring_regex(pc.replace_substring_regex(array, _TYPED, r"\1 \2"), _TYPED, r"\1 \2")
+    flag(pc.match_substring(view, "@"), "at_sign")
+    flag(pc.match_substring_regex(view, _LONG_NUMBER), "long_number",
+         lambda i: re.search(_LONG_NUMBER, view[i].as_py()).group(0))
+    for name, pattern in _learned_patterns(learned):
+        flag(pc.match_substring_regex(view, pattern), "learned_name", lambda i, name=name: name)
+
+    tokens = pc.split_pattern_regex(view, f"{_NOT_ALNUM}+")
+    flat, parents = pc.list_flatten(tokens), pc.list_parent_indices(tokens)
+    lower = pc.utf8_lower(flat)
+    ok = pc.or_(pc.or_(pc.equal(pc.utf8_length(flat), 0), pc.utf8_is_digit(flat)),
+                pc.or_(pc.is_in(lower, as_arrow(allowed_words())),
+                       pc.and_(pc.equal(flat, lower), pc.is_in(lower, as_arrow(name_words())))))
+    bad = pc.invert(pc.fill_null(ok, True))
+    for parent, token in zip(pc.filter(parents, bad).to_pylist(), pc.filter(flat, bad).to_pylist()):
+        found.setdefault(parent, ("word_not_allowed", token))
+    return [(i, rule, part) for i, (rule, part) in sorted(found.items())]
+
+
+def _learned_patterns(learned: dict) -> list[tuple[str, str]]:
+    """(name, RE2 pattern) for each learned name: its words in order, any one separator between them."""
+    out = []
+    for name in sorted({n for group in ("users", "hosts", "projects") for n in learned.get(group, ())}):
+        words = re.findall(r"[A-Za-z0-9]+", name)
+        if words:
+            out.append((name, rf"(?i)(^|{_NOT_ALNUM}){'[^A-Za-z0-9]?'.join(words)}($|{_NOT_ALNUM})"))
+    return out
+
+
+def _mask(part: str) -> str:
+    """Enough of a value to find it in the source, not enough to read it: `ok*****` (7 characters)."""
+    part = str(part)
+    return part[:2] + "*" * min(len(part) - 2, 12) if len(part) > 2 else "*" * len(part)
+
+
+def _json_strings(value, file: str, path: str, where: dict) -> None:
+    if isinstance(value, str):
+        if not (path.endswith("sha256") and _SHA256.fullmatch(value)):
+            where[value].append((file, path))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            where[str(key)].append((file, f"{path} (key)"))
+            _json_strings(item, file, f"{path}.{key}", where)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _json_strings(item, file, f"{path}[{i}]", where)
+
+
+def _text_strings(text: str, file: str, where: dict) -> None:
+    for n, line in enumerate(text.splitlines(), 1):
+        where[line].append((file, f"line {n}"))
+
+
+def _parquet_strings(path: Path, file: str, where: dict) -> None:
+    table = pq.read_table(path)
+    for name in table.column_names:
+        where[name].append((file, "(column name)"))
+        column, t = table.column(name), table.schema.field(name).type
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            column, t = pc.list_flatten(column), t.value_type
+        if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
+            continue
+        for value in pc.unique(column).to_pylist():
+            if value is None:
+                continue
+            if value.startswith("{"):
+                try:
+                    _json_strings(json.loads(value), file, f"{name}", where)
+                    continue
+                except ValueError:
+                    pass
+            where[value].append((file, name))
