@@ -15,6 +15,7 @@ import argparse
 import functools
 import time
 import warnings
+from datetime import timezone
 
 warnings.filterwarnings("ignore")
 
@@ -41,26 +42,13 @@ from learning_assets.privacy.scrub import (  # noqa: E402
     detect_secrets_tokens,
     is_high_entropy,
 )
-from learning_assets.sources.readers import (  # noqa: E402
-    read_capabilities,
-    read_code_outcomes,
-    read_confidence_metrics,
-    read_expert_performance,
-    read_feedback,
-    read_patterns,
-    read_step_executions,
-    read_task_memories,
-    read_workflow_executions,
-)
-
-FREE_TEXT_READERS = (read_task_memories, read_patterns, read_code_outcomes, read_workflow_executions,
-                     read_expert_performance, read_confidence_metrics, read_feedback, read_step_executions)
+from learning_assets.tables import read_tables  # noqa: E402
 
 
 def corpus(scale: str) -> list[str]:
     root = source_for(scale)
     values: set[str] = set()
-    frames = [r(root).frame() for r in FREE_TEXT_READERS] + [t.frame() for t in read_capabilities(root)]
+    frames = [read.frame() for read in read_tables(root, timezone.utc).values()]
     for df in frames:
         values.update(text_values(df))
     return sorted(values)

@@ -22,7 +22,8 @@ from learning_assets.exportfiles.document import build_document, export_metadata
 from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.write import write_export
 from learning_assets.governance.submit import build_package
-from schemas.tables import ANONYMIZED, TABLE_NAMES, conform, empty_frame
+from learning_assets.sources.frames import conform, empty_frame
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 
 # The known truth every project is drawn around (per-project offsets are small and centred).
 PATTERN_SUCCESS = {"function": 0.85, "class": 0.70, "structure": 0.60, "import": 0.45}

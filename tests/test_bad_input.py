@@ -17,6 +17,7 @@ import shutil
 import signal
 import tempfile
 import tracemalloc
+from datetime import timezone
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,38 +28,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pandera.errors import SchemaError
 
-from learning_assets.privacy.anonymize import Anonymizer, anonymize_table
+from learning_assets.privacy.anonymize import Anonymizer
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber, Vocabulary
 from learning_assets.quality.validate import shape_schema
 from learning_assets.sources import readers as S
-from schemas.tables import ANONYMIZED, RAW
+from learning_assets.tables import (
+    ANONYMIZED,
+    RAW,
+    anonymize_table,
+    read_table,
+    read_tables,
+)
 from tests.conftest import exported_bytes, run_pipeline
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
 PLANTED = ("mallory", "acme-secret", "AKIAQWERTYUIOPASDFGH", "outside-secret", "/etc/passwd")
 PSEUDO = Pseudonymizer(b"bad-input-test-key-" + b"0" * 20)
 
-READERS = {
-    "capabilities": lambda root: S.read_capabilities(root),
-    "task_memories": S.read_task_memories, "patterns": S.read_patterns, "code_outcomes": S.read_code_outcomes,
-    "agent_executions": S.read_agent_executions, "workflow_executions": S.read_workflow_executions,
-    "expert_performance": S.read_expert_performance, "confidence_metrics": S.read_confidence_metrics,
-    "feedback": S.read_feedback, "step_executions": S.read_step_executions,
-    "learned_prompts": S.read_learned_prompts,
-}
-
-
 def read_all(root: Path, only: str | None = None) -> dict[str, S.SourceRead]:
-    reads = {}
-    for name, reader in READERS.items():
-        if only is not None and name != only:
-            continue
-        result = reader(root)
-        for read in result if isinstance(result, tuple) else (result,):
-            reads[read.table] = read
-    assert only is not None or set(reads) == set(RAW), "a table has no reader here: add it to READERS"
-    return reads
+    return read_tables(root, timezone.utc, None if only is None else [only])
 
 
 @contextlib.contextmanager
@@ -212,8 +201,8 @@ def test_naive_timestamps_are_read_in_the_configured_zone(tmp_path):
     from zoneinfo import ZoneInfo
 
     root = case("timestamps", tmp_path)
-    utc = S.read_workflow_executions(root).frame()
-    ny = S.read_workflow_executions(root, ZoneInfo("America/New_York")).frame()
+    utc = read_table("workflow_executions", root).frame()
+    ny = read_table("workflow_executions", root, ZoneInfo("America/New_York")).frame()
     naive = utc["timestamp"].dt.strftime("%H:%M").tolist().index("10:00")  # "2026-03-01T10:00:00"
     assert ny["timestamp"][naive].strftime("%H:%M") == "15:00"
 
@@ -296,7 +285,7 @@ def test_a_200_mb_line_is_skipped_without_a_hang_or_a_memory_blowup(tmp_path):
     tracemalloc.start()
     try:
         with time_limit(60):
-            agents = S.read_agent_executions(root)
+            agents = read_table("agent_executions", root)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

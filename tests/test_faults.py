@@ -34,8 +34,9 @@ from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.write import write_export
 from learning_assets.governance.consent import ConsentStore
 from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.sources.frames import empty_frame
+from learning_assets.tables import ANONYMIZED
 from resources.export_store import EXPORTS, LATEST, STAGING, ExportStore
-from schemas.tables import ANONYMIZED, empty_frame
 from tests.conftest import TEST_KEY
 from tests.procs import start_group, stop_group, tail
 

@@ -19,7 +19,7 @@ from learning_assets.forked import (
     split_work,
 )
 from learning_assets.sources.readers import source_bytes
-from schemas.tables import TABLE_NAMES
+from learning_assets.tables import TABLE_NAMES
 from tests.conftest import run_pipeline
 
 PARENT = os.getpid()

@@ -17,7 +17,8 @@ from learning_assets.governance.consent import (
 )
 from learning_assets.reports.dashboard import sparkline, svg_bars, svg_lines
 from learning_assets.sources.readers import resolve_source_root
-from learning_assets.sources.window import InvalidWindow, filter_tables, validate
+from learning_assets.sources.window import InvalidWindow, validate
+from learning_assets.tables import filter_window
 from tests.conftest import run_pipeline
 
 
@@ -74,10 +75,10 @@ def test_window_keeps_whole_days_of_time_based_tables_only():
     ts = pd.to_datetime(["2026-03-01", "2026-03-02", "2026-03-03", None], utc=True)
     tables = {"agent_executions": pd.DataFrame({"agent_id": list("abcd"), "timestamp": ts}),
               "capabilities": pd.DataFrame({"capability_id": ["x"], "last_improved": ts[:1]})}
-    out, dropped = filter_tables(tables, "2026-03-02", "2026-03-02")
+    out, dropped = filter_window(tables, *validate("2026-03-02", "2026-03-02"))
     assert list(out["agent_executions"]["agent_id"]) == ["b"] and dropped == {"agent_executions": 3}
     assert out["capabilities"] is tables["capabilities"]
-    assert filter_tables(tables, None, None) == (tables, {})
+    assert filter_window(tables, None, None) == (tables, {})
     for since, until in (("2026-3-1", None), ("2026-02-30", None), ("2026-03-05", "2026-03-01")):
         with pytest.raises(InvalidWindow):
             validate(since, until)

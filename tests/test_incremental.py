@@ -24,7 +24,7 @@ from learning_assets.defs.incremental.run import run_backfill, run_snapshot
 from learning_assets.exportfiles import incremental as inc
 from learning_assets.exportfiles.manifest import sha256_file
 from learning_assets.privacy.pseudonyms import Pseudonymizer
-from learning_assets.sources.readers import read_code_outcomes, read_task_memories
+from learning_assets.tables import read_table
 from resources import SourceDirectory
 from tests.conftest import TEST_KEY, exported_bytes, resources_for
 
@@ -79,8 +79,8 @@ def test_backfill_is_one_run_writing_one_file_set_per_day_with_the_sources_row_c
     assert runs[0].tags["dagster/asset_partition_range_end"] == DAYS[-1]
     assert result.statuses == {d: "published" for d in DAYS}
 
-    memories = rows_per_day(read_task_memories(source.root))
-    outcomes = rows_per_day(read_code_outcomes(source.root))
+    memories = rows_per_day(read_table("task_memories", source.root))
+    outcomes = rows_per_day(read_table("code_outcomes", source.root))
     expected = {"agent_executions": source.agent_events_per_day, "workflow_executions": source.workflow_events_per_day,
                 "task_memories": memories, "code_outcomes": outcomes}
     for table in inc.DAY_TABLES:
@@ -340,7 +340,8 @@ def test_a_deleted_day_file_requests_its_day_and_neighbours(source):
 def test_a_day_is_indexed_only_once_all_its_files_are_in_place(tmp_path):
     import pandas as pd
 
-    from schemas.tables import ANONYMIZED, empty_frame
+    from learning_assets.sources.frames import empty_frame
+    from learning_assets.tables import ANONYMIZED
 
     staged, export = tmp_path / "staged", tmp_path / "export"
     empty = {t: empty_frame(ANONYMIZED[t]) for t in inc.DAY_TABLES}
@@ -375,9 +376,9 @@ def test_a_days_read_parses_only_those_days_records_and_still_reports_damaged_ti
     ]
     (root / "memory" / "memories.json").write_text(json.dumps(memories))
     tz = ZoneInfo("America/Los_Angeles")
-    read = read_task_memories(root, tz, days={"2026-05-02"})
+    read = read_table("task_memories", root, tz, days={"2026-05-02"})
     assert [r["task_id"] for r in read.rows] == ["t-1", "t-2", "t-5"]
     assert [s.reason.split(":")[0] for s in read.skipped] == ["[3]"]
-    full = read_task_memories(root, tz)
+    full = read_table("task_memories", root, tz)
     assert {r["task_id"] for r in full.rows} == {"t-1", "t-2", "t-5", "t-6"}
     assert len(full.skipped) == 2  # t-3's score and t-4's time

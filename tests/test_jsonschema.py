@@ -19,14 +19,15 @@ from learning_assets.exportfiles.document import build_document, export_metadata
 from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.versions import ExportSchemaError, SchemaVersionError
 from learning_assets.exportfiles.write import write_export
-from schemas.tables import ANONYMIZED, empty_frame
+from learning_assets.sources.frames import empty_frame
+from learning_assets.tables import ANONYMIZED
 
 FRAMEWORK_EXPORT = Path(__file__).parent / "data" / "framework_export_1.0.json"
 KEY = b"k" * 32
 
 
 def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
-    from schemas.tables import conform
+    from learning_assets.sources.frames import conform
 
     return conform(pd.DataFrame(rows), ANONYMIZED[table])
 

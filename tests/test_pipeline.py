@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from learning_assets.exportfiles.manifest import verify_manifest
-from schemas.tables import ANONYMIZED, TABLE_NAMES
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 from tests.conftest import exported_bytes, run_pipeline
 
 

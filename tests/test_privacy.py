@@ -32,7 +32,7 @@ from learning_assets.privacy.vocabulary import (
     name_words,
 )
 from learning_assets.privacy.wordlists import split_words
-from schemas.tables import ANONYMIZED
+from learning_assets.tables import ANONYMIZED
 
 PSEUDO = Pseudonymizer(b"privacy-test-key-" + b"5" * 32)
 SCRUBBER = Scrubber(PSEUDO)

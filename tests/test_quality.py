@@ -29,7 +29,7 @@ from learning_assets.quality.validate import (
     text_frame,
     validate_export,
 )
-from schemas.tables import ANONYMIZED, RAW, TABLE_NAMES
+from learning_assets.tables import ANONYMIZED, RAW, TABLE_NAMES
 from tests.conftest import ASSETS, CHECKS, resources_for, run_pipeline
 
 PLANTED_EMAIL = "zorblatt.quality@example.org"

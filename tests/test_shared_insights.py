@@ -45,8 +45,8 @@ from learning_assets.insights.release import (
     planned_measurements,
     sensitivities,
 )
+from learning_assets.tables import TABLE_NAMES
 from resources.shared_insights import InsightsStore, SubmissionInbox
-from schemas.tables import TABLE_NAMES
 from tests import insights_synth as synth
 from tests.conftest import run_pipeline
 

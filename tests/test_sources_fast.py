@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -12,23 +13,17 @@ import pyarrow as pa
 import pytest
 
 from benchmarks.generator import SCALES, generate
+from learning_assets.sources import fields
 from learning_assets.sources import readers as S
-from schemas.tables import RAW
+from learning_assets.tables import RAW, read_table, read_tables
 
-FLAT_READERS = {"agent_executions": S.read_agent_executions, "workflow_executions": S.read_workflow_executions,
-                "expert_performance": S.read_expert_performance, "step_executions": S.read_step_executions}
-ALL_READERS = [*FLAT_READERS.values(), S.read_capabilities, S.read_task_memories, S.read_patterns,
-               S.read_code_outcomes, S.read_confidence_metrics, S.read_feedback, S.read_learned_prompts]
+FLAT_READERS = {"agent_executions": partial(read_table, "agent_executions"), "workflow_executions": partial(read_table, "workflow_executions"),
+                "expert_performance": partial(read_table, "expert_performance"), "step_executions": partial(read_table, "step_executions")}
 NY = ZoneInfo("America/New_York")
 
 
 def read_all(root: Path, tz) -> dict[str, S.SourceRead]:
-    reads = {}
-    for reader in ALL_READERS:
-        result = reader(root, tz)
-        for read in result if isinstance(result, tuple) else (result,):
-            reads[read.table] = read
-    return reads
+    return read_tables(root, tz)
 
 
 def slow(monkeypatch) -> None:
@@ -103,12 +98,12 @@ def test_a_wrongly_typed_line_is_read_line_by_line_and_the_rest_by_arrow(tmp_pat
     lines[40] = agent(duration="fast")
     lines[70] = agent(success=1)
     write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
-    fast = S.read_agent_executions(tmp_path)
+    fast = read_table("agent_executions", tmp_path)
     assert [(s.line, s.reason) for s in fast.skipped] == [
         (41, "field 'duration': expected a number, got str"), (71, "field 'success': expected true/false, got int")]
     assert arrow_rows(fast) >= 90
     slow(monkeypatch)
-    assert_same(fast, S.read_agent_executions(tmp_path))
+    assert_same(fast, read_table("agent_executions", tmp_path))
 
 
 @pytest.mark.parametrize("stamp", ["2026-03-02T10:00:00", "2026-11-01T01:30:00", "2026-03-08T02:30:00"],
@@ -117,25 +112,25 @@ def test_naive_timestamps_in_a_non_utc_zone(tmp_path, stamp, monkeypatch):
     """Naive times are local times in `naive_tz`; a time DST makes ambiguous or skips is left to Python."""
     lines = [agent(timestamp="2026-03-02T09:00:00Z")] * 30 + [agent(timestamp=stamp)] + [agent(timestamp="")]
     write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
-    fast = S.read_agent_executions(tmp_path, NY)
+    fast = read_table("agent_executions", tmp_path, NY)
     assert fast.frame()["timestamp"].iloc[30] == S.parse_timestamp(stamp, NY)
     slow(monkeypatch)
-    assert_same(fast, S.read_agent_executions(tmp_path, NY))
+    assert_same(fast, read_table("agent_executions", tmp_path, NY))
 
 
 def test_values_at_a_limit_are_left_to_the_line_by_line_reader(tmp_path, monkeypatch):
     lines = [agent() for _ in range(60)]
-    lines[10] = agent(agent_name="x" * (S.MAX_TEXT_CHARS + 1))
-    lines[20] = agent(agent_name="y" * (S.MAX_TOKEN_CHARS + 1))
-    lines[25] = agent(agent_name="z " * S.MAX_TOKEN_CHARS)  # long, but with spaces: kept
+    lines[10] = agent(agent_name="x" * (fields.MAX_TEXT_CHARS + 1))
+    lines[20] = agent(agent_name="y" * (fields.MAX_TOKEN_CHARS + 1))
+    lines[25] = agent(agent_name="z " * fields.MAX_TOKEN_CHARS)  # long, but with spaces: kept
     lines[30] = agent(timestamp="1989-12-31T23:59:59Z")
     lines[40] = agent(timestamp="2026-03-02 10:00:00")  # valid for Python, not the plain form
     write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines)
-    fast = S.read_agent_executions(tmp_path)
+    fast = read_table("agent_executions", tmp_path)
     assert [s.line for s in fast.skipped] == [11, 21, 31]
     assert "more than 65536" in fast.skipped[0].reason and "without a space" in fast.skipped[1].reason
     slow(monkeypatch)
-    assert_same(fast, S.read_agent_executions(tmp_path))
+    assert_same(fast, read_table("agent_executions", tmp_path))
 
 
 @pytest.mark.parametrize("bad", [b"null", b"{} null", b'{"agent_id": "a"} {"agent_id": "b"}', b"[1, 2]", b"",
@@ -151,9 +146,9 @@ def test_lines_arrow_reads_differently_from_python(tmp_path, bad, where, monkeyp
     lines.insert({"first": 0, "middle": 20, "last": 40}[where], bad)
     write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", lines, end=b"" if where == "last" else b"\n")
     write(tmp_path, "analytics/history/agents-2026-03-03.jsonl", [agent()] * 5)
-    fast = S.read_agent_executions(tmp_path)
+    fast = read_table("agent_executions", tmp_path)
     slow(monkeypatch)
-    assert_same(fast, S.read_agent_executions(tmp_path))
+    assert_same(fast, read_table("agent_executions", tmp_path))
 
 
 def test_ints_and_numbers_are_coerced_as_python_does(tmp_path, monkeypatch):
@@ -161,15 +156,15 @@ def test_ints_and_numbers_are_coerced_as_python_does(tmp_path, monkeypatch):
              for d, s in [(1, 3.7), (-0.0, -2.5), (None, 2**53 - 1), (2.5e-300, None)] * 10]
     lines.append('{"duration": Infinity, "steps": NaN}')
     write(tmp_path, "analytics/history/workflows-2026-03-02.jsonl", lines)
-    fast = S.read_workflow_executions(tmp_path)
+    fast = read_table("workflow_executions", tmp_path)
     assert arrow_rows(fast) == len(lines)
     slow(monkeypatch)
-    assert_same(fast, S.read_workflow_executions(tmp_path))
+    assert_same(fast, read_table("workflow_executions", tmp_path))
 
 
 def test_rows_of_arrow_parts_match_and_can_be_replaced(tmp_path, monkeypatch):
     write(tmp_path, "analytics/history/agents-2026-03-02.jsonl", [agent(), agent(timestamp="2026-03-02T23:00:00-05:00")])
-    fast = S.read_agent_executions(tmp_path)
+    fast = read_table("agent_executions", tmp_path)
     assert arrow_rows(fast) == 2
     rows = fast.rows
     assert rows[1]["timestamp"] == S.datetime(2026, 3, 3, 4, tzinfo=S.timezone.utc)
@@ -204,6 +199,6 @@ def test_inside_compares_whole_path_components(tmp_path):
     (tmp_path / "src2" / "f.json").write_text("{}")
     (root / "feedback" / "in.json").write_text("{}")
     (root / "feedback" / "out.json").symlink_to(tmp_path / "src2" / "f.json")
-    assert S._inside(root, root / "feedback" / "in.json") and S._inside(root, root)
-    assert not S._inside(root, root / "feedback" / "out.json")
-    assert not S._inside(root, tmp_path / "src2" / "f.json")
+    assert S.inside(root, root / "feedback" / "in.json") and S.inside(root, root)
+    assert not S.inside(root, root / "feedback" / "out.json")
+    assert not S.inside(root, tmp_path / "src2" / "f.json")

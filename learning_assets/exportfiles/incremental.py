@@ -37,38 +37,26 @@ from learning_assets.exportfiles.atomic import fsync_dir, write_atomic
 from learning_assets.exportfiles.document import SCHEMA_VERSION
 from learning_assets.exportfiles.manifest import fsync_file, sha256_file
 from learning_assets.exportfiles.parquet import write_table
-from learning_assets.privacy.anonymize import Anonymizer, anonymize_table
+from learning_assets.privacy.anonymize import Anonymizer
 from learning_assets.privacy.scrub import Vocabulary
-from learning_assets.sources.readers import (
-    DAY_FILE,
-    SourceRead,
-    _find,
-    history_files,
-    read_agent_executions,
-    read_capabilities,
-    read_code_outcomes,
-    read_patterns,
-    read_task_memories,
-    read_workflow_executions,
-)
+from learning_assets.sources.readers import DAY_FILE, SourceRead, find
+from learning_assets.tables import DAILY, SNAPSHOT, SPECS, anonymize_table, read_tables
 
 try:  # POSIX advisory locks; elsewhere the index update is still atomic, just not serialized
     import fcntl
 except ImportError:  # pragma: no cover
     fcntl = None
 
-DAY_TABLES: tuple[str, ...] = ("agent_executions", "workflow_executions", "task_memories", "code_outcomes")
-SNAPSHOT_TABLES: tuple[str, ...] = ("capabilities", "capability_refinements", "patterns")
+DAY_TABLES: tuple[str, ...] = DAILY
+SNAPSHOT_TABLES: tuple[str, ...] = SNAPSHOT
 # Row identity in a snapshot, for marking what changed since the previous one.
-SNAPSHOT_KEYS: dict[str, tuple[str, ...]] = {
-    "capabilities": ("capability_id",),
-    "capability_refinements": ("capability_id", "position"),
-    "patterns": ("pattern_id",),
-}
+SNAPSHOT_KEYS: dict[str, tuple[str, ...]] = {t: SPECS[t].incremental.key for t in SNAPSHOT}
 # Files the snapshot tables come from; their names also feed the cumulative vocabulary.
-SNAPSHOT_SOURCES = ("capabilities/capabilities.json", "learning/patterns.jsonl")
-# Whole files holding records of many days (rewritten or appended by the framework).
-DATED_FILES = {"memory/memories.json": read_task_memories, "learning/outcomes.jsonl": read_code_outcomes}
+SNAPSHOT_SOURCES: tuple[str, ...] = tuple(dict.fromkeys(s for t in SNAPSHOT for s in SPECS[t].sources))
+# Daily tables written as one file per (local) day, and those whose files hold records of many days
+# (rewritten or appended by the framework).
+DAY_FILE_TABLES = tuple(t for t in DAILY if SPECS[t].incremental.day_files is not None)
+DATED_FILES = {SPECS[t].sources[0]: t for t in DAILY if SPECS[t].incremental.day_files is None}
 DAILY_DIR = "daily"
 SNAPSHOTS_DIR = "snapshots"
 MANIFESTS_DIR = "manifests"
@@ -120,7 +108,8 @@ class DayReads:
         """{day: {table: raw frame of that day}} (empty frames for days without rows)."""
         out: dict[str, dict[str, pd.DataFrame]] = {d: {} for d in days}
         for table, frame in self.frames.items():
-            groups = {str(d.date()): g for d, g in frame.groupby(frame["timestamp"].dt.floor("D"), sort=False)}
+            stamps = frame[SPECS[table].event_time]
+            groups = {str(d.date()): g for d, g in frame.groupby(stamps.dt.floor("D"), sort=False)}
             for d in days:
                 out[d][table] = groups[d].reset_index(drop=True) if d in groups else frame.iloc[0:0]
         return out
@@ -129,26 +118,19 @@ class DayReads:
 def read_days(root: Path, tz: tzinfo, days: Iterable[str]) -> DayReads:
     """Raw rows whose event time (UTC) falls on one of `days`.
 
-    Analytics history is one file per day, named by the writer's (local) date, which can differ from
-    a record's UTC day by at most one: the requested days' files and their two neighbours are read, so
-    the cost is proportional to the days requested. `memory/memories.json` and `learning/outcomes.jsonl`
-    are single files holding every day; they are read whole (the framework rewrites or appends them
-    whole, so there is nothing smaller to read) but only the requested days' records are parsed.
+    A source written as one file per day (analytics history) is named by the writer's (local) date, which
+    can differ from a record's UTC day by at most one: the requested days' files and their two neighbours
+    are read, so the cost is proportional to the days requested. A source holding every day in one file
+    (memories, outcomes) is read whole (the framework rewrites or appends it whole, so there is nothing
+    smaller to read), but only the requested days' records are parsed.
     """
     wanted = sorted(set(days))
-    files = {d for day in wanted for d in (_shift(day, -1), day, _shift(day, 1))}
-    keep = set(wanted)
-    reads = {
-        "agent_executions": read_agent_executions(root, tz, days=files),
-        "workflow_executions": read_workflow_executions(root, tz, days=files),
-        "task_memories": read_task_memories(root, tz, days=keep),
-        "code_outcomes": read_code_outcomes(root, tz, days=keep),
-    }
+    reads = {table: SPECS[table].read_days(root, tz, wanted) for table in DAY_TABLES}
     undated, frames = {}, {}
     wanted_days = [pd.Timestamp(day, tz="UTC") for day in wanted]
     for table, read in reads.items():
         frame = read.frame()
-        stamps = frame["timestamp"]
+        stamps = frame[SPECS[table].event_time]
         if n := int(stamps.isna().sum()):
             undated[table] = n
         frames[table] = frame[stamps.dt.floor("D").isin(wanted_days)].reset_index(drop=True)
@@ -156,8 +138,7 @@ def read_days(root: Path, tz: tzinfo, days: Iterable[str]) -> DayReads:
 
 
 def read_snapshot_tables(root: Path, tz: tzinfo) -> dict[str, SourceRead]:
-    caps, refs = read_capabilities(root, tz)
-    return {"capabilities": caps, "capability_refinements": refs, "patterns": read_patterns(root, tz)}
+    return read_tables(root, tz, list(SNAPSHOT_TABLES))
 
 
 # --- anonymization --------------------------------------------------------------------------------
@@ -171,7 +152,7 @@ def anonymize_tables(raw: dict[str, pd.DataFrame], pseudonymize, scrubber, *,
         anon = Anonymizer(pseudonymize, scrubber)
         df = anonymize_table(table, frame, anon)
         if day is not None and not df.empty:
-            days = set(df["timestamp"].dt.strftime("%Y-%m-%d"))
+            days = set(df[SPECS[table].event_time].dt.strftime("%Y-%m-%d"))
             if days != {day}:
                 raise RuntimeError(f"{table}: rows of {sorted(days - {day})} in the partition of {day}")
         out[table] = df
@@ -256,7 +237,7 @@ def fingerprint(path: Path) -> list[int]:
 def snapshot_source_fingerprints(root: Path) -> dict[str, list[int]]:
     out = {}
     for rel in SNAPSHOT_SOURCES:
-        path = _find(root, rel)
+        path = find(root, rel)
         if path is not None:
             out[path.relative_to(root).as_posix()] = fingerprint(path)
     return out
@@ -515,13 +496,10 @@ def day_digests(read: SourceRead) -> dict[str, str]:
     """{UTC day: digest of that day's records} (independent of record order)."""
     rows: dict[str, list[str]] = defaultdict(list)
     for row in read.rows:
-        d = day_of(row.get("timestamp"))
+        d = day_of(row.get(SPECS[read.table].event_time))
         if d is not None:
             rows[d].append(json.dumps(row, sort_keys=True, default=str))
     return {d: hashlib.sha256("\n".join(sorted(r)).encode()).hexdigest()[:16] for d, r in rows.items()}
-
-
-HISTORY_READERS = {"agents": read_agent_executions, "workflows": read_workflow_executions}
 
 
 def detect_changes(root: Path, tz: tzinfo, cursor: dict | None, first_day: str | None,
@@ -548,9 +526,9 @@ def detect_changes(root: Path, tz: tzinfo, cursor: dict | None, first_day: str |
     def partition(d: str | None) -> bool:
         return d is not None and last_day is not None and d <= last_day and (first_day is None or d >= first_day)
 
-    for kind, reader in HISTORY_READERS.items():
-        for path in history_files(root, kind):
-            day = DAY_FILE.match(path.name).group(2)
+    for table in DAY_FILE_TABLES:
+        spec = SPECS[table]
+        for day, path in spec.incremental.day_files(root, None):
             if not partition(day):
                 continue
             rel = path.relative_to(root).as_posix()
@@ -563,15 +541,15 @@ def detect_changes(root: Path, tz: tzinfo, cursor: dict | None, first_day: str |
                 continue
             changed.add(day)
             if not baseline:
-                changed |= {d for r in reader(root, tz, days=[day]).rows
-                            if partition(d := day_of(r.get("timestamp")))}
+                changed |= {d for r in spec.read(root, tz, days=[day])[table].rows
+                            if partition(d := day_of(r.get(spec.event_time)))}
     for rel, old in prev_files.items():
         m = DAY_FILE.match(Path(rel).name)
         if m and rel not in files and not (root / rel).exists():
             changed |= {d for d in (_shift(m.group(2), -1), m.group(2), _shift(m.group(2), 1)) if partition(d)}
 
-    for rel, reader in DATED_FILES.items():
-        path = _find(root, rel)
+    for rel, table in DATED_FILES.items():
+        path = find(root, rel)
         old, old_days = prev_files.get(rel), prev_days.get(rel, {})
         if path is None:
             changed |= {d for d in old_days if partition(d)}
@@ -580,12 +558,12 @@ def detect_changes(root: Path, tz: tzinfo, cursor: dict | None, first_day: str |
         if old and old[:2] == fp and not new_cursor_reparse:
             files[rel], per_day[rel] = old, old_days
             continue
-        digests = {d: h for d, h in day_digests(reader(root, tz)).items() if partition(d)}
+        digests = {d: h for d, h in day_digests(SPECS[table].read(root, tz)[table]).items() if partition(d)}
         files[rel], per_day[rel] = fp + [""], digests
         changed |= {d for d in digests.keys() | old_days.keys() if digests.get(d) != old_days.get(d) and partition(d)}
 
     for rel in SNAPSHOT_SOURCES:
-        path = _find(root, rel)
+        path = find(root, rel)
         if path is None:
             snapshot |= rel in prev_files
             continue

@@ -15,7 +15,6 @@ import hashlib
 import json
 import re
 import secrets
-from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,8 +26,9 @@ from referencing import Registry, Resource
 
 from learning_assets import __version__
 from learning_assets.exportfiles.manifest import verify_manifest
-from learning_assets.privacy.anonymize import ROLES
 from learning_assets.privacy.pseudonyms import Pseudonymizer
+from learning_assets.tables import migrate_sections
+from learning_assets.tables.spec import Migration
 from schemas import (
     LATEST,
     SCHEMA_FILES,
@@ -36,7 +36,6 @@ from schemas import (
     known_versions,
     load_schema,
 )
-from schemas.tables import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 DOCUMENT_NAMES = ("learning_export.json", "learning_export.json.gz")
 MAX_ISSUES = 200
@@ -489,35 +488,6 @@ MIGRATED_NOTICE = (
     "details of the original were dropped. k-anonymity could not be applied."
 )
 _VERSION_TEXT = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.+_-]{0,39}$")
-_SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
-_MIGRATION_K = 5
-
-
-def _number(value: Any, lo: float | None = None, hi: float | None = None) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
-        return None
-    if value in (float("inf"), float("-inf")):
-        return None
-    if (lo is not None and value < lo) or (hi is not None and value > hi):
-        return None
-    return float(value)
-
-
-def _count(value: Any) -> int | None:
-    n = _number(value, 0)
-    return int(n) if n is not None and n == int(n) else None
-
-
-def _day(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if ts.tzinfo is not None:
-        ts = ts.astimezone(timezone.utc)
-    return ts.date().isoformat()
 
 
 def _timestamp(value: Any, default: datetime) -> str:
@@ -527,37 +497,6 @@ def _timestamp(value: Any, default: datetime) -> str:
         ts = default
     ts = ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
     return ts.replace(microsecond=0).isoformat()
-
-
-def _mean(values: list[float | None], digits: int = 4) -> float | None:
-    vals = [v for v in values if v is not None]
-    return round(sum(vals) / len(vals), digits) if vals else None
-
-
-def _section(doc: dict, name: str, dropped: list[str]) -> dict:
-    value = doc.get(name)
-    if not isinstance(value, dict) or set(value) == {"error"}:
-        dropped.append(f"{name}: missing or an exporter error in the 1.0 export")
-        return {}
-    return value
-
-
-def _counts_by(value: Any, allowed: tuple[str, ...]) -> dict[str, int]:
-    out: Counter = Counter()
-    if isinstance(value, dict):
-        for key, n in value.items():
-            c = _count(n)
-            if c:
-                out[key if key in allowed else "other"] += c
-    return dict(sorted(out.items()))
-
-
-def _sum_counts(records: Any, *keys: str) -> int:
-    total = 0
-    for rec in records if isinstance(records, list) else []:
-        if isinstance(rec, dict):
-            total += next((c for k in keys if (c := _count(rec.get(k))) is not None), 0)
-    return total
 
 
 def migrate(doc: dict, target: str = LATEST, *, key: bytes | None = None, now: datetime | None = None) -> dict:
@@ -579,67 +518,10 @@ def migrate(doc: dict, target: str = LATEST, *, key: bytes | None = None, now: d
         raise ExportSchemaError(f"not a valid schema 1.0 document: {errors[0]}", errors)
     now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     pseudonym = Pseudonymizer(key or secrets.token_bytes(32))
-    dropped: list[str] = []
+    mig = Migration(doc, pseudonym, [])
+    sections = migrate_sections(mig)
     meta = doc["export_metadata"]
-
-    cm = _section(doc, "capability_metrics", dropped)
-    raw_caps = [c for c in cm.get("capabilities", []) if isinstance(c, dict) and c.get("capability_id")] \
-        if isinstance(cm.get("capabilities"), list) else []
-    types = [str(c["capability_id"]).partition(".")[2].lower() for c in raw_caps]
-    type_counts = Counter(types)
-    caps = []
-    for rec, ctype in zip(raw_caps, types):
-        role = str(rec.get("agent_id") or str(rec["capability_id"]).partition(".")[0]).lower()
-        history = rec.get("refinement_history")
-        caps.append({
-            "capability_id": pseudonym("cap", str(rec["capability_id"])),
-            "agent_id": role if role in ROLES else "unknown",
-            "capability_type": ctype if _SLUG.match(ctype) and type_counts[ctype] >= _MIGRATION_K else "other",
-            "success_rate": _number(rec.get("success_rate"), 0, 1),
-            "average_duration": _number(rec.get("average_duration"), 0),
-            "quality_score": _number(rec.get("quality_score"), 0, 1),
-            "usage_count": _count(rec.get("usage_count")),
-            "last_improved": _day(rec.get("last_improved") or rec.get("last_used")),
-            "refinement_count": _count(rec.get("refinement_count")) or (len(history) if isinstance(history, list)
-                                                                         else 0),
-        })
-    if raw_caps and any(set(c) - {"capability_id", "agent_id", "usage_count", "success_rate", "quality_score",
-                                  "average_duration", "last_improved", "last_used", "refinement_count",
-                                  "refinement_history"} for c in raw_caps):
-        dropped.append("capability_metrics.capabilities: fields other than the metrics")
-
-    ps = _section(doc, "pattern_statistics", dropped)
-    by_type = _counts_by(ps.get("patterns_by_type"), tuple(PATTERN_TYPES))
-    total_patterns = _count(ps.get("total_patterns"))
-    total_patterns = sum(by_type.values()) if total_patterns is None or (by_type and sum(by_type.values())
-                                                                          != total_patterns) else total_patterns
-    if total_patterns and not by_type:
-        by_type = {"other": total_patterns}
-    anti = _count(ps.get("total_anti_patterns", ps.get("anti_patterns"))) or 0
-    for key_ in ("top_patterns", "patterns"):
-        if ps.get(key_):
-            dropped.append(f"pattern_statistics.{key_}: pattern records of a 1.0 export are not anonymized")
-
-    le = _section(doc, "learning_effectiveness", dropped)
-    refinements = {}
-    if isinstance(le.get("refinements_by_type"), dict):
-        for t, v in le["refinements_by_type"].items():
-            c = _count(v.get("count") if isinstance(v, dict) else v)
-            if c:
-                name = t if t in IMPROVEMENT_TYPES else "other"
-                refinements.setdefault(name, {"count": 0, "average_improvement_percent": None})["count"] += c
-    total_refinements = sum(v["count"] for v in refinements.values()) if refinements else \
-        (_count(le.get("total_refinements")) or 0)
-    if le and set(le) - {"total_refinements", "refinements_by_type", "task_outcomes"}:
-        dropped.append("learning_effectiveness: details other than refinement and outcome counts")
-
-    ad = _section(doc, "analytics_data", dropped)
-    agents = ad.get("agents") if isinstance(ad.get("agents"), list) else []
-    workflows = ad.get("workflows") if isinstance(ad.get("workflows"), list) else []
-    if ad:
-        dropped.append("analytics_data: per-agent and per-workflow details (only execution totals are kept)")
-
-    caps_rates = [c["success_rate"] for c in caps]
+    caps = sections["capability_metrics"]["capabilities"]
     migrated = {
         "export_metadata": {
             "export_timestamp": _timestamp(meta["export_timestamp"], now),
@@ -660,46 +542,14 @@ def migrate(doc: dict, target: str = LATEST, *, key: bytes | None = None, now: d
                 "migrated_at": now.replace(microsecond=0).isoformat(),
             },
         },
-        "capability_metrics": {
-            "total_capabilities": len(caps),
-            "average_success_rate": _mean(caps_rates),
-            "average_quality_score": _mean([c["quality_score"] for c in caps]),
-            "capabilities": caps,
-        },
-        "pattern_statistics": {
-            "total_patterns": total_patterns,
-            "patterns_by_type": by_type,
-            "anti_patterns": min(anti, total_patterns),
-            "average_quality_score": _number(ps.get("average_quality_score"), 0, 1),
-            "average_success_rate": _number(ps.get("average_success_rate"), 0, 1),
-            "top_patterns": [],
-        },
-        "learning_effectiveness": {
-            "total_refinements": total_refinements,
-            "refinements_by_type": refinements,
-            "task_outcomes": _counts_by(le.get("task_outcomes"), tuple(OUTCOMES)),
-            "average_task_quality": None,
-            "code_outcomes": {"total": 0, "first_pass_success_rate": None, "average_iterations": None,
-                              "average_time_to_correctness": None},
-            "feedback": {"total": 0, "acceptance_rate": None, "average_quality_score": None},
-            "learned_prompts": {"total": 0, "by_type": {}},
-        },
-        "analytics_data": {
-            "agent_executions": _sum_counts(agents, "total_executions", "executions"),
-            "workflow_executions": _sum_counts(workflows, "total_executions", "executions"),
-            "agents_per_day": [],
-            "workflows_per_day": [],
-            "expert_consultations": {},
-            "confidence": {"total": 0, "meets_threshold_rate": None},
-            "step_executions": {"total": 0, "by_status": {}},
-        },
+        **sections,
         "anonymization_report": {
             "k": None,
             "rules": {"ids_pseudonymized": len(caps) + 1, "paths_generalized": 0, "code_blocks_removed": 0,
                       "secrets": {}, "pii": {}, "context_keys_dropped": 0, "agent_ids_generalized": 0,
                       "values_generalized": sum(1 for c in caps if c["capability_type"] == "other")},
             "tables": {},
-            "warnings": [f"migrated from schema 1.0; dropped {d}" for d in dropped],
+            "warnings": [f"migrated from schema 1.0; dropped {d}" for d in mig.dropped],
         },
     }
     ensure_valid(migrated)

@@ -32,7 +32,8 @@ from learning_assets.exportfiles import versions
 from learning_assets.exportfiles.manifest import verify_manifest
 from learning_assets.exportfiles.parquet import read_table_frame
 from learning_assets.privacy.leaks import scan_export
-from schemas.tables import ANONYMIZED, TABLE_NAMES, conform
+from learning_assets.sources.frames import conform
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 
 FORMAT = "learning-export-submission"
 FORMAT_VERSIONS = (1,)

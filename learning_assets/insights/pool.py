@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from schemas.tables import ANONYMIZED, TABLE_NAMES, conform, empty_frame
+from learning_assets.sources.frames import conform, empty_frame
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 
 POOLED = "pooled"
 

@@ -41,7 +41,7 @@ from learning_assets.insights.dp import (
     OpenDPLaplace,
     laplace_variance,
 )
-from schemas.tables import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
+from learning_assets.tables.columns import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"
 RULES_FORMAT = "learning-best-practices"

@@ -1,4 +1,5 @@
-"""Per-table anonymization: raw frames in, anonymized frames (matching `schemas.tables.ANONYMIZED`) out.
+"""Applies a table's anonymization rules (`privacy.rules`, given by its spec in `tables/`) and counts
+every replacement.
 
 All rules are always applied; there is no switch to turn any of them off.
 """
@@ -17,12 +18,25 @@ import pandas as pd
 from learning_assets.privacy.paths import generalize_path
 from learning_assets.privacy.scrub import ROLES, Scrubber
 from learning_assets.privacy.vocabulary import OTHER, UNKNOWN, framework_names
-from schemas.tables import (
-    ANONYMIZED,
-    IMPROVEMENT_TYPES,
-    OUTCOMES,
-    PATTERN_TYPES,
-    conform,
+
+AGENT_IDS = framework_names("agent_ids")
+EXPERTS = framework_names("expert_ids", "expert_id_aliases")
+from learning_assets.privacy.rules import (
+    Agent,
+    Category,
+    Day,
+    Experts,
+    FilePattern,
+    FrameworkName,
+    Keep,
+    LineCount,
+    Mapping,
+    Pseudonym,
+    Pseudonyms,
+    Rule,
+    Scores,
+    Text,
+    Texts,
 )
 
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
@@ -36,20 +50,6 @@ SCORE_KEYS = frozenset({"overall", "security", "maintainability", "complexity", 
 SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 MAX_DEPTH = 3
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
-
-# The framework's names that pass verbatim, per kind of column; any other name becomes a keyed pseudonym.
-AGENT_IDS = framework_names("agent_ids")
-AGENT_NAMES = framework_names("agent_names", "agent_ids")
-COMMANDS = framework_names("commands", "workflow_actions")
-WORKFLOW_NAMES = framework_names("workflow_names", "workflow_ids", "workflow_preset_aliases")
-STEP_IDS = framework_names("step_ids", "workflow_actions")
-SKILLS = framework_names("skills", "agent_ids")
-DOMAINS = framework_names("expert_domains", "expert_domain_aliases")
-EXPERTS = framework_names("expert_ids", "expert_id_aliases")
-CAPABILITY_TYPES = framework_names("commands", "workflow_actions", "task_types", "skills", "step_ids")
-STATUSES = framework_names("statuses")
-PROMPT_TYPES = framework_names("prompt_types")
-
 
 def _spread(codes: np.ndarray, values: list, missing, index: pd.Index) -> pd.Series:
     """Per-distinct `values` (in factorize order) spread back over the rows; `missing` where code is -1."""
@@ -205,9 +205,56 @@ class Anonymizer:
         return None
 
     def experts(self, series: pd.Series) -> pd.Series:
-        names = {x for xs in series for x in xs}
-        mapped = dict(zip(names, self.name(pd.Series(sorted(names), dtype=object), EXPERTS, "expert")))
+        names = sorted({x for xs in series for x in xs})
+        mapped = dict(zip(names, self.name(pd.Series(names, dtype=object), EXPERTS, "expert")))
         return series.map(lambda xs: [mapped[x] for x in xs])
+
+    def line_counts(self, series: pd.Series) -> pd.Series:
+        code = series.fillna("")
+        self.stats["code.snippet_removed"] += int((code != "").sum())
+        return code.map(lambda c: c.count("\n") + 1 if c else 0).astype("Int64")
+
+    def apply(self, rule: Rule, series: pd.Series) -> pd.Series:
+        """One column made by `rule` from its (prepared) raw column."""
+        match rule:
+            case Keep():
+                return series
+            case Pseudonym():
+                return self.ids(series, rule.kind)
+            case Pseudonyms():
+                return self.id_lists(series, rule.kind)
+            case FrameworkName():
+                return self.name(series, framework_names(*rule.vocabulary), rule.kind)
+            case Category():
+                return self.category(series, rule.values or framework_names(*rule.vocabulary), rule.missing)
+            case Agent():
+                return self.agent(series)
+            case Experts():
+                return self.experts(series)
+            case Text():
+                return self.text(series)
+            case Texts():
+                return self.text_lists(series)
+            case FilePattern():
+                return self.path(series)
+            case Day():
+                return self.day(series)
+            case Mapping():
+                return self.mapping_json(series)
+            case Scores():
+                return self.scores_json(series, keys=None if rule.any_name else SCORE_KEYS)
+            case LineCount():
+                return self.line_counts(series)
+        raise TypeError(f"no anonymization for rule {type(rule).__name__}")
+
+    def frame(self, raw: pd.DataFrame, rules: dict[str, Rule], dated: str | None = None) -> pd.DataFrame:
+        """The anonymized columns of one table, in `rules` order. No row is dropped (every row belongs to the
+        one project, so group sizes inside an export protect nobody; k counts projects where submissions are
+        pooled), except, with `dated`, rows whose `dated` column is missing."""
+        if dated is not None and not raw[dated].notna().all():
+            raw = raw[raw[dated].notna()]
+        return pd.DataFrame({name: self.apply(rule, rule.column(name, raw)) for name, rule in rules.items()},
+                            index=raw.index).reset_index(drop=True)
 
 def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
     """The strings `Anonymizer._allow` scrubs in a decoded JSON value, for scrubbing them in one batch.
@@ -248,201 +295,3 @@ def _collect_strings(value: dict | list, out: list[str]) -> None:
             out.append(v)
         elif isinstance(v, (dict, list)):
             _collect_strings(v, out)
-
-
-def anonymize_table(table: str, raw: pd.DataFrame, anon: Anonymizer) -> pd.DataFrame:
-    """Anonymize one raw table. No row is dropped: every row belongs to the one project, so group sizes
-    inside an export protect nobody; k counts projects where submissions are pooled."""
-    return conform(TRANSFORMS[table](raw, anon).reset_index(drop=True), ANONYMIZED[table])
-
-
-def _capabilities(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "capability_id": a.ids(df["capability_id"], "cap"),
-        "agent_id": a.agent(df["agent_id"]),
-        # map, not .str.partition: that has no column 2 when the table is empty (no capabilities file)
-        "capability_type": a.name(df["capability_id"].map(lambda c: c.partition(".")[2]).astype(object),
-                                  CAPABILITY_TYPES),
-        "success_rate": df["success_rate"],
-        "average_duration": df["average_duration"],
-        "quality_score": df["quality_score"],
-        "usage_count": df["usage_count"],
-        "last_improved": a.day(df["last_improved"]),
-        "refinement_count": df["refinement_count"],
-    })
-
-
-def _refinements(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    out = df.copy()
-    out["capability_id"] = a.ids(df["capability_id"], "cap")
-    out["timestamp"] = a.day(df["timestamp"])
-    out["improvement_type"] = a.category(df["improvement_type"], IMPROVEMENT_TYPES)
-    out["learned_patterns"] = a.id_lists(df["learned_patterns"], "pat")
-    out["metadata"] = a.mapping_json(df["metadata"])
-    return out
-
-
-def _task_memories(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "task_id": a.ids(df["task_id"], "task"),
-        "agent_id": a.agent(df["agent_id"]),
-        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
-        "timestamp": a.day(df["timestamp"]),
-        "outcome": a.category(df["outcome"], OUTCOMES),
-        "quality_score": df["quality_score"],
-        "key_learnings": a.text_lists(df["key_learnings"]),
-        "patterns_used": a.id_lists(df["patterns_used"], "pat"),
-        "similar_tasks": a.id_lists(df["similar_tasks"], "task"),
-        "context": a.mapping_json(df["context"]),
-        "metadata": a.mapping_json(df["metadata"]),
-    })
-
-
-def _patterns(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    code = df["code_snippet"].fillna("")
-    a.stats["code.snippet_removed"] += int((code != "").sum())
-    return pd.DataFrame({
-        "pattern_id": a.ids(df["pattern_id"], "pat"),
-        "pattern_type": a.category(df["pattern_type"], PATTERN_TYPES),
-        "code_lines": code.map(lambda c: c.count("\n") + 1 if c else 0).astype("Int64"),
-        "context": a.text(df["context"]),
-        "quality_score": df["quality_score"],
-        "usage_count": df["usage_count"],
-        "success_rate": df["success_rate"],
-        "learned_from": a.id_lists(df["learned_from"], "task"),
-        "metadata": a.mapping_json(df["metadata"]),
-        "security_score": df["security_score"],
-        "is_anti_pattern": df["is_anti_pattern"],
-        "failure_reasons": a.text_lists(df["failure_reasons"]),
-        "rejection_count": df["rejection_count"],
-    })
-
-
-def _code_outcomes(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
-        "file_pattern": a.path(df["file_path"]),
-        "initial_scores": a.scores_json(df["initial_scores"]),
-        "final_scores": a.scores_json(df["final_scores"]),
-        "iterations": df["iterations"],
-        "expert_consultations": a.experts(df["expert_consultations"]),
-        "time_to_correctness": df["time_to_correctness"],
-        "first_pass_success": df["first_pass_success"],
-        "timestamp": a.day(df["timestamp"]),
-        "agent_id": a.agent(df["agent_id"]),
-        "prompt_hash": a.ids(df["prompt_hash"], "prompt"),
-    })
-
-
-def _dated(df: pd.DataFrame) -> pd.DataFrame:
-    """The rows with a timestamp (the frame itself when all have one)."""
-    dated = df["timestamp"].notna()
-    return df if dated.all() else df[dated]
-
-
-def _agent_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    df = _dated(df)
-    return pd.DataFrame({
-        "agent_id": a.agent(df["agent_id"]),
-        "agent_name": a.name(df["agent_name"], AGENT_NAMES, "agent"),
-        "duration": df["duration"],
-        "success": df["success"],
-        "timestamp": a.day(df["timestamp"]),
-    })
-
-
-def _workflow_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    df = _dated(df)
-    return pd.DataFrame({
-        "workflow_id": a.ids(df["workflow_id"].fillna("unknown"), "wf"),
-        "workflow_name": a.name(df["workflow_name"], WORKFLOW_NAMES),
-        "duration": df["duration"],
-        "steps": df["steps"],
-        "success": df["success"],
-        "timestamp": a.day(df["timestamp"]),
-    })
-
-
-def _expert_performance(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "expert_id": a.name(df["expert_id"], EXPERTS, "expert"),
-        "domain": a.name(df["domain"], DOMAINS),
-        "confidence": df["confidence"],
-        "query": a.text(df["query"]),
-        "timestamp": a.day(df["timestamp"]),
-    })
-
-
-def _confidence_metrics(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "timestamp": a.day(df["timestamp"]),
-        "agent_id": a.agent(df["agent_id"]),
-        "domain": a.name(df["domain"], DOMAINS),
-        "confidence": df["confidence"],
-        "threshold": df["threshold"],
-        "meets_threshold": df["meets_threshold"],
-        "agreement_level": df["agreement_level"],
-        "num_experts": df["num_experts"],
-        "primary_expert": a.name(df["primary_expert"], EXPERTS, "expert"),
-        "query_preview": a.text(df["query_preview"]),
-    })
-
-
-def _feedback(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "feedback_id": a.ids(df["feedback_id"], "fb"),
-        "agent_id": a.agent(df["agent_id"]),
-        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
-        "accepted": df["accepted"],
-        "feedback_text": a.text(df["feedback_text"]),
-        "suggestions": a.text_lists(df["suggestions"]),
-        "ratings": a.scores_json(df["ratings"], keys=None),
-        "quality_score": df["quality_score"],
-        "execution_time_seconds": df["execution_time_seconds"],
-        "code_lines_processed": df["code_lines_processed"],
-        "timestamp": a.day(df["timestamp"]),
-        "metadata": a.mapping_json(df["metadata"]),
-    })
-
-
-def _step_executions(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "execution_id": a.ids(df["execution_id"], "exec"),
-        "workflow_id": a.ids(df["workflow_id"], "wf"),
-        "step_id": a.name(df["step_id"], STEP_IDS),
-        "command": a.name(df["command"].str.lstrip("*"), COMMANDS),
-        "status": a.category(df["status"], STATUSES, UNKNOWN),
-        "duration_ms": df["duration_ms"],
-        "timestamp": a.day(df["timestamp"]),
-        "retry_count": df["retry_count"],
-        "error_message": a.text(df["error_message"]),
-        "skill": a.name(df["skill"], SKILLS),
-        "gate_pass": df["gate_pass"],
-    })
-
-
-def _learned_prompts(df: pd.DataFrame, a: Anonymizer) -> pd.DataFrame:
-    return pd.DataFrame({
-        "prompt_type": a.category(df["prompt_type"], PROMPT_TYPES, UNKNOWN),
-        "agent_id": a.agent(df["agent_id"]),
-        "timestamp": a.day(df["timestamp"]),
-        "has_parent": df["has_parent"],
-        "prompt_chars": df["prompt_chars"],
-        "examples": df["examples"],
-    })
-
-
-TRANSFORMS = {
-    "capabilities": _capabilities,
-    "capability_refinements": _refinements,
-    "task_memories": _task_memories,
-    "patterns": _patterns,
-    "code_outcomes": _code_outcomes,
-    "agent_executions": _agent_executions,
-    "workflow_executions": _workflow_executions,
-    "expert_performance": _expert_performance,
-    "confidence_metrics": _confidence_metrics,
-    "feedback": _feedback,
-    "step_executions": _step_executions,
-    "learned_prompts": _learned_prompts,
-}

@@ -30,6 +30,7 @@ from learning_assets.privacy.prefilter import (
     re2_superset,
     to_arrow,
 )
+from learning_assets.privacy.rules import ROLES
 from learning_assets.privacy.vocabulary import fixed_words
 from learning_assets.privacy.wordlists import split_words
 
@@ -100,8 +101,6 @@ PATH_RULE = re.compile(
 )
 # Identifiers the framework writes: pattern ids embed function names, workflow ids timestamps.
 # The framework's agent roles; anything else in an agent id is a user or host name.
-ROLES = ("analyst", "architect", "debugger", "designer", "documenter", "enhancer", "evaluator",
-         "implementer", "improver", "ops", "orchestrator", "planner", "reviewer", "tester")
 NOT_PSEUDONYM = r"(?![a-z]+_[0-9a-f]{16}\b)"
 PSEUDONYM = re.compile(r"[a-z]+_[0-9a-f]{16}")
 ID_RULES: list[tuple[str, re.Pattern]] = [

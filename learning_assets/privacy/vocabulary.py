@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from learning_assets.privacy.rules import OTHER, UNKNOWN
 from learning_assets.privacy.wordlists import (
     COMMON,
     NAME_WORDS,
     read_words,
     split_words,
 )
-from schemas.tables import ANONYMIZED, RAW
+from learning_assets.tables import ANONYMIZED, RAW
 
 HERE = Path(__file__).parent
 SCHEMAS = HERE.parent.parent / "schemas"
@@ -28,8 +29,6 @@ PSEUDONYM_KINDS = ("agent", "cap", "exec", "expert", "fb", "name", "pat", "proje
 PLACEHOLDERS = ("ADDRESS", "API_KEY", "AWS_KEY", "CODE", "CREDENTIALS", "EMAIL", "GITHUB_TOKEN", "HANDLE", "HOST",
                 "ID", "IP", "JWT", "MAC", "NAME", "NATIONAL_ID", "NUMBER", "PHONE", "PRIVATE_KEY", "PROJECT",
                 "SECRET", "SLACK_TOKEN", "URL", "URL_WITH_PASSWORD", "USER", "WORD")
-# Values for a name that is not the framework's (`other`) or that is missing (`unknown`).
-OTHER, UNKNOWN = "other", "unknown"
 PRIVACY_NOTICE = (
     "This export contains only anonymized learning data. Names the agent framework defines are kept; "
     "identifiers and other names are keyed pseudonyms (HMAC-SHA256 under a key that never leaves the "

@@ -42,7 +42,7 @@ from pandera.engines import pandas_engine
 from learning_assets.exportfiles.parquet import read_table_frame
 from learning_assets.exportfiles.versions import read_json
 from learning_assets.forked import Forked, may_fork, split_work
-from schemas.tables import ANONYMIZED, TABLE_NAMES
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES, document_rows
 
 SAMPLE_ROWS = 20
 PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
@@ -70,21 +70,6 @@ PRIVACY_RULES: dict[str, list[str]] = {
         r"(?i)\b(?:password|passwd|pwd|secret|token|api[_-]?key)\s*[:=]\s*(?!<)[^\s,;'\"<>]{4,}",
     ],
 }
-
-# Row counts the document states for each table (JSON path as keys; sums for grouped counts).
-DOCUMENT_COUNTS: dict[str, tuple[str, ...]] = {
-    "capabilities": ("capability_metrics", "total_capabilities"),
-    "capability_refinements": ("learning_effectiveness", "total_refinements"),
-    "patterns": ("pattern_statistics", "total_patterns"),
-    "code_outcomes": ("learning_effectiveness", "code_outcomes", "total"),
-    "feedback": ("learning_effectiveness", "feedback", "total"),
-    "learned_prompts": ("learning_effectiveness", "learned_prompts", "total"),
-    "agent_executions": ("analytics_data", "agent_executions"),
-    "workflow_executions": ("analytics_data", "workflow_executions"),
-    "confidence_metrics": ("analytics_data", "confidence", "total"),
-    "step_executions": ("analytics_data", "step_executions", "total"),
-}
-
 
 # --- masking ------------------------------------------------------------------------------------
 
@@ -351,35 +336,13 @@ def text_frame(files: ExportFiles, table_records: list[tuple] | None = None) -> 
     return pd.DataFrame(records, columns=["source", "location", "row", "value"], dtype=object)
 
 
-def _dig(doc: Any, keys: tuple[str, ...]) -> int | None:
-    for key in keys:
-        if not isinstance(doc, dict) or key not in doc:
-            return None
-        doc = doc[key]
-    return doc if isinstance(doc, int) and not isinstance(doc, bool) else None
-
-
-def document_counts(doc: dict | None) -> dict[str, int | None]:
-    """Rows per table as the JSON document states them (None where it does not)."""
-    if not isinstance(doc, dict):
-        return {}
-    counts = {t: _dig(doc, keys) for t, keys in DOCUMENT_COUNTS.items()}
-    outcomes = (doc.get("learning_effectiveness") or {}).get("task_outcomes")
-    if isinstance(outcomes, dict):
-        counts["task_memories"] = sum(v for v in outcomes.values() if isinstance(v, int))
-    experts = (doc.get("analytics_data") or {}).get("expert_consultations")
-    if isinstance(experts, dict):
-        counts["expert_performance"] = sum(v.get("count", 0) for v in experts.values() if isinstance(v, dict))
-    return counts
-
-
 def counts_frame(files: ExportFiles, *, compare_report: bool = True) -> pd.DataFrame:
     """One row per table: rows in its Parquet file, in the manifest, in the document and in the report."""
     manifest_rows = {f["table"]: f.get("rows") for f in (files.manifest or {}).get("files", []) if "table" in f}
     report = files.json_files.get("anonymization_report.json") or (files.document or {}).get(
         "anonymization_report") or {}
     report_rows = {t: v.get("rows_out") for t, v in (report.get("tables") or {}).items()} if compare_report else {}
-    doc_rows = document_counts(files.document)
+    doc_rows = document_rows(files.document)
     parquet_rows = files.rows()
     names = sorted(set(parquet_rows) | set(manifest_rows) | set(TABLE_NAMES))
     rows = []

@@ -28,11 +28,7 @@ from learning_assets.defs.metadata import table_metadata
 from learning_assets.defs.types import table_dagster_type
 from learning_assets.forked import Forked, later, may_fork
 from learning_assets.memory import heavy_step
-from learning_assets.privacy.anonymize import (
-    Anonymizer,
-    anonymize_table,
-    json_doc_strings,
-)
+from learning_assets.privacy.anonymize import Anonymizer, json_doc_strings
 from learning_assets.privacy.prefilter import flagged, to_arrow
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import (
@@ -42,8 +38,8 @@ from learning_assets.privacy.scrub import (
     Vocabulary,
     learn_vocabulary,
 )
+from learning_assets.tables import ANONYMIZED, TABLE_NAMES, anonymize_table
 from resources import Anonymization, SourceDirectory
-from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 ANONYMIZED_GROUP = "anonymized"
 

@@ -24,9 +24,9 @@ from learning_assets.governance.audit import record_export
 from learning_assets.memory import heavy_step
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber, Vocabulary
-from learning_assets.sources.window import filter_tables
+from learning_assets.sources.window import validate
+from learning_assets.tables import TABLE_NAMES, filter_window
 from resources import Anonymization, ExportStore, Governance, SourceDirectory
-from schemas.tables import TABLE_NAMES
 
 EXPORT_GROUP = "export"
 
@@ -103,7 +103,7 @@ def learning_export(context: AssetExecutionContext, config: ExportConfig, source
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance,
                     report: dict, **tables: pd.DataFrame) -> Output:
     governance.require_consent(context.instance, source.root())  # no consent, no export
-    tables, outside_window = filter_tables(tables, config.since, config.until)
+    tables, outside_window = filter_window(tables, *validate(config.since, config.until))
     project = Pseudonymizer(anonymization.secret())("project", str(source.root().resolve()))
     metadata = export_metadata(project, _framework_version(source), anonymization.k)
     document = build_document(tables, metadata, report)

@@ -27,28 +27,15 @@ from learning_assets.defs.metadata import skips_markdown, table_metadata
 from learning_assets.defs.types import table_dagster_type
 from learning_assets.forked import Forked, later, may_fork
 from learning_assets.memory import heavy_step
-from learning_assets.sources.readers import (
-    SourceRead,
-    read_agent_executions,
-    read_capabilities,
-    read_code_outcomes,
-    read_confidence_metrics,
-    read_expert_performance,
-    read_feedback,
-    read_learned_prompts,
-    read_patterns,
-    read_step_executions,
-    read_task_memories,
-    read_workflow_executions,
-    source_bytes,
-)
+from learning_assets.sources.readers import SourceRead, source_bytes
+from learning_assets.tables import RAW, SPECS
 from resources import SourceDirectory
-from schemas.tables import RAW
 
 RAW_GROUP = "raw"
 
 # Shape (columns, order, dtypes) as the Dagster type; value rules run as the `pandera_schema` check.
 RAW_TYPES = {name: table_dagster_type(schema) for name, schema in RAW.items()}
+DESCRIPTIONS = {name: spec.description for name, spec in SPECS.items()}
 
 
 @dataclass
@@ -85,35 +72,14 @@ CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
 # when both cores are free.
 AFTER_CHILD = frozenset({"agent_executions"})
 
-# table -> (reader, what it reads); read_capabilities yields two tables from one file.
-SOURCES = {
-    "capabilities": (read_capabilities, "Capability metrics from capabilities/capabilities.json."),
-    "capability_refinements": (read_capabilities, "Each capability's refinement history, one row per step."),
-    "task_memories": (read_task_memories, "Task memories from memory/memories.json."),
-    "patterns": (read_patterns, "Learned code patterns from learning/patterns.jsonl."),
-    "code_outcomes": (read_code_outcomes, "Code outcomes from learning/outcomes.jsonl."),
-    "agent_executions": (read_agent_executions, "Agent executions from analytics/history/agents-*.jsonl."),
-    "workflow_executions": (read_workflow_executions,
-                            "Workflow executions from analytics/history/workflows-*.jsonl."),
-    "expert_performance": (read_expert_performance, "Expert consultations from learning/expert_performance.jsonl."),
-    "confidence_metrics": (read_confidence_metrics, "Expert confidence records from confidence_metrics.json."),
-    "feedback": (read_feedback, "User feedback from feedback/feedback*.json (both shapes)."),
-    "step_executions": (read_step_executions, "Workflow step executions from metrics/executions_*.jsonl."),
-    "learned_prompts": (read_learned_prompts, "The shape of learned prompts (never their text) from learned-prompts/."),
-}
-
-
 def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterator[TableRead]:
     """Each of `tables` read and made a frame (a reader serving two tables runs once), checked if in `checked`."""
-    reads: dict = {}
+    reads: dict[str, SourceRead] = {}
     for table in tables:
         started = time.perf_counter()
-        reader = SOURCES[table][0]
-        if reader not in reads:
-            reads[reader] = reader(root, tz)
-        read = reads[reader]
-        if isinstance(read, tuple):  # capabilities and their refinements
-            read = read[0] if table == "capabilities" else read[1]
+        if table not in reads:
+            reads.update(SPECS[table].read(root, tz))
+        read = reads[table]
         df = read.frame()
         report = schema_report("raw", table, df) if table in checked else None
         yield TableRead(table, replace(read, parts=[]), df, time.perf_counter() - started, report)
@@ -124,8 +90,8 @@ def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterato
     group_name=RAW_GROUP,
     outs={table: AssetOut(key=AssetKey(["raw", table]), dagster_type=RAW_TYPES[table], description=description,
                           is_required=False)
-          for table, (_, description) in SOURCES.items()},
-    check_specs=[schema_check_spec("raw", table) for table in SOURCES],
+          for table, description in DESCRIPTIONS.items()},
+    check_specs=[schema_check_spec("raw", table) for table in SPECS],
     can_subset=True,
 )
 @heavy_step
@@ -134,7 +100,7 @@ def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     multiprocess executor), each table with its own timing, account of skips and schema check.
     The tables in `CHILD_TABLES` are read by a forked child meanwhile (see `forked`)."""
     root, tz = source.root(), source.tz()
-    selected = [table for table in SOURCES if table in context.selected_output_names]
+    selected = [table for table in SPECS if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "raw", table)}
     forked = [table for table in selected if table in CHILD_TABLES]
     child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),

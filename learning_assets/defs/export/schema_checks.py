@@ -33,7 +33,7 @@ from learning_assets.quality.validate import (
     markdown_table,
     pandera_report,
 )
-from schemas.tables import ANONYMIZED, RAW
+from learning_assets.tables import ANONYMIZED, RAW
 
 SCHEMAS = {"raw": RAW, "anonymized": ANONYMIZED}
 
