@@ -1,0 +1,2 @@
+"""Data quality of an export: Pandera reports and the Great Expectations suites. Plain logic, no dagster.
+"""

@@ -1,4 +1,5 @@
-"""Readers for the `.tapps-agents/` source files (see SOURCE_FORMATS.md).
+"""The building blocks of the table readers (`learning_assets/tables/`): finding, opening and parsing
+`.tapps-agents/` files (see SOURCE_FORMATS.md), and `SourceRead`, what a reader found.
 
 Every reader returns the records it could parse plus what it skipped and why; one damaged line
 never costs the rest of a file.
@@ -248,14 +249,6 @@ def read_json_document(root: Path, path: Path, out: SourceRead):
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
     return None
-
-
-# --- field coercion -------------------------------------------------------------------------
-
-
-
-
-# --- per-source readers -----------------------------------------------------------------------
 
 
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
