@@ -13,7 +13,7 @@ import pytest
 from learning_assets.definitions import defs
 
 REPO = Path(__file__).resolve().parent.parent
-DAGSTER = Path(sys.executable).parent / "dagster"
+BIN = Path(sys.executable).parent
 
 # The graph as reviewed: a change to any of these lists is a change to what the UI, the schedules and
 # the CLI see, so it has to show up in the diff.
@@ -63,10 +63,14 @@ def test_definitions_snapshot():
 
 
 @pytest.mark.slow
-def test_dagster_definitions_validate_from_a_fresh_checkout_without_environment(tmp_path):
-    """`dagster definitions validate` from the repository root, with no DAGSTER_HOME and no LEARNING_*:
-    Dagster makes a temporary instance in `.tmp_dagster_home_*/` there (git-ignored), configured by the
-    root's dagster.yaml, and removes it on exit."""
+@pytest.mark.parametrize("command, success", [
+    (["dagster", "definitions", "validate"], "Validation successful for code location learning_export"),
+    (["dg", "check", "defs"], "All definitions loaded successfully"),
+])
+def test_definitions_validate_from_a_fresh_checkout_without_environment(command, success, tmp_path):
+    """`dagster definitions validate` and `dg check defs` from the repository root, with no DAGSTER_HOME
+    and no LEARNING_*: Dagster makes a temporary instance in `.tmp_dagster_home_*/` there (git-ignored),
+    configured by the root's dagster.yaml, and removes it on exit."""
     root = tmp_path / "clone"
     root.mkdir()
     for name in ("dagster.yaml", "workspace.yaml", "pyproject.toml"):
@@ -74,11 +78,12 @@ def test_dagster_definitions_validate_from_a_fresh_checkout_without_environment(
     for package in ("learning_assets", "resources", "schemas"):
         shutil.copytree(REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
     env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME" and not k.startswith("LEARNING_")}
-    env.update(PYTHONPATH=str(root), PYTHONWARNINGS="ignore")
+    # HOME too: with no DAGSTER_HOME, dg keeps its telemetry files in ~/.dagster.
+    env.update(PYTHONPATH=str(root), PYTHONWARNINGS="ignore", HOME=str(tmp_path))
 
-    proc = subprocess.run([str(DAGSTER), "definitions", "validate"], cwd=root, env=env, capture_output=True,
+    proc = subprocess.run([str(BIN / command[0]), *command[1:]], cwd=root, env=env, capture_output=True,
                           text=True, timeout=300)
 
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "Validation successful for code location learning_export" in proc.stdout + proc.stderr
+    assert success in proc.stdout + proc.stderr
     assert not list(root.glob(".tmp_dagster_home_*")) and not (root / ".dagster_home").exists()
