@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# One instance home for the `learning` CLI and `make dev`, so consent and runs are shared.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: install export test dev benchmark clean
@@ -14,23 +15,25 @@ $(BIN)/learning: pyproject.toml
 
 install: $(BIN)/learning
 
+# Dagster reads $DAGSTER_HOME/dagster.yaml only; the CLI seeds it the same way on first use.
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
 # The quick start exports the bundled sample, so it grants export consent for the sample explicitly;
 # your own projects need `learning consent grant --source DIR` once, by you.
 export: install
-	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/learning consent grant --source learning_assets/sample_data
 	$(BIN)/learning export --output export
 
 test: install
 	$(BIN)/pytest -n 2 -q
 
-dev: install
-	mkdir -p $(DAGSTER_HOME)
-	[ -f $(DAGSTER_HOME)/dagster.yaml ] || cp dagster.yaml $(DAGSTER_HOME)/
+dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1
 
 benchmark: install
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf $(VENV) .dagster_home export

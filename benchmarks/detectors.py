@@ -1,6 +1,6 @@
 """What each free-text detector catches, what it costs, and what its RE2 pre-filter saves.
 
-    python benchmarks/detectors.py [--scale sample|typical]
+    python -m benchmarks.detectors [--scale sample|typical]
 
 Collects every distinct free-text value of a generated source (the fields the scrubber sees), then
 runs each detector on its own over all of them: the Python regex (values per second, values it fires

@@ -9,7 +9,7 @@ its own fresh Dagster instance and export directory unless noted:
   day-cold  daily_export_job for the last day on a fresh instance (first run: also learns the names
             in capabilities and patterns once)
 
-Usage: python benchmarks/incremental.py [--scale typical] [--days 90] [--seed 7] [--workdir DIR]
+Usage: python -m benchmarks.incremental [--scale typical] [--days 90] [--seed 7] [--workdir DIR]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Profile one full export with pyinstrument (in-process executor, so every step is in the profile).
 
-    python benchmarks/profile.py [--scale typical] [--html out.html]
+    python -m benchmarks.profile [--scale typical] [--html out.html]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Performance scenarios through the real Dagster assets.
 
-    python benchmarks/run.py [--scales sample,typical,large] [--repeat 3] [--steps]
+    python -m benchmarks.run [--scales sample,typical,large] [--repeat 3] [--steps]
 
 Generates each scale once (cached under benchmarks/out/), then for every scale runs, each in a fresh
 subprocess (so peak memory is that run's own):

@@ -126,7 +126,6 @@ def postgres():
 def postgres_dagster_yaml() -> str:
     """The project's dagster.yaml with its commented postgres storage block switched on."""
     text = (REPO / "dagster.yaml").read_text()
-    text = re.sub(r"(?m)^storage:\n  sqlite:\n(?:    .*\n)+", "", text, count=1)
     block = re.search(r"(?m)^# storage:\n(?:#   .*\n)+", text)
     assert block, "dagster.yaml has no commented `# storage: postgres` block"
     enabled = "".join(line[2:] + "\n" for line in block.group(0).splitlines())

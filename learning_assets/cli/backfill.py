@@ -13,8 +13,8 @@ from learning_assets.cli.app import CliError, app, console, instance_home
 def backfill(
     start: str = typer.Option(..., "--from", help="First UTC day to export (YYYY-MM-DD)."),
     end: str = typer.Option(..., "--to", help="Last UTC day to export, inclusive (YYYY-MM-DD)."),
-    source: Path = typer.Option(None, "--source", help="Project or .tapps-agents directory [env LEARNING_SOURCE_DIR]."),
-    output: Path = typer.Option(None, "--output", help="Export directory [env LEARNING_EXPORT_DIR]."),
+    source: Path = typer.Option(None, "--source", help="Project or .tapps-agents directory (env LEARNING_SOURCE_DIR, else the bundled sample)."),
+    output: Path = typer.Option(None, "--output", help="Export directory (env LEARNING_EXPORT_DIR, else ./export)."),
 ) -> None:
     """Export a range of days to <output>/daily/<table>/<day>.parquet in one run (reruns replace changed days)."""
     from learning_assets.defs.incremental.run import run_backfill, validate_range
@@ -35,8 +35,8 @@ def backfill(
 
 @app.command("snapshot")
 def snapshot(
-    source: Path = typer.Option(None, "--source", help="Project or .tapps-agents directory [env LEARNING_SOURCE_DIR]."),
-    output: Path = typer.Option(None, "--output", help="Export directory [env LEARNING_EXPORT_DIR]."),
+    source: Path = typer.Option(None, "--source", help="Project or .tapps-agents directory (env LEARNING_SOURCE_DIR, else the bundled sample)."),
+    output: Path = typer.Option(None, "--output", help="Export directory (env LEARNING_EXPORT_DIR, else ./export)."),
     as_of: str = typer.Option(None, "--as-of", help="Date of the snapshot (YYYY-MM-DD); default today (UTC)."),
 ) -> None:
     """Export a dated snapshot of capabilities, refinements and patterns, marking what changed."""

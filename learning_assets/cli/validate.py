@@ -112,7 +112,7 @@ def data_docs(
     output: Path = typer.Option(None, "--output", "-o",
                                 help="Where to write the HTML; default <export dir>/data_docs/<export id>."),
     export_dir: Path = typer.Option(None, "--export-dir",
-                                    help="Export root holding exports/ and LATEST [env LEARNING_EXPORT_DIR]."),
+                                    help="Export root holding exports/ and LATEST (env LEARNING_EXPORT_DIR, else ./export)."),
 ) -> None:
     """Run the Great Expectations suites over an export and write their Data Docs (HTML); prints index.html."""
     from learning_assets.quality.validate import build_data_docs
