@@ -1,6 +1,6 @@
 """Incremental exports: one file set per UTC day for the time-based tables, dated snapshots for the rest.
 
-Plain functions only; the Dagster assets (`assets/incremental.py`), sensor and CLI are thin wrappers.
+Plain functions only; the Dagster assets (`defs/incremental/`), sensor and CLI are thin wrappers.
 They reuse the full export's readers, `anonymize_table`, `Scrubber`, `write_table`, `sha256_file`,
 `verify_manifest`, `scan_export` and the export store's atomic helpers.
 

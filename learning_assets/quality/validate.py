@@ -1,6 +1,6 @@
 """Data quality: Pandera failure reports, Great Expectations suites over an export, GX Data Docs.
 
-The Pandera schemas in `schemas.tables` are the single source of truth. Here they become
+The Pandera schemas of the table specs (`learning_assets.tables`) are the single source of truth. Here they become
 - Dagster types that enforce a table's *shape* (columns, order, dtypes), so that a wrong value never
   fails a step with a stack trace but shows up in an asset check with the rows and columns at fault;
 - failure reports for those asset checks (Pandera's lazy validation `failure_cases`: counts and a
@@ -120,7 +120,7 @@ def as_frame(value: Any) -> pd.DataFrame:
 
 
 def _plain(schema: pa.DataFrameSchema) -> bool:
-    """The schema uses only what `certainly_valid` evaluates (as every schema in `schemas.tables` does)."""
+    """The schema uses only what `certainly_valid` evaluates (as every table spec's schema does)."""
     return (schema.strict is True and schema.ordered and schema.index is None and not schema.checks
             and not schema.coerce and schema.dtype is None and not schema.parsers
             and not schema.add_missing_columns and not schema.drop_invalid_rows
