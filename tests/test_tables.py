@@ -13,8 +13,16 @@ from learning_assets.privacy.anonymize import Anonymizer
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.rules import Keep, Text
 from learning_assets.privacy.scrub import Scrubber
-from learning_assets.tables import (ANONYMIZED, DAILY, SNAPSHOT, SPECS, TABLE_NAMES, document_rows, json_schema,
-                                    read_table)
+from learning_assets.tables import (
+    ANONYMIZED,
+    DAILY,
+    SNAPSHOT,
+    SPECS,
+    TABLE_NAMES,
+    document_rows,
+    json_schema,
+    read_table,
+)
 from learning_assets.tables import columns as col
 from learning_assets.tables.spec import SECTIONS, DocumentPart, TableSpec
 from schemas import LATEST, load_schema
