@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure
 from pydantic import Field
 
 from learning_assets.governance.consent import (
@@ -34,9 +34,6 @@ class Governance(ConfigurableResource):
 
     def require_consent(self, instance, source_root: str | Path) -> dict:
         """The consent record for a source, or a Dagster Failure saying how to grant it."""
-        from dagster import Failure
-
-
         try:
             return self.consent(instance).require(source_root)
         except ConsentRequired as exc:

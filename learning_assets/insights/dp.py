@@ -19,6 +19,7 @@ low-order bits (Mironov 2012), and its privacy maps are written against proofs. 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -71,8 +72,6 @@ def calibrate(sensitivity: float, epsilon: float, integer: bool) -> float:
 def laplace_variance(scale: float, integer: bool) -> float:
     """Variance of the noise OpenDP adds: continuous Laplace 2b^2; discrete Laplace for integers."""
     if integer:
-        import math
-
         q = math.exp(-1.0 / scale) if scale > 0 else 0.0
         return 2 * q / (1 - q) ** 2 if q < 1 else float("inf")
     return 2 * scale * scale

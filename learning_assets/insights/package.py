@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import pandas as pd
+import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -263,9 +264,6 @@ def _report_is_clean(report: dict, metadata: dict, min_k: int) -> None:
 
 def read_table(path: Path, name: str) -> pd.DataFrame:
     """A submitted Parquet table, conformed to and validated against the anonymized schema."""
-    import pandera.errors
-
-
     schema = ANONYMIZED[name]
     try:
         columns = pq.read_schema(path).names

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import builtins
 import calendar
+import importlib
 import keyword
+import pkgutil
 import re
 import sys
 from pathlib import Path
@@ -48,10 +50,7 @@ def python_terms() -> set[str]:
 
 
 def _person_names() -> set[str]:
-    import importlib
-    import pkgutil
-
-    import faker.providers.person as person
+    import faker.providers.person as person  # dev-only packages: only regenerating the lists needs them
 
     names: set[str] = set()
     for module in pkgutil.iter_modules(person.__path__):

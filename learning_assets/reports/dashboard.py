@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
+from rich.table import Table
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR = "█"
@@ -221,7 +222,6 @@ def signed_pct(v) -> str:
 # --- terminal ------------------------------------------------------------------------------
 
 def render_terminal(dash: Dashboard, console) -> None:
-    from rich.table import Table
 
     console.print(f"[bold]Learning dashboard[/bold] — export {dash.export_id}"
                   f"{' of ' + dash.created_at if dash.created_at else ''}"
