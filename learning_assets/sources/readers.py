@@ -593,6 +593,40 @@ def history_files(root: Path, days: Iterable[str] | None = None, *, kind: str) -
     return found
 
 
+def read_history(root: Path, out: SourceRead, source: FlatSource, kind: str, naive_tz: tzinfo,
+                 days: Iterable[str] | None = None) -> SourceRead:
+    """Flat records of the analytics day files of `kind` into `out`; with `days`, only those (local) dates'
+    files. No files at all is recorded as a warning."""
+    files = [path for _, path in history_files(root, days, kind=kind)]
+    read_flat(root, out, source, files, naive_tz)
+    if not files and days is None:
+        what = out.table.replace("_", " ")
+        out.warnings.append(f"analytics/history has no {kind}-*.jsonl files: no {what} exported")
+    return out
+
+
+def document_records(root: Path, out: SourceRead, rel: str, keys: tuple[str, ...], what: str) -> list | None:
+    """The records of the JSON document `rel`: the list under the first of `keys` it has, or the document
+    itself when it is a list. None, with the reason in `out`, when the file is missing, unusable or holds
+    no such list."""
+    path = find(root, rel)
+    if path is None:
+        out.warnings.append(f"{rel} is missing: no {what} exported")
+        return None
+    if not inside(root, path):
+        out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
+        return None
+    doc = read_json_document(root, path, out)
+    if doc is None:
+        return None
+    records = next((doc[k] for k in keys if k in doc), None) if isinstance(doc, dict) else doc
+    if not isinstance(records, list):
+        listed = " or ".join(f"'{k}'" for k in keys)
+        out.skipped.append(Skip(out.files[-1], None, f"no {listed} list of {what}"))
+        return None
+    return records
+
+
 def history_days(root: Path) -> list[str]:
     """Every day (YYYY-MM-DD) that has an analytics history file."""
     history = root / "analytics" / "history"

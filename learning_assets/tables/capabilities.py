@@ -25,10 +25,7 @@ from learning_assets.sources import fields
 from learning_assets.sources.readers import (
     Skip,
     SourceRead,
-    find,
-    inside,
-    read_json_document,
-    relative,
+    document_records,
 )
 from learning_assets.tables import columns as col
 from learning_assets.tables import migration as m
@@ -94,22 +91,10 @@ def _metric(rec: dict, prefix: str, key: str) -> dict:
 def read_capabilities(root: Path, naive_tz: tzinfo) -> dict[str, SourceRead]:
     """Capability metrics and their refinement history, as two tables."""
     caps, refs = SourceRead(NAME, RAW, KEY), SourceRead(REFINEMENTS, REFINEMENTS_RAW)
-    out = {NAME: caps, REFINEMENTS: refs}
-    path = find(root, SOURCE)
-    if path is None:
-        caps.warnings.append(f"{SOURCE} is missing: no capabilities exported")
-        return out
-    if not inside(root, path):
-        caps.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
-        return out
-    doc = read_json_document(root, path, caps)
+    metrics = document_records(root, caps, SOURCE, ("metrics",), "capabilities")
     refs.files = caps.files
-    if doc is None:
-        return out
-    metrics = doc.get("metrics") if isinstance(doc, dict) else doc
-    if not isinstance(metrics, list):
-        caps.skipped.append(Skip(caps.files[-1], None, "no 'metrics' list"))
-        return out
+    if metrics is None:
+        return {NAME: caps, REFINEMENTS: refs}
     rel = caps.files[-1]
     seen: set[str] = set()
     for i, rec in enumerate(metrics):
@@ -155,7 +140,7 @@ def read_capabilities(root: Path, naive_tz: tzinfo) -> dict[str, SourceRead]:
                 })
             except fields.RECORD_ERRORS as exc:
                 refs.skipped.append(Skip(rel, None, f"metrics[{i}].refinement_history[{pos}]: {exc}"))
-    return out
+    return {NAME: caps, REFINEMENTS: refs}
 
 
 def _capability_type(ids: pd.Series) -> pd.Series:

@@ -13,10 +13,7 @@ from learning_assets.sources import fields
 from learning_assets.sources.readers import (
     Skip,
     SourceRead,
-    find,
-    inside,
-    read_json_document,
-    relative,
+    document_records,
 )
 from learning_assets.tables import columns as col
 from learning_assets.tables.expert_performance import DOMAINS, EXPERTS
@@ -55,18 +52,7 @@ ANONYMIZED = col.schema("anonymized_confidence_metrics", {
 
 def read_confidence_metrics(root: Path, naive_tz: tzinfo) -> dict[str, SourceRead]:
     out = SourceRead(NAME, RAW)
-    path = find(root, SOURCE)
-    if path is None:
-        out.warnings.append(f"{SOURCE} is missing: no confidence metrics exported")
-        return {NAME: out}
-    if not inside(root, path):
-        out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
-        return {NAME: out}
-    doc = read_json_document(root, path, out)
-    records = doc.get("metrics") if isinstance(doc, dict) else doc
-    if doc is not None and not isinstance(records, list):
-        out.skipped.append(Skip(out.files[-1], None, "no 'metrics' list"))
-        return {NAME: out}
+    records = document_records(root, out, SOURCE, ("metrics",), "confidence metrics")
     for i, rec in enumerate(records or []):
         try:
             if not isinstance(rec, dict):

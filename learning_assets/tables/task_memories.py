@@ -23,12 +23,9 @@ from learning_assets.sources import fields
 from learning_assets.sources.readers import (
     Skip,
     SourceRead,
-    find,
-    inside,
+    document_records,
     near_days,
     outside,
-    read_json_document,
-    relative,
 )
 from learning_assets.tables import columns as col
 from learning_assets.tables import migration as m
@@ -74,19 +71,8 @@ def read_task_memories(root: Path, naive_tz: tzinfo, days: Iterable[str] | None 
     (a one-day run reads the whole file but parses only that day's records)."""
     days, near = (frozenset(days), near_days(days)) if days is not None else (None, frozenset())
     out = SourceRead(NAME, RAW, KEY)
-    path = find(root, SOURCE)
-    if path is None:
-        out.warnings.append(f"{SOURCE} is missing: no task memories exported")
-        return {NAME: out}
-    if not inside(root, path):
-        out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
-        return {NAME: out}
-    doc = read_json_document(root, path, out)
-    if doc is None:
-        return {NAME: out}
-    records = doc.get("memories", doc.get("tasks")) if isinstance(doc, dict) else doc
-    if not isinstance(records, list):
-        out.skipped.append(Skip(out.files[-1], None, "expected a JSON array of task memories"))
+    records = document_records(root, out, SOURCE, ("memories", "tasks"), "task memories")
+    if records is None:
         return {NAME: out}
     for i, rec in enumerate(records):
         if outside(rec, naive_tz, days, near):

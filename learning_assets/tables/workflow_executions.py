@@ -20,7 +20,7 @@ from learning_assets.sources.readers import (
     FlatSource,
     SourceRead,
     history_files,
-    read_flat,
+    read_history,
 )
 from learning_assets.tables import columns as col
 from learning_assets.tables import migration as m
@@ -56,11 +56,7 @@ ANONYMIZED = col.schema("anonymized_workflow_executions", {
 def read_workflow_executions(root: Path, naive_tz: tzinfo,
                              days: Iterable[str] | None = None) -> dict[str, SourceRead]:
     """With `days`, only the files of those (local) dates are read."""
-    files = [path for _, path in history_files(root, days, kind=KIND)]
-    out = read_flat(root, SourceRead(NAME, RAW), FIELDS, files, naive_tz)
-    if not files and days is None:
-        out.warnings.append(f"analytics/history has no {KIND}-*.jsonl files: no workflow executions exported")
-    return {NAME: out}
+    return {NAME: read_history(root, SourceRead(NAME, RAW), FIELDS, KIND, naive_tz, days)}
 
 
 def _unknown(series: pd.Series) -> pd.Series:
