@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import Definitions, EnvVar
+from dagster import Definitions, EnvVar, in_process_executor
 
 from learning_assets.defs.dashboard import definitions as dashboard
 from learning_assets.defs.export import definitions as export
@@ -19,6 +19,12 @@ from resources import (
     SubmissionInbox,
     TableIOManager,
 )
+
+
+# Every job runs its steps in the run's own process: they run one after another anyway (raw, anonymized,
+# staged export, its checks), and a process per step would import Dagster, pandas, Pandera and Great
+# Expectations again for each of them. A launch can still pick the multiprocess executor in its config.
+EXECUTOR = in_process_executor
 
 
 def _from_env(field: str, name: str) -> dict:
@@ -41,7 +47,7 @@ def build_resources(source: str | None = None, output: str | None = None) -> dic
 
 def build_definitions(**resource_args) -> Definitions:
     return Definitions.merge(export.defs, incremental.defs, insights.defs, dashboard.defs,
-                             Definitions(resources=build_resources(**resource_args)))
+                             Definitions(resources=build_resources(**resource_args), executor=EXECUTOR))
 
 
 defs = build_definitions()
