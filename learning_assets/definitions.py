@@ -20,7 +20,6 @@ from resources import (
     TableIOManager,
 )
 
-
 # Every job runs its steps in the run's own process: they run one after another anyway (raw, anonymized,
 # staged export, its checks), and a process per step would import Dagster, pandas, Pandera and Great
 # Expectations again for each of them. A launch can still pick the multiprocess executor in its config.
