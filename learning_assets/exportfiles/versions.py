@@ -25,6 +25,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from learning_assets import __version__
+from learning_assets.errors import UserError
 from learning_assets.exportfiles.manifest import verify_manifest
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.tables import migrate_sections
@@ -55,7 +56,7 @@ def _is_date_time(value: object) -> bool:
     return True
 
 
-class ExportSchemaError(ValueError):
+class ExportSchemaError(UserError, ValueError):
     """A document does not match its declared schema; `issues` lists every error with its JSON path."""
 
     def __init__(self, message: str, issues: list[Issue]):

@@ -17,11 +17,13 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from learning_assets.errors import UserError
+
 CONSENT_FILE = "consent.json"
 AUDIT_FILE = "audit.jsonl"
 
 
-class ConsentRequired(PermissionError):
+class ConsentRequired(UserError, PermissionError):
     """Exporting was refused: no consent, or consent was revoked."""
 
 

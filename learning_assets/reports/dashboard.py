@@ -18,12 +18,14 @@ import pandas as pd
 import pyarrow.parquet as pq
 from rich.table import Table
 
+from learning_assets.errors import UserError
+
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR = "█"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
 
 
-class NoExport(FileNotFoundError):
+class NoExport(UserError, FileNotFoundError):
     """There is no published export (or it has no Parquet tables) to show."""
 
 
