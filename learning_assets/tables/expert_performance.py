@@ -16,6 +16,7 @@ from learning_assets.sources.readers import (
     FlatSource,
     SourceRead,
     find,
+    missing,
     read_flat,
 )
 from learning_assets.tables import columns as col
@@ -51,7 +52,7 @@ def read_expert_performance(root: Path, naive_tz: tzinfo) -> dict[str, SourceRea
     path = find(root, SOURCE)
     out = read_flat(root, SourceRead(NAME, RAW), FIELDS, [path] if path else [], naive_tz)
     if path is None:
-        out.warnings.append(f"{SOURCE} is missing: no expert consultations exported")
+        missing(root, SOURCE, "expert consultations", out)
     return {NAME: out}
 
 
