@@ -118,8 +118,13 @@ def published_export(root: Path, export_id: str | None) -> Path:
         return path
     pointer = root / "LATEST"
     if pointer.is_file():
-        path = root / "exports" / pointer.read_text().strip()
-        if path.is_dir():
+        try:
+            name = pointer.read_text(errors="replace").strip()
+        except OSError as exc:
+            raise CliError(f"{pointer}: cannot read it ({os_words(exc)}); name the export with --export") from None
+        path = root / "exports" / name
+        if name and name == Path(name).name and not name.startswith(".") and path.is_dir():
             return path
+        raise CliError(f"{pointer} names no published export; name one of {root / 'exports'} with --export")
     raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
 

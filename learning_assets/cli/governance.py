@@ -39,9 +39,10 @@ def _export_source(home: Path, export_dir: Path) -> str:
     entry = find_export(home, export_dir.name)
     if entry is None:
         try:
-            project = json.loads((export_dir / "export_metadata.json").read_text()).get("project_hash")
-        except (OSError, ValueError):
-            project = None
+            metadata = json.loads((export_dir / "export_metadata.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            metadata = None
+        project = metadata.get("project_hash") if isinstance(metadata, dict) else None
         entry = next((e for e in reversed(read(home)) if e.get("event") == "export" and project
                       and e.get("project") == project), None)
     if entry is None or not entry.get("source"):
