@@ -26,13 +26,14 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from learning_assets import __version__
-from learning_assets.errors import UserError, json_error, os_words
+from learning_assets.errors import UserError, os_words
 from learning_assets.exportfiles.manifest import (
     PACKAGE_FILES,
     SUBMISSION,
     SUBMISSION_FORMAT,
     verify_manifest,
 )
+from learning_assets.jsontext import json_error, loads
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.tables import migrate_sections
 from learning_assets.tables.spec import Migration
@@ -410,7 +411,7 @@ def _read_text(path: Path) -> bytes:
 def _parse(text: bytes, path: Path) -> Any:
     """JSON text (UTF-8, or UTF-16/32 as JSON allows) as Python values."""
     try:
-        return json.loads(text)
+        return loads(text)
     except UnicodeDecodeError as exc:
         raise ExportFileError(path, f"not valid UTF-8 text (byte {exc.start})") from None
     except (ValueError, RecursionError) as exc:
@@ -481,13 +482,16 @@ def check_file(path: Path) -> list[Issue]:
     except ExportFileError as exc:
         return [Issue("$", exc.reason, "error", name)]
     kind = _kind(obj, name)
-    if kind == "document":
-        return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
     if kind == "unknown":
         return [Issue("$", "not an export file: neither a document (export_metadata), export metadata, "
                            "a manifest, an anonymization report nor a submission package's SUBMISSION.json",
                       "error", name)]
-    return _check_part(obj, kind, name)[0]
+    try:
+        if kind == "document":
+            return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
+        return _check_part(obj, kind, name)[0]
+    except RecursionError:  # parsed, but too deep for the schema validator (or its messages)
+        return [Issue("$", "nested too deeply to check against the schema", "error", name)]
 
 
 def check_directory(directory: Path) -> list[Issue]:

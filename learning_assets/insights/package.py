@@ -16,7 +16,6 @@ import errno
 import gzip
 import hashlib
 import io
-import json
 import re
 import shutil
 import tarfile
@@ -36,6 +35,7 @@ from learning_assets.exportfiles.manifest import (
     verify_manifest,
 )
 from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.jsontext import loads
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
@@ -209,10 +209,10 @@ def safe_extract(package: Path, dest: Path, limits: Limits) -> Path:
 
 def _load_json(path: Path, what: str):
     try:
-        return json.loads(path.read_bytes())
+        return loads(path.read_bytes())
     except FileNotFoundError:
         raise Rejected("layout", f"{what} is missing")
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise Rejected("layout", f"{what} is not valid JSON")
 
 

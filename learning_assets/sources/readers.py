@@ -31,7 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from learning_assets.errors import json_error, os_words, wide_encoding
+from learning_assets.errors import os_words
+from learning_assets.jsontext import json_error, loads, wide_encoding
 from learning_assets.sources.fields import (
     MAX_TOKEN_CHARS,
     MAX_TS,
@@ -165,24 +166,20 @@ def resolve_source_root(path: str | Path) -> Path:
     return root
 
 
+def _may_be_file(path: Path) -> bool:
+    """Whether `path` is a file, or may be one that a directory without search permission hides (reading
+    it then says so)."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return True
+
+
 def find(root: Path, rel: str) -> Path | None:
     for candidate in (root / rel, root / f"{rel}.gz"):
-        if candidate.is_file():
+        if _may_be_file(candidate):
             return candidate
     return None
-
-
-def missing(root: Path, rel: str, what: str, out: SourceRead) -> None:
-    """Record that the source file `rel` is not there, or cannot be reached (a directory on its way is
-    not readable)."""
-    try:
-        os.stat(root / rel)
-    except PermissionError as exc:
-        out.drop_file(rel, f"cannot be reached ({os_words(exc)} on a directory above it)")
-        return
-    except OSError:
-        pass
-    out.warnings.append(f"{rel} is missing: no {what} exported")
 
 
 def listed(root: Path, rel: str, pattern: str = "*", out: SourceRead | None = None) -> list[Path]:
@@ -199,7 +196,7 @@ def listed(root: Path, rel: str, pattern: str = "*", out: SourceRead | None = No
         out.drop_file(rel, f"cannot list the directory ({os_words(exc)})")
         return []
     return [directory / name for name in sorted(fnmatch.filter(names, pattern))
-            if not name.startswith(".") and (directory / name).is_file()]
+            if not name.startswith(".") and _may_be_file(directory / name)]
 
 
 def _wide_text(path: Path) -> str | None:
@@ -291,7 +288,7 @@ def _parse_lines(rel: str, lines: Iterable[tuple[int, bytes | None]], out: Sourc
             out.skipped.append(Skip(rel, lineno, "not valid UTF-8"))
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text)  # per line, in a heavy step: the collector is paused already
         except (ValueError, RecursionError) as exc:
             reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {json_error(exc)}"
             out.skipped.append(Skip(rel, lineno, reason))
@@ -330,13 +327,13 @@ def read_json_document(root: Path, path: Path, out: SourceRead, count: Callable[
     encoding = wide_encoding(data[:8])
     if encoding is not None:
         try:
-            doc = json.loads(data.decode(encoding))  # only to say how many records are lost
+            doc = loads(data.decode(encoding))  # only to say how many records are lost
         except (ValueError, RecursionError):
             doc = None
         unusable(_wide_reason(encoding), doc)
         return None
     try:
-        return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
+        return loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
     except UnicodeDecodeError:
         unusable("not valid UTF-8")
     except (ValueError, RecursionError) as exc:
@@ -704,7 +701,7 @@ def document_records(root: Path, out: SourceRead, rel: str, keys: tuple[str, ...
     no such list (then the file is dropped whole, saying how many records it seems to hold)."""
     path = find(root, rel)
     if path is None:
-        missing(root, rel, what, out)
+        out.warnings.append(f"{rel} is missing: no {what} exported")
         return None
     if not inside(root, path):
         out.drop_file(relative(root, path), OUTSIDE)

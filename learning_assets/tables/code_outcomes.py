@@ -22,7 +22,6 @@ from learning_assets.sources import fields
 from learning_assets.sources.readers import (
     SourceRead,
     find,
-    missing,
     near_days,
     outside,
     read_jsonl_source,
@@ -87,7 +86,7 @@ def read_code_outcomes(root: Path, naive_tz: tzinfo, days: Iterable[str] | None 
                             lambda rec: _parse(rec, naive_tz),
                             skip=(lambda rec: outside(rec, naive_tz, days, near)) if days is not None else None)
     if path is None:
-        missing(root, SOURCE, "code outcomes", out)
+        out.warnings.append(f"{SOURCE} is missing: no code outcomes exported")
     return {NAME: out}
 
 
