@@ -69,8 +69,18 @@ def lines_of(path: Path) -> int:
     return sum(1 for line in path.read_text().splitlines() if line.strip())
 
 
-def lost_files(root: Path) -> dict[str, str]:
-    """Make whole files of a source unusable; returns {file: the words its warning must hold}."""
+DAMAGED_RECORDS = [("wrong_types", "learning/outcomes.jsonl"),
+                   ("wrong_types", "feedback/feedback_20260301_100000_000000.json"),
+                   ("wrong_types", "learned-prompts/eval/eval_20261399_999999.json"),
+                   ("timestamps", "analytics/history/workflows-2026-03-01.jsonl")]
+
+
+def damage(root: Path) -> dict[str, str]:
+    """Damage a source: records (files of the bad-input corpus), and whole files that cannot be used;
+    returns {file: the words of its warning}."""
+    for case, rel in DAMAGED_RECORDS:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(CORPUS / case / rel, root / rel)
     memories = json.loads((root / "memory" / "memories.json").read_text())
     (root / "memory" / "memories.json").write_text(json.dumps({f"m{i}": rec for i, rec in enumerate(memories)}))
     patterns, agents = root / "learning" / "patterns.jsonl", root / "analytics" / "history" / "agents-2026-03-01.jsonl"
@@ -94,12 +104,12 @@ def lost_files(root: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def damaged_run(home, tiny_source, tmp_path_factory):
-    """`learning export` of a source with five files that cannot be used: (exit, stdout, stderr, expected
-    warnings, export root)."""
+    """`learning export` of a source with damaged records and five files that cannot be used: (exit, stdout,
+    stderr, the expected warnings, export root)."""
     base = tmp_path_factory.mktemp("lost")
     source = base / "project" / ".tapps-agents"
     shutil.copytree(tiny_source.root, source)
-    expected = lost_files(source)
+    expected = damage(source)
     assert learning("consent", "grant", "--source", source)[0] == 0
     return (*learning("export", "--source", source, "--output", base / "export"), expected, base / "export")
 
@@ -119,6 +129,8 @@ def test_a_file_left_out_whole_says_which_why_and_how_many_records(damaged_run, 
     warnings = [line.strip().removeprefix("! ") for line in err.splitlines() if line.strip().startswith("!")]
     for rel, words in expected.items():
         assert f"{rel}: {words}" in warnings, (rel, warnings)
+    for table in ("code_outcomes", "feedback", "workflow_executions"):  # damaged records
+        assert any(w.startswith(f"{table}: skipped ") and f"metadata of raw/{table}" in w for w in warnings), table
     report = json.loads((published / "anonymization_report.json").read_text())
     assert sum("records dropped" in w or "none of its records" in w for w in report["warnings"]) == len(expected)
 
@@ -260,6 +272,22 @@ def test_damaged_exports_through_dashboard_and_submit(home, published):
     (root / "LATEST").write_bytes(b"\xff\xfe../../etc")
     error_line(*learning("dashboard", "--output", root), "LATEST names no published export", "--export")
     error_line(*learning("submit", "--output", root), "LATEST names no published export")
+
+
+# --- export: bad arguments, bad keys, failed checks, consent revoked, a full disk ----------------------------
+
+def test_bad_export_arguments(home, tiny_source, tmp_path):
+    (tmp_path / "file").write_text("x")
+    assert learning("consent", "grant", "--source", tiny_source.root)[0] == 0
+    cases = [(["--source", tmp_path / "missing"], "source directory does not exist"),
+             (["--source", tmp_path / "file"], "source is not a directory"),
+             (["--source", tiny_source.root, "--output", tmp_path / "file"], "cannot write to the export directory"),
+             (["--source", tiny_source.root, "--since", "2026-02-30"], "expected a date as YYYY-MM-DD"),
+             (["--source", tiny_source.root, "--format", "xml"], "--format"),
+             (["--source", tiny_source.root, "--format", "parquet", "--compress"], "--compress")]
+    for args, words in cases:
+        error_line(*learning("export", *args), words)
+    assert not (tmp_path / "export").exists()
 
 
 # --- export: bad keys, failed checks, consent revoked, a full disk --------------------------------------

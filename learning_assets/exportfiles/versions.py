@@ -374,8 +374,8 @@ def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) ->
         version = declared_version(doc)
     except SchemaVersionError as exc:
         meta = doc.get("export_metadata") if isinstance(doc, dict) else None
-        where = "$.export_metadata.schema_version" if isinstance(meta, dict) else "$.export_metadata" if isinstance(
-            doc, dict) else "$"
+        where = ("$" if not isinstance(doc, dict) else "$.export_metadata" if not isinstance(meta, dict)
+                 else "$.export_metadata.schema_version")
         return [Issue(where, str(exc), "error", file)]
     issues = [] if schema_checked else validate(doc, version, file=file)
     if issues:
