@@ -32,7 +32,7 @@ def one_line(text: str) -> str:
 
 def os_words(exc: OSError) -> str:
     """What an OS error means, in plain words (without the file)."""
-    return OS_ERRORS.get(exc.errno) or (exc.strerror or str(exc)).lower()
+    return OS_ERRORS.get(exc.errno) or (exc.strerror.lower() if exc.strerror else str(exc))
 
 
 def in_words(exc: BaseException) -> str:
@@ -48,4 +48,3 @@ def in_words(exc: BaseException) -> str:
         return "out of memory"
     text = one_line(str(exc))
     return f"unexpected error ({text})" if text else "unexpected error"
-

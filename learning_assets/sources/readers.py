@@ -200,7 +200,7 @@ def listed(root: Path, rel: str, pattern: str = "*", out: SourceRead | None = No
 
 
 def _wide_text(path: Path) -> str | None:
-    """The encoding of a file in UTF-16 or UTF-32 (see `errors.wide_encoding`), else None."""
+    """The encoding of a file in UTF-16 or UTF-32 (see `jsontext.wide_encoding`), else None."""
     with _open_binary(path) as fh:
         return wide_encoding(fh.read(8))
 
@@ -257,7 +257,7 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
 
 def read_jsonl(root: Path, path: Path, out: SourceRead) -> Iterator[tuple[int, dict]]:
     """Yield (line, object) for each good line of a JSON Lines file, recording bad ones in `out`; a file
-    that cannot be opened or is not UTF-8 is left out whole."""
+    that cannot be opened, or is in UTF-16 or UTF-32, is left out whole."""
     rel = relative(root, path)
     out.files.append(rel)
     try:
