@@ -15,6 +15,7 @@ from learning_assets.cli.app import (
     export_root,
     published_export,
 )
+from learning_assets.errors import one_line
 from learning_assets.exportfiles.manifest import SUBMISSION
 from learning_assets.exportfiles.versions import (
     DOCUMENT_NAMES,
@@ -134,4 +135,7 @@ def data_docs(
         index = build_data_docs(export, target)
     except OSError as exc:
         raise CliError(f"{target}: cannot write the Data Docs ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a damaged JSON or Parquet file of the export
+        raise CliError(f"{export}: the export is damaged ({one_line(str(exc))}); `learning validate {export}` "
+                       f"names the files") from None
     typer.echo(index)
