@@ -35,6 +35,6 @@ class Governance(ConfigurableResource):
     def require_consent(self, instance, source_root: str | Path) -> dict:
         """The consent record for a source, or a Dagster Failure saying how to grant it."""
         try:
-            return self.consent(instance).require(source_root)
+            return self.consent(instance).require(source_root, refused="nothing was published")
         except ConsentRequired as exc:
             raise Failure(description=str(exc), allow_retries=False) from None

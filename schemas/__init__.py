@@ -10,12 +10,14 @@ import functools
 import json
 from pathlib import Path
 
+from learning_assets.errors import UserError
+
 SCHEMA_DIR = Path(__file__).resolve().parent
 SCHEMA_FILES = {"1.0": "export-1.0.schema.json", "1.1": "export-1.1.schema.json"}
 LATEST = "1.1"
 
 
-class SchemaVersionError(ValueError):
+class SchemaVersionError(UserError, ValueError):
     """The document declares no schema version, or one this exporter does not know."""
 
 

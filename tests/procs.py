@@ -1,7 +1,9 @@
-"""Helpers for tests that run real processes (servers, the CLI): start in a new process group, stop it all."""
+"""Helpers for tests that run real processes (servers, the CLI): start in a new process group, stop it all;
+run one without root's power over file permissions."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -14,6 +16,23 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+PR_CAPBSET_DROP = 24  # prctl(2)
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 1, 2  # capability(7)
+
+
+def without_file_privileges() -> None:
+    """A `preexec_fn`: as root, drop the capabilities that let root read, write and search regardless of
+    file modes, so the program run next meets permissions as an unprivileged user does (a `chmod 000` file
+    is unreadable). Not `setuid(nobody)`: the interpreter (here under /root) may be out of nobody's reach.
+    Nothing to drop for a user who is not root."""
+    if os.geteuid() != 0:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
 
 
 def _default_signals() -> None:

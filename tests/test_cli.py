@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import uuid
 from pathlib import Path
@@ -23,36 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from learning_assets.governance.consent import current_user
-
-CLI = [sys.executable, "-m", "learning_assets.cli"]
-REPO = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture
-def cli(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LEARNING_")}
-    env.update(DAGSTER_HOME=str(tmp_path / "home"), LEARNING_ANONYMIZATION_KEY="cli-test-key-" + "7" * 40,
-               PYTHONWARNINGS="ignore")
-
-    def run(*args, prefix=(), check=None, timeout=300):
-        proc = subprocess.run([*prefix, *CLI, *map(str, args)], env=env, cwd=tmp_path, capture_output=True,
-                              text=True, timeout=timeout)
-        if check is not None:
-            assert proc.returncode == check, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
-        return proc
-    run.home = tmp_path / "home"
-    return run
-
-
-def one_line_error(proc, *fragments):
-    """A failed command: non-zero exit, exactly one line on stderr, no traceback, the expected words."""
-    assert proc.returncode != 0, proc.stdout
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    assert "Traceback" not in proc.stderr + proc.stdout
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+from tests.conftest import learning, one_line_error
 
 
 def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_path, monkeypatch):
@@ -141,6 +111,13 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
         assert f"{name} " in proc.stdout and hashlib.sha256(data[name]).hexdigest() in proc.stdout
     assert top in proc.stdout
     assert current_user().encode() not in b"".join(data.values())  # who packaged it stays local
+    # unpacked, the package validates cleanly (--format parquet: no document, no schema version to show), and
+    # so does its SUBMISSION.json on its own
+    with tarfile.open(package) as tar:
+        tar.extractall(tmp_path / "unpacked", filter="data")
+    for path in (tmp_path / "unpacked" / top, tmp_path / "unpacked" / top / "SUBMISSION.json"):
+        code, out, err = learning("validate", path)
+        assert code == 0 and out == "" and err.strip() == f"{path}: valid", (out, err)
 
     package_sha256 = hashlib.sha256(package.read_bytes()).hexdigest()
     assert package_sha256 in proc.stdout
@@ -158,7 +135,7 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
     assert revoked["event"] == "consent_revoke" and revoked["packages_deleted"] == [str(package)]
 
 
-def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
+def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path, request):
     source = tiny_source.root
     one_line_error(cli("export", "--source", tmp_path / "missing"), "source directory does not exist")
     (tmp_path / "file").write_text("x")
@@ -175,17 +152,13 @@ def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
     proc = cli("export", "--source", tmp_path / "missing", "--debug")
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "does not exist" in proc.stderr
 
-    # permission errors: root ignores modes, so drop its override capabilities for these calls
-    prefix = ()
-    if os.geteuid() == 0:
-        if not shutil.which("setpriv"):
-            pytest.skip("running as root without setpriv: cannot provoke a permission error")
-        prefix = ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
+    # permission errors: root ignores modes, so these calls run without its override capabilities
+    request.getfixturevalue("unprivileged_ok")
     locked = tmp_path / "locked" / ".tapps-agents"
     shutil.copytree(source, locked)
     locked.chmod(0)
     try:
-        one_line_error(cli("export", "--source", locked.parent, prefix=prefix), "permission denied")
+        one_line_error(cli("export", "--source", locked.parent, unprivileged=True), "permission denied")
     finally:
         locked.chmod(0o755)
     cli("consent", "grant", "--source", source, check=0)
@@ -193,7 +166,7 @@ def test_errors_are_one_line_and_exit_non_zero(cli, tiny_source, tmp_path):
     readonly.mkdir()
     readonly.chmod(0o555)
     try:
-        one_line_error(cli("export", "--source", source, "--output", readonly / "export", prefix=prefix),
+        one_line_error(cli("export", "--source", source, "--output", readonly / "export", unprivileged=True),
                        "cannot write to the export directory", "permission denied")
     finally:
         readonly.chmod(0o755)

@@ -21,6 +21,7 @@ from learning_assets.exportfiles.versions import ExportSchemaError, SchemaVersio
 from learning_assets.exportfiles.write import write_export
 from learning_assets.sources.frames import empty_frame
 from learning_assets.tables import ANONYMIZED
+from tests.conftest import learning
 
 FRAMEWORK_EXPORT = Path(__file__).parent / "data" / "framework_export_1.0.json"
 KEY = b"k" * 32
@@ -207,59 +208,50 @@ def test_migrating_an_invalid_or_unknown_document_fails_clearly(framework_doc, d
 # --- files, directories and the CLI ---------------------------------------------------------------------
 
 
-def _cli(capsys, *args) -> tuple[int, str, str]:
-    from learning_assets.cli import main
-
-    with pytest.raises(SystemExit) as exit_:
-        main([str(a) for a in args])
-    out = capsys.readouterr()
-    return exit_.value.code, out.out, out.err
-
-
-def test_cli_validates_the_framework_export_with_warnings(capsys, tmp_path):
-    code, out, err = _cli(capsys, "validate", FRAMEWORK_EXPORT)
+def test_cli_validates_the_framework_export_with_warnings(tmp_path):
+    code, out, err = learning("validate", FRAMEWORK_EXPORT)
     assert code == 1 and "warning" in out and "--allow-warnings" in err
-    code, out, err = _cli(capsys, "validate", FRAMEWORK_EXPORT, "--allow-warnings")
+    code, out, err = learning("validate", FRAMEWORK_EXPORT, "--allow-warnings")
     assert code == 0 and "valid (schema 1.0)" in err
     gz = tmp_path / "learning-export.json.gz"
     gz.write_bytes(gzip.compress(FRAMEWORK_EXPORT.read_bytes()))
-    assert _cli(capsys, "validate", gz, "--allow-warnings")[0] == 0
+    assert learning("validate", gz, "--allow-warnings")[0] == 0
 
 
-def test_cli_reports_errors_with_json_paths_in_one_line_each(capsys, tmp_path, document):
+def test_cli_reports_errors_with_json_paths_in_one_line_each(tmp_path, document):
     document["capability_metrics"]["capabilities"][0]["usage_count"] = -1
     path = tmp_path / "learning_export.json"
     path.write_text(json.dumps(document))
-    code, out, err = _cli(capsys, "validate", path)
+    code, out, err = learning("validate", path)
     assert code == 1
     assert out.splitlines() == ["error   learning_export.json  $.capability_metrics.capabilities[0].usage_count: "
                                 "-1 is less than the minimum of 0"]
     assert "INVALID (schema 1.1): 1 error(s)" in err
-    code, out, _ = _cli(capsys, "validate", path, "--json")
+    code, out, _ = learning("validate", path, "--json")
     assert json.loads(out)[0]["path"] == "$.capability_metrics.capabilities[0].usage_count"
 
 
-def test_cli_unknown_version_and_broken_files_fail_in_one_line(capsys, tmp_path):
+def test_cli_unknown_version_and_broken_files_fail_in_one_line(tmp_path):
     unknown = tmp_path / "unknown.json"
     unknown.write_text(json.dumps({"export_metadata": {"schema_version": "3.0"}}))
-    code, out, err = _cli(capsys, "validate", unknown)
+    code, out, err = learning("validate", unknown)
     assert code == 1 and "unknown schema version '3.0'" in out
     broken = tmp_path / "broken.json"
     broken.write_text('{"export_metadata": ')
-    code, out, err = _cli(capsys, "validate", broken)
+    code, out, err = learning("validate", broken)
     assert code == 1 and "not valid JSON" in out and "Traceback" not in out + err
-    code, out, err = _cli(capsys, "validate", tmp_path / "missing.json")
+    code, out, err = learning("validate", tmp_path / "missing.json")
     assert code == 1 and err.strip().startswith("error:") and len(err.strip().splitlines()) == 1
 
 
-def test_cli_migrate_writes_a_valid_1_1_document(capsys, tmp_path):
+def test_cli_migrate_writes_a_valid_1_1_document(tmp_path):
     target = tmp_path / "migrated.json.gz"
-    code, _, err = _cli(capsys, "migrate", FRAMEWORK_EXPORT, "--output", target)
+    code, _, err = learning("migrate", FRAMEWORK_EXPORT, "--output", target)
     assert code == 0 and "schema 1.1" in err
     migrated = json.loads(gzip.decompress(target.read_bytes()))
     assert versions.validate(migrated) == []
-    assert _cli(capsys, "validate", target, "--allow-warnings")[0] == 0
-    code, _, err = _cli(capsys, "migrate", tmp_path / "nope.json")
+    assert learning("validate", target, "--allow-warnings")[0] == 0
+    code, _, err = learning("migrate", tmp_path / "nope.json")
     assert code == 1 and "no such file" in err
 
 

@@ -27,8 +27,8 @@ from rich.markup import escape
 # isort: off
 from learning_assets.cli import export, dashboard, governance, validate, backfill  # noqa: F401
 # isort: on
-from learning_assets.cli.app import DEBUG, app, console, os_words
-from learning_assets.oserrors import OS_ERRORS
+from learning_assets.cli.app import DEBUG, app, console
+from learning_assets.errors import in_words
 
 
 def _kinds(exc: BaseException) -> set[str]:
@@ -43,14 +43,12 @@ def _one_line(exc: BaseException) -> str:
         return " ".join(exc.format_message().split()) + where
     if "ClickException" in _kinds(exc):
         return " ".join(exc.format_message().split())
-    if isinstance(exc, OSError) and exc.errno in OS_ERRORS:
-        target = f": {exc.filename}" if exc.filename else ""
-        return f"{os_words(exc)}{target}"
-    known = ("CliError", "ConsentRequired", "ExportFailed", "SubmitError", "NoExport", "InvalidWindow")
-    text = str(exc) if type(exc).__name__ in known else f"{type(exc).__name__}: {exc}"
+    text = in_words(exc)
     if "database or disk is full" in text or f"[Errno {errno.ENOSPC}]" in text:  # e.g. the instance's SQLite
         return f"no space left on device (instance {os.environ.get('DAGSTER_HOME')})"
-    return " ".join(text.strip().split("\n")[0].split()) or type(exc).__name__
+    if text.startswith("unexpected error"):
+        return f"{text}; rerun with --debug to see where"
+    return text
 
 
 def main(argv: list[str] | None = None) -> None:

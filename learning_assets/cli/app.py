@@ -5,6 +5,7 @@ Progress, summaries and errors go to stderr; what a command produces goes to std
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
@@ -14,8 +15,8 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from learning_assets.errors import UserError, os_words
 from learning_assets.governance.consent import learning_home, project_key
-from learning_assets.oserrors import OS_ERRORS
 
 app = typer.Typer(help="Anonymized, validated exports of agent learning data.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -31,7 +32,7 @@ REPO_DAGSTER_YAML = Path(__file__).resolve().parents[2] / "dagster.yaml"
 SAMPLE_DIR = Path(__file__).resolve().parents[1] / "sample_data"
 
 
-class CliError(Exception):
+class CliError(UserError):
     """An error the user can act on; printed as one line."""
 
 
@@ -87,18 +88,17 @@ def export_root(output: Path | None) -> Path:
 
 def ensure_writable(path: Path) -> None:
     """Create the export directory and prove a file can be written there, or fail with one line."""
+    probe = path / f".write-test-{os.getpid()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".write-test-{os.getpid()}"
-        with open(probe, "wb") as fh:
-            fh.write(b"ok")
-        probe.unlink()
+        try:
+            with open(probe, "wb") as fh:
+                fh.write(b"ok")
+        finally:  # also when the write failed: a full disk still lets the empty file be created
+            with contextlib.suppress(OSError):
+                probe.unlink()
     except OSError as exc:
         raise CliError(f"{path}: cannot write to the export directory ({os_words(exc)})") from None
-
-
-def os_words(exc: OSError) -> str:
-    return OS_ERRORS.get(exc.errno, exc.strerror or str(exc))
 
 
 def human_bytes(n: float) -> str:
@@ -118,8 +118,13 @@ def published_export(root: Path, export_id: str | None) -> Path:
         return path
     pointer = root / "LATEST"
     if pointer.is_file():
-        path = root / "exports" / pointer.read_text().strip()
-        if path.is_dir():
+        try:
+            name = pointer.read_text(errors="replace").strip()
+        except OSError as exc:
+            raise CliError(f"{pointer}: cannot read it ({os_words(exc)}); name the export with --export") from None
+        path = root / "exports" / name
+        if name and name == Path(name).name and not name.startswith(".") and path.is_dir():
             return path
+        raise CliError(f"{pointer} names no published export; name one of {root / 'exports'} with --export")
     raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
 

@@ -206,6 +206,10 @@ def export(
         run_export,
         step_count,
     )
+    from resources.anonymization import Anonymization
+
+    # the key the run will use: a missing, short or shared key stops here, before anything runs
+    Anonymization(key=os.environ.get("LEARNING_ANONYMIZATION_KEY") or None).secret()
 
     parquet, json_document = FORMATS[fmt.value]
     job = export_job(str(src), str(root))

@@ -31,6 +31,7 @@ from learning_assets.governance.consent import (
     project_key,
 )
 from learning_assets.governance.submit import SubmitError, build_package, packages
+from learning_assets.jsontext import loads
 
 
 def _export_source(home: Path, export_dir: Path) -> str:
@@ -39,9 +40,10 @@ def _export_source(home: Path, export_dir: Path) -> str:
     entry = find_export(home, export_dir.name)
     if entry is None:
         try:
-            project = json.loads((export_dir / "export_metadata.json").read_text()).get("project_hash")
-        except (OSError, ValueError):
-            project = None
+            metadata = loads((export_dir / "export_metadata.json").read_bytes())
+        except (OSError, ValueError, RecursionError):
+            metadata = None
+        project = metadata.get("project_hash") if isinstance(metadata, dict) else None
         entry = next((e for e in reversed(read(home)) if e.get("event") == "export" and project
                       and e.get("project") == project), None)
     if entry is None or not entry.get("source"):

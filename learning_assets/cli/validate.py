@@ -15,14 +15,19 @@ from learning_assets.cli.app import (
     export_root,
     published_export,
 )
+from learning_assets.errors import one_line
+from learning_assets.exportfiles.manifest import SUBMISSION
 from learning_assets.exportfiles.versions import (
+    DOCUMENT_NAMES,
     ExportSchemaError,
+    Issue,
     SchemaVersionError,
     check_path,
     declared_version,
     read_json,
 )
 from learning_assets.exportfiles.versions import migrate as migrate_doc
+from learning_assets.insights.package import Rejected, verify_checksums
 
 
 def _print_issues(issues, as_json: bool) -> None:
@@ -38,8 +43,9 @@ def _print_issues(issues, as_json: bool) -> None:
 @app.command("validate")
 def validate(
     path: Path = typer.Argument(..., help="An export file (learning_export.json[.gz], export_metadata.json, "
-                                          "manifest.json, anonymization_report.json) or an export directory; "
-                                          "ours (schema 1.1) or the framework's (1.0)."),
+                                          "manifest.json, anonymization_report.json, a package's SUBMISSION.json) "
+                                          "or an export directory (or unpacked submission package); ours "
+                                          "(schema 1.1) or the framework's (1.0)."),
     allow_warnings: bool = typer.Option(False, "--allow-warnings",
                                         help="Succeed when there are warnings but no errors."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
@@ -51,17 +57,21 @@ def validate(
 
     if not path.exists():
         raise CliError(f"{path}: no such file or directory")
-    issues = check_path(path)
+    try:
+        issues = check_path(path)
+        if path.is_dir() and (path / SUBMISSION).is_file():  # an unpacked submission package
+            verify_checksums(path)
+    except Rejected as exc:
+        issues.append(Issue("$", exc.reason, "error", path.name))
     _print_issues(issues, as_json)
     errors = sum(i.severity == "error" for i in issues)
     warnings = sum(i.severity == "warning" for i in issues)
     version = ""
     try:
-        doc_path = next((path / n for n in ("learning_export.json", "learning_export.json.gz")
-                         if (path / n).is_file()), None) if path.is_dir() else path
+        doc_path = next((path / n for n in DOCUMENT_NAMES if (path / n).is_file()), None) if path.is_dir() else path
         if doc_path is not None:
             version = f" (schema {declared_version(read_json(doc_path))})"
-    except (OSError, ValueError, EOFError):
+    except ValueError:
         pass
     if errors:
         console.print(f"{path}: INVALID{version}: {errors} error(s), {warnings} warning(s)", highlight=False,
@@ -82,18 +92,13 @@ def migrate(
 ) -> None:
     """Convert an export document to a newer schema version (the framework's 1.0 to our 1.1)."""
 
-    try:
-        doc = read_json(path)
-    except FileNotFoundError:
-        raise CliError(f"{path}: no such file") from None
-    except (OSError, EOFError) as exc:
-        raise CliError(f"{path}: cannot read ({exc})") from None
-    except ValueError as exc:
-        raise CliError(f"{path}: not valid JSON ({str(exc).splitlines()[0]})") from None
+    doc = read_json(path)
     try:
         migrated = migrate_doc(doc, to)
     except (SchemaVersionError, ExportSchemaError) as exc:
         raise CliError(f"{path}: {exc}") from None
+    except RecursionError:
+        raise CliError(f"{path}: too deeply nested to migrate") from None
     data = json.dumps(migrated, indent=1) + "\n"
     if output is None:
         typer.echo(data, nl=False)
@@ -130,4 +135,7 @@ def data_docs(
         index = build_data_docs(export, target)
     except OSError as exc:
         raise CliError(f"{target}: cannot write the Data Docs ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a damaged JSON or Parquet file of the export
+        raise CliError(f"{export}: the export is damaged ({one_line(str(exc))}); `learning validate {export}` "
+                       f"names the files") from None
     typer.echo(index)

@@ -16,10 +16,12 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from learning_assets.errors import UserError
+
 LOCK_FILE = ".learning-export.lock"
 
 
-class ExportBusy(RuntimeError):
+class ExportBusy(UserError, RuntimeError):
     """Another export holds the lock (same Dagster instance storage); nothing was started."""
 
 

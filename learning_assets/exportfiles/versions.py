@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 import secrets
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,14 @@ from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
 
 from learning_assets import __version__
-from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.errors import UserError, os_words
+from learning_assets.exportfiles.manifest import (
+    PACKAGE_FILES,
+    SUBMISSION,
+    SUBMISSION_FORMAT,
+    verify_manifest,
+)
+from learning_assets.jsontext import json_error, loads
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.tables import migrate_sections
 from learning_assets.tables.spec import Migration
@@ -55,7 +63,7 @@ def _is_date_time(value: object) -> bool:
     return True
 
 
-class ExportSchemaError(ValueError):
+class ExportSchemaError(UserError, ValueError):
     """A document does not match its declared schema; `issues` lists every error with its JSON path."""
 
     def __init__(self, message: str, issues: list[Issue]):
@@ -150,13 +158,21 @@ def declared_version(doc: Any) -> str:
     meta = doc.get("export_metadata")
     if not isinstance(meta, dict):
         raise SchemaVersionError("not an export document: no export_metadata object")
-    version = meta.get("schema_version")
-    if not isinstance(version, str) or not version:
-        raise SchemaVersionError("export_metadata.schema_version is missing: cannot tell which schema applies")
-    if version not in SCHEMA_FILES:
-        raise SchemaVersionError(f"unknown schema version {version!r} in export_metadata.schema_version; "
+    return schema_version(meta.get("schema_version"), "export_metadata.schema_version")
+
+
+def schema_version(value: Any, where: str) -> str:
+    """A declared schema version (`where` names the field), or SchemaVersionError saying what is wrong."""
+    if value is None or value == "":
+        raise SchemaVersionError(f"{where} is missing: cannot tell which schema applies")
+    if not isinstance(value, str):
+        shown = f" ({json.dumps(value)})" if isinstance(value, (int, float, bool)) else ""
+        raise SchemaVersionError(f"{where} is a JSON {_json_type(value)}{shown}, not text: write the version in "
+                                 f"quotes, e.g. \"{LATEST}\"")
+    if value not in SCHEMA_FILES:
+        raise SchemaVersionError(f"unknown schema version {value!r} in {where}; "
                                  f"this exporter knows {', '.join(known_versions())}")
-    return version
+    return value
 
 
 class _Unsupported(Exception):
@@ -357,7 +373,10 @@ def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) ->
     try:
         version = declared_version(doc)
     except SchemaVersionError as exc:
-        return [Issue("$.export_metadata.schema_version", str(exc), "error", file)]
+        meta = doc.get("export_metadata") if isinstance(doc, dict) else None
+        where = ("$" if not isinstance(doc, dict) else "$.export_metadata" if not isinstance(meta, dict)
+                 else "$.export_metadata.schema_version")
+        return [Issue(where, str(exc), "error", file)]
     issues = [] if schema_checked else validate(doc, version, file=file)
     if issues:
         return issues
@@ -368,19 +387,61 @@ def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) ->
 # --- files and directories -----------------------------------------------------------------------
 
 
+class ExportFileError(UserError, ValueError):
+    """An export file that cannot be read as JSON; `reason` says why, the message names the file too."""
+
+    def __init__(self, path: Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.reason = reason
+
+
 def _read_text(path: Path) -> bytes:
-    raw = path.read_bytes()
-    return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    """The file's bytes, decompressed when it is `.gz`."""
+    try:
+        raw = path.read_bytes()
+        return gzip.decompress(raw) if path.name.endswith(".gz") else raw
+    except OSError as exc:
+        if exc.errno is not None:
+            raise ExportFileError(path, f"cannot read it ({os_words(exc)})") from None
+        raise ExportFileError(path, f"not a readable gzip file ({exc})") from None
+    except (EOFError, zlib.error) as exc:
+        raise ExportFileError(path, f"not a readable gzip file ({exc})") from None
+
+
+def _parse(text: bytes, path: Path) -> Any:
+    """JSON text (UTF-8, or UTF-16/32 as JSON allows) as Python values."""
+    try:
+        return loads(text)
+    except UnicodeDecodeError as exc:
+        raise ExportFileError(path, f"not valid UTF-8 text (byte {exc.start})") from None
+    except (ValueError, RecursionError) as exc:
+        raise ExportFileError(path, f"not valid JSON: {json_error(exc, where=True)}") from None
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(_read_text(path))
+    """An export's JSON file; ExportFileError (a ValueError) naming the file and the problem."""
+    return _parse(_read_text(path), path)
 
 
-def _kind(obj: Any) -> str:
+# What each file of an export (or of a submission package) is, by its name.
+FILE_KINDS = {"learning_export.json": "document", "learning_export.json.gz": "document",
+              "export_metadata.json": "export_metadata", "manifest.json": "manifest",
+              "anonymization_report.json": "anonymization_report", SUBMISSION: "submission"}
+KIND_WORDS = {"document": "an export document", "export_metadata": "export metadata", "manifest": "a manifest",
+              "anonymization_report": "an anonymization report",
+              "submission": "the description of a submission package"}
+_ARCHIVES = (".tar.gz", ".tgz", ".tar")
+
+
+def _kind(obj: Any, name: str) -> str:
+    """What an export file is: by its name when it has one of the export's, else by its content."""
+    if name in FILE_KINDS:
+        return FILE_KINDS[name]
     if isinstance(obj, dict):
         if "export_metadata" in obj:
             return "document"
+        if obj.get("format") == SUBMISSION_FORMAT:
+            return "submission"
         if {"export_id", "files"} <= set(obj):
             return "manifest"
         if {"k", "rules", "tables"} <= set(obj):
@@ -391,15 +452,17 @@ def _kind(obj: Any) -> str:
 
 
 def _check_part(obj: Any, kind: str, file: str, version: str | None = None) -> tuple[list[Issue], str | None]:
-    """Validate a metadata file, a report or a manifest against its `$defs` in the right version."""
-    if kind == "export_metadata":
-        version = version or obj.get("schema_version")
-    elif kind == "manifest":
-        version = version or obj.get("schema_version")
+    """Validate a metadata file, a report, a manifest or a package description against its `$defs` in the
+    right version."""
+    if not isinstance(obj, dict):
+        return [Issue("$", f"expected a JSON object ({KIND_WORDS[kind]}), found a JSON {_json_type(obj)}",
+                      "error", file)], None
+    if version is None and kind != "anonymization_report" and obj.get("schema_version") is not None:
+        try:
+            version = schema_version(obj["schema_version"], "schema_version")
+        except SchemaVersionError as exc:
+            return [Issue("$.schema_version", str(exc), "error", file)], None
     version = version or LATEST
-    if version not in SCHEMA_FILES:
-        return [Issue("$.schema_version", f"unknown schema version {version!r}; this exporter knows "
-                                          f"{', '.join(known_versions())}", "error", file)], None
     try:
         return validate(obj, version, kind, file), version
     except SchemaVersionError as exc:  # e.g. 1.0 has no manifest
@@ -407,28 +470,36 @@ def _check_part(obj: Any, kind: str, file: str, version: str | None = None) -> t
 
 
 def check_file(path: Path) -> list[Issue]:
-    """Check one JSON file of an export (document, export_metadata.json, manifest or report)."""
+    """Check one JSON file of an export (document, export_metadata.json, manifest or report) or a submission
+    package's SUBMISSION.json."""
     name = path.name
+    if name.endswith(_ARCHIVES):
+        return [Issue("$", "a tar archive, such as a submission package: unpack it (tar xzf) and validate the "
+                           "directory it holds", "error", name)]
     try:
         text = _read_text(path)
-        obj = json.loads(text)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        return [Issue("$", f"cannot read: {exc}", "error", name)]
-    except ValueError as exc:
-        return [Issue("$", f"not valid JSON: {str(exc).splitlines()[0]}", "error", name)]
-    kind = _kind(obj)
-    if kind == "document":
-        return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
+        obj = _parse(text, path)
+    except ExportFileError as exc:
+        return [Issue("$", exc.reason, "error", name)]
+    kind = _kind(obj, name)
     if kind == "unknown":
         return [Issue("$", "not an export file: neither a document (export_metadata), export metadata, "
-                           "a manifest nor an anonymization report", "error", name)]
-    return _check_part(obj, kind, name)[0]
+                           "a manifest, an anonymization report nor a submission package's SUBMISSION.json",
+                      "error", name)]
+    try:
+        if kind == "document":
+            return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
+        return _check_part(obj, kind, name)[0]
+    except RecursionError:  # parsed, but too deep for the schema validator (or its messages)
+        return [Issue("$", "nested too deeply to check against the schema", "error", name)]
 
 
 def check_directory(directory: Path) -> list[Issue]:
-    """Check an export directory: the document, its metadata and report files, and the manifest."""
+    """Check an export directory: the document, its metadata and report files, and the manifest. In an
+    unpacked submission package also its SUBMISSION.json; its checksums are `insights.package`'s to verify."""
 
     issues: list[Issue] = []
+    package = (directory / SUBMISSION).is_file()
     docs = [directory / n for n in DOCUMENT_NAMES if (directory / n).is_file()]
     doc, version = None, None
     for path in docs:
@@ -436,8 +507,9 @@ def check_directory(directory: Path) -> list[Issue]:
         try:
             doc = read_json(path)
             version = declared_version(doc)
-        except (OSError, ValueError, EOFError):
+        except ValueError:
             pass
+    doc = doc if isinstance(doc, dict) else None
     meta_path = directory / "export_metadata.json"
     if meta_path.is_file():
         issues += check_file(meta_path)
@@ -459,10 +531,13 @@ def check_directory(directory: Path) -> list[Issue]:
     manifest_path = directory / "manifest.json"
     if manifest_path.is_file():
         issues += check_file(manifest_path)
-        issues += [Issue("$", problem, "error", "manifest.json") for problem in verify_manifest(directory)]
+        issues += [Issue("$", problem, "error", "manifest.json")
+                   for problem in verify_manifest(directory, besides=PACKAGE_FILES if package else ())]
     elif version != "1.0":
         issues.append(Issue("$", "no manifest.json: file integrity cannot be verified", "warning",
                             directory.name))
+    if package:
+        issues += check_file(directory / SUBMISSION)
     if not docs and not meta_path.is_file():
         issues.append(Issue("$", "no learning_export.json[.gz] or export_metadata.json: not an export directory",
                             "error", directory.name))

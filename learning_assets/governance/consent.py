@@ -17,11 +17,14 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
+from learning_assets.errors import UserError
+from learning_assets.jsontext import loads
+
 CONSENT_FILE = "consent.json"
 AUDIT_FILE = "audit.jsonl"
 
 
-class ConsentRequired(PermissionError):
+class ConsentRequired(UserError, PermissionError):
     """Exporting was refused: no consent, or consent was revoked."""
 
 
@@ -69,10 +72,10 @@ class ConsentStore:
 
     def load(self) -> dict:
         try:
-            data = json.loads(self.path.read_text())
+            data = loads(self.path.read_bytes())
         except FileNotFoundError:
             return {"version": 1, "projects": {}}
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise ConsentRequired(f"{self.path}: consent file is unreadable ({exc}); "
                                   f"fix or remove it and grant consent again") from exc
         if not isinstance(data, dict) or not isinstance(data.get("projects"), dict):

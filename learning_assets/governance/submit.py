@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from learning_assets import __version__
+from learning_assets.errors import UserError
 from learning_assets.exportfiles.manifest import verify_manifest
 
 SUBMISSIONS = "submissions"
@@ -30,7 +31,7 @@ SUFFIX = ".tar.gz"
 FIRST = ("export_metadata.json", "anonymization_report.json", "manifest.json")
 
 
-class SubmitError(RuntimeError):
+class SubmitError(UserError, RuntimeError):
     pass
 
 

@@ -16,7 +16,6 @@ import errno
 import gzip
 import hashlib
 import io
-import json
 import re
 import shutil
 import tarfile
@@ -30,15 +29,20 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_assets.exportfiles import versions
-from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.exportfiles.manifest import (
+    PACKAGE_FILES,
+    SUBMISSION_FORMAT,
+    verify_manifest,
+)
 from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.jsontext import loads
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 
-FORMAT = "learning-export-submission"
+FORMAT = SUBMISSION_FORMAT
 FORMAT_VERSIONS = (1,)
-CONTROL = ("SUBMISSION.json", "checksums.sha256")
+CONTROL = PACKAGE_FILES
 EXPORT_FILES = ("export_metadata.json", "anonymization_report.json", "manifest.json", "learning_export.json",
                 "learning_export.json.gz")
 TOP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -205,10 +209,10 @@ def safe_extract(package: Path, dest: Path, limits: Limits) -> Path:
 
 def _load_json(path: Path, what: str):
     try:
-        return json.loads(path.read_bytes())
+        return loads(path.read_bytes())
     except FileNotFoundError:
         raise Rejected("layout", f"{what} is missing")
-    except (ValueError, UnicodeError):
+    except (ValueError, UnicodeError, RecursionError):
         raise Rejected("layout", f"{what} is not valid JSON")
 
 

@@ -9,22 +9,29 @@ network). Everything shown comes from the export, so it is already anonymized.
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from rich.table import Table
+
+from learning_assets.errors import UserError, os_words
+from learning_assets.jsontext import loads
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR = "█"
 PALETTE = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"]
 
 
-class NoExport(FileNotFoundError):
+class NoExport(UserError, FileNotFoundError):
     """There is no published export (or it has no Parquet tables) to show."""
+
+
+class DamagedExport(UserError):
+    """A file of the export cannot be read; names it."""
 
 
 @dataclass
@@ -68,11 +75,16 @@ def load_tables(export_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, in
         raise NoExport(f"{export_dir}: the export has no Parquet tables (it was written with --format json)")
     tables, rows = {}, {}
     for path in sorted(tables_dir.glob("*.parquet")):
-        parquet = pq.ParquetFile(path)
-        rows[path.stem] = parquet.metadata.num_rows
-        if path.stem in COLUMNS:
-            present = set(parquet.schema_arrow.names)
-            tables[path.stem] = parquet.read(columns=[c for c in COLUMNS[path.stem] if c in present]).to_pandas()
+        try:
+            parquet = pq.ParquetFile(path)
+            rows[path.stem] = parquet.metadata.num_rows
+            if path.stem in COLUMNS:
+                present = set(parquet.schema_arrow.names)
+                tables[path.stem] = parquet.read(columns=[c for c in COLUMNS[path.stem] if c in present]).to_pandas()
+        except (OSError, pa.ArrowException) as exc:
+            reason = os_words(exc) if isinstance(exc, OSError) and exc.errno else str(exc).split(". ")[0]
+            raise DamagedExport(f"{path}: cannot read this table ({reason}); the export is damaged: "
+                                f"`learning validate {export_dir}` lists what else is wrong; export again") from None
     return tables, rows
 
 
@@ -121,9 +133,10 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
     export_dir = Path(export_dir)
     tables, table_rows = load_tables(export_dir)
     try:
-        manifest = json.loads((export_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
+        manifest = loads((export_dir / "manifest.json").read_bytes())
+    except (OSError, ValueError, RecursionError):
         manifest = {}
+    manifest = manifest if isinstance(manifest, dict) else {}
 
     caps = _frame(tables, "capabilities")
     refs = _frame(tables, "capability_refinements")

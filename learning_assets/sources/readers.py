@@ -2,12 +2,15 @@
 `.tapps-agents/` files (see SOURCE_FORMATS.md), and `SourceRead`, what a reader found.
 
 Every reader returns the records it could parse plus what it skipped and why; one damaged line
-never costs the rest of a file.
+never costs the rest of a file. A file (or directory) left out whole, because it cannot be read, is not
+UTF-8 or does not hold the records where they belong, is also a warning that says how many records it held.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
+import io
 import json
 import os
 import re
@@ -18,6 +21,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import groupby
 from pathlib import Path
 from stat import S_ISREG
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -27,6 +31,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
+from learning_assets.errors import os_words
+from learning_assets.jsontext import json_error, loads, wide_encoding
 from learning_assets.sources.fields import (
     MAX_TOKEN_CHARS,
     MAX_TS,
@@ -45,6 +51,7 @@ from learning_assets.sources.frames import conform
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024
 DAY_FILE = re.compile(r"^(agents|workflows)-(\d{4}-\d{2}-\d{2})\.jsonl(\.gz)?$")
+OUTSIDE = "symlink points outside the source directory"
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,7 @@ class Skip:
     file: str
     line: int | None
     reason: str
+    whole_file: bool = False  # the file (or directory) was left out whole: see `SourceRead.drop_file`
 
     def as_dict(self) -> dict:
         return {"file": self.file, "line": self.line, "reason": self.reason}
@@ -83,6 +91,14 @@ class SourceRead:
     @rows.setter
     def rows(self, rows: list[dict]) -> None:
         self.parts = [rows]
+
+    def drop_file(self, rel: str, reason: str, records: int | None = None) -> None:
+        """Leave out the whole file (or directory) `rel`: a skip, and a warning that says why and how many
+        records (when known) were lost."""
+        lost = ("none of its records were read" if records is None else "it held no records" if records == 0
+                else "its one record was dropped" if records == 1 else f"all {records} records dropped")
+        self.skipped.append(Skip(rel, None, reason, whole_file=True))
+        self.warnings.append(f"{rel}: {reason}; {lost}")
 
     def drop_duplicate_keys(self) -> set:
         """Keep the last record per key; record the superseded ones. Returns the superseded keys."""
@@ -150,11 +166,62 @@ def resolve_source_root(path: str | Path) -> Path:
     return root
 
 
+def _may_be_file(path: Path) -> bool:
+    """Whether `path` is a file, or may be one that a directory without search permission hides (reading
+    it then says so)."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return True
+
+
 def find(root: Path, rel: str) -> Path | None:
     for candidate in (root / rel, root / f"{rel}.gz"):
-        if candidate.is_file():
+        if _may_be_file(candidate):
             return candidate
     return None
+
+
+def listed(root: Path, rel: str, pattern: str = "*", out: SourceRead | None = None) -> list[Path]:
+    """The files of the source directory `rel` whose names match `pattern` (hidden ones not), sorted; none
+    when there is no such directory. One that cannot be listed is recorded in `out` (raises without it)."""
+    directory = root / rel
+    try:
+        names = os.listdir(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except OSError as exc:
+        if out is None:
+            raise
+        out.drop_file(rel, f"cannot list the directory ({os_words(exc)})")
+        return []
+    return [directory / name for name in sorted(fnmatch.filter(names, pattern))
+            if not name.startswith(".") and _may_be_file(directory / name)]
+
+
+def _wide_text(path: Path) -> str | None:
+    """The encoding of a file in UTF-16 or UTF-32 (see `jsontext.wide_encoding`), else None."""
+    with _open_binary(path) as fh:
+        return wide_encoding(fh.read(8))
+
+
+def _wide_reason(encoding: str) -> str:
+    return f"file is {encoding}; the framework writes UTF-8: convert the file to UTF-8"
+
+
+def _text_lines(path: Path, encoding: str) -> int:
+    """The non-blank lines of a text file in `encoding`, read in bounded pieces."""
+    lines, blank = 0, True
+    with _open_binary(path) as fh, io.TextIOWrapper(fh, encoding=encoding, errors="replace") as text:
+        while piece := text.readline(MAX_LINE_BYTES):
+            blank = blank and not piece.strip()
+            if piece.endswith("\n"):
+                lines, blank = lines + (not blank), True
+    return lines + (not blank)
+
+
+def _unreadable(exc: BaseException) -> str:
+    return f"unreadable: {os_words(exc) if isinstance(exc, OSError) and exc.errno else exc}"
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -188,22 +255,23 @@ def _iter_lines(path: Path) -> Iterator[tuple[int, bytes | None]]:
             yield lineno, chunk
 
 
-def _json_error(exc: Exception) -> str:
-    if isinstance(exc, json.JSONDecodeError):
-        return exc.msg
-    if isinstance(exc, RecursionError):
-        return "too deeply nested"
-    return str(exc).split(";")[0][:120]  # e.g. a number with more digits than Python converts
-
-
 def read_jsonl(root: Path, path: Path, out: SourceRead) -> Iterator[tuple[int, dict]]:
-    """Yield (line, object) for each good line of a JSON Lines file, recording bad ones in `out`."""
+    """Yield (line, object) for each good line of a JSON Lines file, recording bad ones in `out`; a file
+    that cannot be opened, or is in UTF-16 or UTF-32, is left out whole."""
     rel = relative(root, path)
     out.files.append(rel)
     try:
+        encoding = _wide_text(path)
+        if encoding is not None:
+            out.drop_file(rel, _wide_reason(encoding), _text_lines(path, encoding))
+            return
+    except (OSError, EOFError, zlib.error) as exc:
+        out.drop_file(rel, _unreadable(exc))
+        return
+    try:
         yield from _parse_lines(rel, _iter_lines(path), out)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
+    except (OSError, EOFError, zlib.error) as exc:
+        out.skipped.append(Skip(rel, None, f"{_unreadable(exc)}; the rest of the file was not read"))
 
 
 def _parse_lines(rel: str, lines: Iterable[tuple[int, bytes | None]], out: SourceRead) -> Iterator[tuple[int, dict]]:
@@ -220,9 +288,9 @@ def _parse_lines(rel: str, lines: Iterable[tuple[int, bytes | None]], out: Sourc
             out.skipped.append(Skip(rel, lineno, "not valid UTF-8"))
             continue
         try:
-            obj = json.loads(text)
+            obj = json.loads(text)  # per line, in a heavy step: the collector is paused already
         except (ValueError, RecursionError) as exc:
-            reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {_json_error(exc)}"
+            reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {json_error(exc)}"
             out.skipped.append(Skip(rel, lineno, reason))
             continue
         if not isinstance(obj, dict):
@@ -231,23 +299,45 @@ def _parse_lines(rel: str, lines: Iterable[tuple[int, bytes | None]], out: Sourc
         yield lineno, obj
 
 
-def read_json_document(root: Path, path: Path, out: SourceRead):
-    """Load a whole JSON file; None (with the reason recorded) when it cannot be parsed."""
+def read_json_document(root: Path, path: Path, out: SourceRead, count: Callable[[Any], int | None] | None = None):
+    """Load a whole JSON file; None (with the reason recorded) when it cannot be used.
+
+    Without `count` the file is one record, skipped as such. With it, the file holds a table's records:
+    a file that cannot be used is dropped whole (`SourceRead.drop_file`), saying how many records it held
+    (`count` of the document, when it can be read at all).
+    """
     rel = relative(root, path)
     out.files.append(rel)
+
+    def unusable(reason: str, doc: Any = None) -> None:
+        if count is None:
+            out.skipped.append(Skip(rel, None, reason))
+        else:
+            out.drop_file(rel, reason, None if doc is None else count(doc))
+
     try:
         if path.stat().st_size > MAX_JSON_BYTES:
-            out.skipped.append(Skip(rel, None, f"file larger than {MAX_JSON_BYTES} bytes"))
+            unusable(f"file larger than {MAX_JSON_BYTES} bytes")
             return None
         with _open_binary(path) as fh:
             data = fh.read()
-        return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
+    except (OSError, EOFError, zlib.error) as exc:
+        unusable(_unreadable(exc))
+        return None
+    encoding = wide_encoding(data[:8])
+    if encoding is not None:
+        try:
+            doc = loads(data.decode(encoding))  # only to say how many records are lost
+        except (ValueError, RecursionError):
+            doc = None
+        unusable(_wide_reason(encoding), doc)
+        return None
+    try:
+        return loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
     except UnicodeDecodeError:
-        out.skipped.append(Skip(rel, None, "not valid UTF-8"))
+        unusable("not valid UTF-8")
     except (ValueError, RecursionError) as exc:
-        out.skipped.append(Skip(rel, None, f"invalid JSON: {_json_error(exc)}"))
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        out.skipped.append(Skip(rel, None, f"unreadable: {exc}"))
+        unusable(f"invalid JSON: {json_error(exc)}")
     return None
 
 
@@ -283,7 +373,7 @@ def read_jsonl_source(root: Path, out: SourceRead, paths: Iterable[Path], parse:
     """Parse the records of JSON Lines files into `out` (records `skip` rules out are not parsed)."""
     for path in paths:
         if not inside(root, path):
-            out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
+            out.drop_file(relative(root, path), OUTSIDE)
             continue
         records = read_jsonl(root, path, out)
         if skip is not None:
@@ -366,7 +456,7 @@ def read_flat(root: Path, out: SourceRead, source: FlatSource, paths: Iterable[P
         if not inside(root, path):
             _read_files(batch, read)
             batch, size = [], 0
-            read.out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
+            read.out.drop_file(relative(root, path), OUTSIDE)
             continue
         data = _file_bytes(path)
         if data is None:  # too big, unreadable or with an overlong line
@@ -391,6 +481,8 @@ def _file_bytes(path: Path) -> bytes | None:
         with _open_binary(path) as fh:
             data = fh.read(FAST_MAX_BYTES + 1)
     except (OSError, EOFError, zlib.error):  # the line-by-line reader records why
+        return None
+    if wide_encoding(data[:8]) is not None:  # so does it for a file in UTF-16 or UTF-32
         return None
     if len(data) > FAST_MAX_BYTES or (len(data) >= MAX_LINE_BYTES and
                                       int(np.diff(_line_starts(data), append=len(data)).max()) > MAX_LINE_BYTES):
@@ -578,17 +670,15 @@ def source_bytes(root: Path) -> int:
     return total
 
 
-def history_files(root: Path, days: Iterable[str] | None = None, *, kind: str) -> list[tuple[str, Path]]:
+def history_files(root: Path, days: Iterable[str] | None = None, *, kind: str,
+                  out: SourceRead | None = None) -> list[tuple[str, Path]]:
     """(local date, file) of the analytics day files of `kind` ("agents" or "workflows"), optionally only
-    those of `days`."""
+    those of `days`. A directory that cannot be listed is recorded in `out` (raises without it)."""
     wanted = set(days) if days is not None else None
     found = []
-    history = root / "analytics" / "history"
-    if not history.is_dir():
-        return found
-    for path in sorted(history.iterdir()):
+    for path in listed(root, "analytics/history", out=out):
         m = DAY_FILE.match(path.name)
-        if m and m.group(1) == kind and (wanted is None or m.group(2) in wanted) and path.is_file():
+        if m and m.group(1) == kind and (wanted is None or m.group(2) in wanted):
             found.append((m.group(2), path))
     return found
 
@@ -597,9 +687,9 @@ def read_history(root: Path, out: SourceRead, source: FlatSource, kind: str, nai
                  days: Iterable[str] | None = None) -> SourceRead:
     """Flat records of the analytics day files of `kind` into `out`; with `days`, only those (local) dates'
     files. No files at all is recorded as a warning."""
-    files = [path for _, path in history_files(root, days, kind=kind)]
+    files = [path for _, path in history_files(root, days, kind=kind, out=out)]
     read_flat(root, out, source, files, naive_tz)
-    if not files and days is None:
+    if not files and days is None and not out.skipped:
         what = out.table.replace("_", " ")
         out.warnings.append(f"analytics/history has no {kind}-*.jsonl files: no {what} exported")
     return out
@@ -608,23 +698,46 @@ def read_history(root: Path, out: SourceRead, source: FlatSource, kind: str, nai
 def document_records(root: Path, out: SourceRead, rel: str, keys: tuple[str, ...], what: str) -> list | None:
     """The records of the JSON document `rel`: the list under the first of `keys` it has, or the document
     itself when it is a list. None, with the reason in `out`, when the file is missing, unusable or holds
-    no such list."""
+    no such list (then the file is dropped whole, saying how many records it seems to hold)."""
     path = find(root, rel)
     if path is None:
         out.warnings.append(f"{rel} is missing: no {what} exported")
         return None
     if not inside(root, path):
-        out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
+        out.drop_file(relative(root, path), OUTSIDE)
         return None
-    doc = read_json_document(root, path, out)
+    doc = read_json_document(root, path, out, count=lambda doc: _held(_records_in(doc, keys)[0]))
     if doc is None:
         return None
-    records = next((doc[k] for k in keys if k in doc), None) if isinstance(doc, dict) else doc
+    records, key = _records_in(doc, keys)
     if not isinstance(records, list):
-        listed = " or ".join(f"'{k}'" for k in keys)
-        out.skipped.append(Skip(out.files[-1], None, f"no {listed} list of {what}"))
+        under = " or ".join(f"'{k}'" for k in keys)
+        found = f"'{key}' holds" if key else "found"
+        out.drop_file(out.files[-1], f"expected a list of {what} under {under}, {found} {_described(records)}",
+                      _held(records))
         return None
     return records
+
+
+def _records_in(doc: Any, keys: tuple[str, ...]) -> tuple[Any, str | None]:
+    """What a document holds where its records belong (under the first of `keys` it has, or the document
+    itself), and that key."""
+    key = next((k for k in keys if k in doc), None) if isinstance(doc, dict) else None
+    return (doc, None) if key is None else (doc[key], key)
+
+
+def _held(value: Any) -> int:
+    """How many records a value seems to hold: the items of a list, the objects in an object (keyed by id)."""
+    if isinstance(value, list):
+        return len(value)
+    return sum(isinstance(v, dict) for v in value.values()) if isinstance(value, dict) else 0
+
+
+def _described(value: Any) -> str:
+    """A JSON value that should have been a list, in words (never its content)."""
+    if isinstance(value, dict):
+        return f"an object with {len(value)} {'entry' if len(value) == 1 else 'entries'}"
+    return {str: "a text", bool: "true or false", type(None): "null"}.get(type(value), "a number")
 
 
 def history_days(root: Path) -> list[str]:
@@ -637,14 +750,9 @@ def history_days(root: Path) -> list[str]:
 
 def json_files(root: Path, directory: str, pattern: str, out: SourceRead) -> Iterator[tuple[Path, dict]]:
     """Each JSON object file matching `pattern` under `directory`, recording the unusable ones."""
-    base = root / directory
-    if not base.is_dir():
-        return
-    for path in sorted(base.glob(pattern)):
-        if not path.is_file():
-            continue
+    for path in listed(root, directory, pattern, out):
         if not inside(root, path):
-            out.skipped.append(Skip(relative(root, path), None, "symlink points outside the source directory"))
+            out.skipped.append(Skip(relative(root, path), None, OUTSIDE))
             continue
         doc = read_json_document(root, path, out)
         if doc is None:
@@ -653,5 +761,3 @@ def json_files(root: Path, directory: str, pattern: str, out: SourceRead) -> Ite
             out.skipped.append(Skip(relative(root, path), None, f"expected a JSON object, got {type(doc).__name__}"))
             continue
         yield path, doc
-
-

@@ -9,10 +9,12 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from learning_assets.errors import UserError
+
 DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-class InvalidWindow(ValueError):
+class InvalidWindow(UserError, ValueError):
     pass
 
 

@@ -24,6 +24,7 @@ from learning_assets.sources.readers import (
     TIME,
     FlatSource,
     SourceRead,
+    listed,
     read_flat,
 )
 from learning_assets.tables import columns as col
@@ -69,10 +70,10 @@ ANONYMIZED = col.schema("anonymized_step_executions", {
 
 
 def read_step_executions(root: Path, naive_tz: tzinfo) -> dict[str, SourceRead]:
-    metrics = root / "metrics"
-    files = sorted(p for p in metrics.glob("executions_*.jsonl*") if p.is_file()) if metrics.is_dir() else []
-    out = read_flat(root, SourceRead(NAME, RAW), FIELDS, files, naive_tz)
-    if not files:
+    out = SourceRead(NAME, RAW)
+    files = listed(root, "metrics", "executions_*.jsonl*", out)
+    read_flat(root, out, FIELDS, files, naive_tz)
+    if not files and not out.skipped:
         out.warnings.append("metrics has no executions_*.jsonl files: no step executions exported")
     return {NAME: out}
 

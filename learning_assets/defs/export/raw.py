@@ -50,10 +50,13 @@ class TableRead:
 def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
     """The table plus an account of its input and the seconds it took; raw values are never shown."""
     read, df = table.read, table.frame
-    for warning in read.warnings:
+    for warning in read.warnings:  # among them each file left out whole, with how many records it held
         context.log.warning(warning)
-    if read.skipped:
-        context.log.warning(f"{read.table}: skipped {len(read.skipped)} damaged record(s); see metadata")
+    damaged = sum(not s.whole_file for s in read.skipped)
+    if damaged:
+        empty = "; none could be read, the table is empty" if df.empty else ""
+        context.log.warning(f"{read.table}: skipped {damaged} damaged record(s){empty}; see the "
+                            f"skipped_records metadata of raw/{read.table} for file, line and reason")
     skipped = [s.as_dict() for s in read.skipped]
     return Output(df, output_name=table.name, metadata={
         **table_metadata(df, preview=False),

@@ -9,15 +9,17 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import DagsterEvent, DagsterInstance, logger
+from dagster import AssetCheckSeverity, DagsterEvent, DagsterInstance, logger
 
 from learning_assets.definitions import build_definitions
 from learning_assets.defs.export.publish import check_results
+from learning_assets.errors import UserError, one_line, user_error_names
 from learning_assets.exportfiles.atomic import LOCK_FILE, ExportBusy, exclusive
 from learning_assets.oserrors import OS_ERRORS
 
@@ -25,7 +27,7 @@ JOB_NAME = "learning_export_job"
 FORMATS = {"parquet": (True, False), "json": (False, True), "both": (True, True)}
 
 
-class ExportFailed(RuntimeError):
+class ExportFailed(UserError, RuntimeError):
     """The run failed; the message names the step or check that stopped it."""
 
 
@@ -41,42 +43,51 @@ class ExportResult:
     warnings: list[str] = field(default_factory=list)
 
 
+_ERRNO = re.compile(r"\[Errno (\d+)\][^']*(?:'([^']+)')?")
+
+
 def _os_error(text: str) -> str | None:
-    """A plain-words description when an error text is one of the OS errors in OS_ERRORS."""
-    for code, words in OS_ERRORS.items():
-        if f"[Errno {code}]" in text:
-            return words
-    return None
+    """A plain-words description (with the file, when named) when an error text is one of the OS errors in
+    OS_ERRORS."""
+    match = _ERRNO.search(text)
+    if match is None or int(match.group(1)) not in OS_ERRORS:
+        return None
+    return OS_ERRORS[int(match.group(1))] + (f": {match.group(2)}" if match.group(2) else "")
 
 
 def _step_error(event: DagsterEvent) -> str:
-    """The root cause of a failed step in one line (Dagster wraps user errors in its own)."""
+    """The root cause of a failed step in one line, in the user's words (Dagster wraps user errors in its own)."""
     chain, err = [], event.event_specific_data.error
     while err is not None:
         chain.append(err)
         err = err.cause
     root = chain[-1]
-    message = (root.message or "").strip()
-    if root.cls_name == "Failure":  # a dagster.Failure carries the user-facing description
-        return message.removeprefix("dagster._core.definitions.events.Failure: ").strip()
+    # the message starts with the exception's (qualified) class name, as in a traceback's last line
+    message = re.sub(rf"^(?:[\w.]+\.)?{re.escape(root.cls_name or '')}: ", "", (root.message or "").strip())
+    if root.cls_name == "Failure" or root.cls_name in user_error_names():  # written for the user
+        return one_line(message)
     for e in reversed(chain):
         os_words = _os_error(f"{e.message}")
         if os_words:
             return os_words
-    text = f"{root.cls_name}: {message}" if root.cls_name else message
-    return " ".join(text.splitlines()[-1].split()) if text else "unknown error"
+    return f"unexpected error ({one_line(message)})"
 
 
 def _failure_message(result, published: bool = False) -> str:
-    checks = [e.event_specific_data for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed]
-    if checks:
-        names = ", ".join(c.check_name for c in checks)
+    failed = [e.event_specific_data for e in result.all_events
+              if e.event_type_value == "ASSET_CHECK_EVALUATION" and not e.event_specific_data.passed
+              and e.event_specific_data.severity == AssetCheckSeverity.ERROR]
+    if failed:
+        names = ", ".join(f"{c.check_name} on {c.asset_key.to_user_string()}"
+                          + (f" ({one_line(c.description)[:200]})" if c.description else "") for c in failed)
         return f"blocking check(s) failed: {names}; nothing was published (see run {result.run_id})"
     for event in result.all_events:
         if event.is_step_failure:
-            return f"step {event.step_key} failed: {_step_error(event)}" + ("" if published else
-                                                                            "; nothing was published")
+            error = _step_error(event)
+            if error.startswith("unexpected error"):
+                error += f" (the log of run {result.run_id} in the Dagster UI shows where)"
+            said = published or "nothing was published" in error  # e.g. by a refused consent
+            return f"step {event.step_key} failed: {error}" + ("" if said else "; nothing was published")
     for event in result.all_events:
         if event.event_type_value == "RUN_FAILURE" and event.message:
             return event.message.strip().splitlines()[0]
