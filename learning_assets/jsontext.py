@@ -1,32 +1,15 @@
 """JSON text from outside (sources, exports, packages): parsing it safely, and saying why it did not parse.
 
-Whole documents are parsed by `loads` (the lines of a JSON Lines source are parsed inside a heavy step,
-see `memory.heavy_step`, where the collector is paused already); `json_error` says why one did not parse
-and `wide_encoding` recognises text in UTF-16 or UTF-32.
+`json_error` says why text did not parse, and `wide_encoding` recognises text in UTF-16 or UTF-32.
 """
 
 from __future__ import annotations
 
-import gc
 import json
-from typing import Any
 
 # UTF-32 first: its little-endian mark starts with UTF-16's
 _BOMS = ((b"\x00\x00\xfe\xff", "UTF-32"), (b"\xff\xfe\x00\x00", "UTF-32"), (b"\xfe\xff", "UTF-16"),
          (b"\xff\xfe", "UTF-16"))
-
-
-def loads(text: bytes | str) -> Any:
-    """`json.loads` with the cyclic garbage collector paused. A document nested as deep as the recursion
-    limit fails with RecursionError ("too deeply nested"); a collection that the parse's allocations
-    triggered at that depth would run finalizers there, which fail in turn and print their own errors."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        return json.loads(text)
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def json_error(exc: Exception, where: bool = False) -> str:

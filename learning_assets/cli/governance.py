@@ -31,7 +31,6 @@ from learning_assets.governance.consent import (
     project_key,
 )
 from learning_assets.governance.submit import SubmitError, build_package, packages
-from learning_assets.jsontext import loads
 
 
 def _export_source(home: Path, export_dir: Path) -> str:
@@ -40,7 +39,7 @@ def _export_source(home: Path, export_dir: Path) -> str:
     entry = find_export(home, export_dir.name)
     if entry is None:
         try:
-            metadata = loads((export_dir / "export_metadata.json").read_bytes())
+            metadata = json.loads((export_dir / "export_metadata.json").read_bytes())
         except (OSError, ValueError, RecursionError):
             metadata = None
         project = metadata.get("project_hash") if isinstance(metadata, dict) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from learning_assets.errors import os_words
-from learning_assets.jsontext import json_error, loads
+from learning_assets.jsontext import json_error
 
 CHUNK = 1 << 20
 # A submission package (`governance.submit`) is an export directory plus these two files of its own.
@@ -37,7 +38,7 @@ def verify_manifest(directory: Path, besides: Iterable[str] = ()) -> list[str]:
     """Problems found comparing the files on disk with the manifest (empty when intact). `besides`: files
     that may sit beside the export's own without being listed (a submission package's `PACKAGE_FILES`)."""
     try:
-        manifest = loads((directory / "manifest.json").read_bytes())
+        manifest = json.loads((directory / "manifest.json").read_bytes())
     except OSError as exc:
         return [f"manifest.json: cannot read it ({os_words(exc)})"]
     except (ValueError, RecursionError) as exc:

@@ -33,7 +33,7 @@ from learning_assets.exportfiles.manifest import (
     SUBMISSION_FORMAT,
     verify_manifest,
 )
-from learning_assets.jsontext import json_error, loads
+from learning_assets.jsontext import json_error
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.tables import migrate_sections
 from learning_assets.tables.spec import Migration
@@ -411,7 +411,7 @@ def _read_text(path: Path) -> bytes:
 def _parse(text: bytes, path: Path) -> Any:
     """JSON text (UTF-8, or UTF-16/32 as JSON allows) as Python values."""
     try:
-        return loads(text)
+        return json.loads(text)
     except UnicodeDecodeError as exc:
         raise ExportFileError(path, f"not valid UTF-8 text (byte {exc.start})") from None
     except (ValueError, RecursionError) as exc:

@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from learning_assets.errors import UserError
-from learning_assets.jsontext import loads
 
 CONSENT_FILE = "consent.json"
 AUDIT_FILE = "audit.jsonl"
@@ -72,7 +71,7 @@ class ConsentStore:
 
     def load(self) -> dict:
         try:
-            data = loads(self.path.read_bytes())
+            data = json.loads(self.path.read_bytes())
         except FileNotFoundError:
             return {"version": 1, "projects": {}}
         except (OSError, ValueError, RecursionError) as exc:

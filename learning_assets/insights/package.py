@@ -16,6 +16,7 @@ import errno
 import gzip
 import hashlib
 import io
+import json
 import re
 import shutil
 import tarfile
@@ -35,7 +36,6 @@ from learning_assets.exportfiles.manifest import (
     verify_manifest,
 )
 from learning_assets.exportfiles.parquet import read_table_frame
-from learning_assets.jsontext import loads
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
@@ -209,7 +209,7 @@ def safe_extract(package: Path, dest: Path, limits: Limits) -> Path:
 
 def _load_json(path: Path, what: str):
     try:
-        return loads(path.read_bytes())
+        return json.loads(path.read_bytes())
     except FileNotFoundError:
         raise Rejected("layout", f"{what} is missing")
     except (ValueError, UnicodeError, RecursionError):

@@ -9,6 +9,7 @@ network). Everything shown comes from the export, so it is already anonymized.
 from __future__ import annotations
 
 import html
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,6 @@ import pyarrow.parquet as pq
 from rich.table import Table
 
 from learning_assets.errors import UserError, os_words
-from learning_assets.jsontext import loads
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR = "█"
@@ -133,7 +133,7 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
     export_dir = Path(export_dir)
     tables, table_rows = load_tables(export_dir)
     try:
-        manifest = loads((export_dir / "manifest.json").read_bytes())
+        manifest = json.loads((export_dir / "manifest.json").read_bytes())
     except (OSError, ValueError, RecursionError):
         manifest = {}
     manifest = manifest if isinstance(manifest, dict) else {}

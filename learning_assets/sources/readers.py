@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from learning_assets.errors import os_words
-from learning_assets.jsontext import json_error, loads, wide_encoding
+from learning_assets.jsontext import json_error, wide_encoding
 from learning_assets.sources.fields import (
     MAX_TOKEN_CHARS,
     MAX_TS,
@@ -327,13 +327,13 @@ def read_json_document(root: Path, path: Path, out: SourceRead, count: Callable[
     encoding = wide_encoding(data[:8])
     if encoding is not None:
         try:
-            doc = loads(data.decode(encoding))  # only to say how many records are lost
+            doc = json.loads(data.decode(encoding))  # only to say how many records are lost
         except (ValueError, RecursionError):
             doc = None
         unusable(_wide_reason(encoding), doc)
         return None
     try:
-        return loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
+        return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
     except UnicodeDecodeError:
         unusable("not valid UTF-8")
     except (ValueError, RecursionError) as exc:
