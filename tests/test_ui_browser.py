@@ -4,9 +4,7 @@ Opens the export job's asset graph, launches a materialization of all its assets
 waits for the run to succeed, and opens the asset checks tab. Screenshots go to the test's tmp_path
 and are copied to tests/artifacts/ui/ (git-ignored).
 
-The run is launched with the in-process executor (`execution: {config: {in_process: {}}}` in the
-launchpad), as `docs/operations.md` recommends on a small machine: one process (and the forked children
-of the raw and anonymize steps and the GX check) instead of a process start per step.
+The run is launched with the launchpad's default configuration: the code location's in-process executor.
 """
 
 from __future__ import annotations
@@ -127,13 +125,11 @@ def test_materialize_everything_from_the_ui_and_see_the_checks(dagster_dev, tmp_
                 page.get_by_text("anonymized", exact=True).first.wait_for()
                 shot(page, "asset-graph")
 
-                # 2. launch every asset of the job from the launchpad, in one process
+                # 2. launch every asset of the job from the launchpad, with its default configuration
                 page.locator("button:has([aria-label='arrow_drop_down'])").first.click()
                 page.get_by_role("menuitem", name="Open launchpad").click()
                 editor = page.locator(".CodeMirror", has_text="resources")
                 editor.wait_for()
-                editor.evaluate("e => { const cm = e.CodeMirror;"
-                                " cm.setValue(cm.getValue() + '\\nexecution: {config: {in_process: {}}}\\n'); }")
                 page.get_by_text("No errors").wait_for()
                 shot(page, "launchpad")
                 page.get_by_role("dialog").get_by_role("button", name=re.compile(r"Materialize$")).click()
