@@ -27,7 +27,6 @@ from learning_assets.defs.export.schema_checks import (
 from learning_assets.defs.metadata import table_metadata
 from learning_assets.defs.types import table_dagster_type
 from learning_assets.forked import Forked, later, may_fork
-from learning_assets.memory import heavy_step
 from learning_assets.privacy.anonymize import (
     Anonymizer,
     anonymize_table,
@@ -103,7 +102,6 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
     description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
 )
-@heavy_step
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
     vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
@@ -154,7 +152,6 @@ def anonymized_output(table: AnonymizedTable) -> Output:
     check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
     can_subset=True,
 )
-@heavy_step
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share

@@ -26,7 +26,6 @@ from learning_assets.defs.export.schema_checks import (
 from learning_assets.defs.metadata import skips_markdown, table_metadata
 from learning_assets.defs.types import table_dagster_type
 from learning_assets.forked import Forked, later, may_fork
-from learning_assets.memory import heavy_step
 from learning_assets.sources.readers import (
     SourceRead,
     read_agent_executions,
@@ -128,7 +127,6 @@ def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterato
     check_specs=[schema_check_spec("raw", table) for table in SOURCES],
     can_subset=True,
 )
-@heavy_step
 def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     """Every selected source read in one step (one process start, not one per table, under the
     multiprocess executor), each table with its own timing, account of skips and schema check.
