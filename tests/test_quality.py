@@ -266,18 +266,6 @@ def gx_runs(run, tmp_path_factory):
     return good, bad
 
 
-def test_gx_outcomes_are_the_same_in_one_process(gx_runs, run, tmp_path, monkeypatch):
-    """The table suites run in a forked child by default; in one pass here with one process."""
-    from learning_assets.forked import ENV
-
-    monkeypatch.setenv(ENV, "1")
-    broken = _broken_copy(run["export"], tmp_path / "broken")
-    here = validate_export(broken)
-    assert [(o.suite, o.success, o.evaluated, o.failed) for o in here.outcomes] == \
-        [(o.suite, o.success, o.evaluated, o.failed) for o in gx_runs[1].outcomes]
-    assert not all(o.success for o in here.outcomes)
-
-
 def _failed(validation, suite: str) -> list[dict]:
     return next(o for o in validation.outcomes if o.suite == suite).failed
 

@@ -5,8 +5,8 @@ waits for the run to succeed, and opens the asset checks tab. Screenshots go to 
 and are copied to tests/artifacts/ui/ (git-ignored).
 
 The run is launched with the in-process executor (`execution: {config: {in_process: {}}}` in the
-launchpad), as `docs/operations.md` recommends on a small machine: one process (and the forked children
-of the raw and anonymize steps and the GX check) instead of a process start per step.
+launchpad), as `docs/operations.md` recommends on a small machine: one process instead of a process
+start per step.
 """
 
 from __future__ import annotations

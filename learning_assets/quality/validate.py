@@ -41,7 +41,6 @@ from pandera.engines import pandas_engine
 
 from learning_assets.exportfiles.parquet import read_table_frame
 from learning_assets.exportfiles.versions import read_json
-from learning_assets.forked import Forked, may_fork, split_work
 from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 SAMPLE_ROWS = 20
@@ -545,12 +544,6 @@ def _export_suites(files: ExportFiles, compare_report: bool,
     yield "row_counts", "counts", counts, counts_expectations(counts)
 
 
-def _table_cost(name: str, rows: int) -> float:
-    """Rough seconds to read, scan and validate a table: GX's cost is mostly per expectation."""
-    expectations = len(ANONYMIZED[name].columns) + 2 if name in ANONYMIZED else 0
-    return 0.003 * expectations + 0.5e-6 * rows
-
-
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
     """One suite over one frame; without `result_format`, pass/fail first and details only for a failed suite.
 
@@ -568,34 +561,17 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
                     docs_dir: Path | None = None) -> GxValidation:
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
-    Each table is read once, for its suite and its strings. About half of the tables are validated in a
-    forked child (see `forked`) while this process does the others; the privacy and counts suites follow,
-    over the strings of both halves (all here for a large export, see `forked.may_fork`). With `docs_dir`,
-    everything runs here and results are stored through validation definitions so that Data Docs can
-    render them.
+    Each table is read once, for its suite and its strings; the privacy and counts suites follow. With
+    `docs_dir`, results are stored through validation definitions so that Data Docs can render them.
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
     stored = docs_dir is not None
-    names, rows, child = files.names(), files.rows(), None
-    if not stored and len(names) > 1 and may_fork(rows=sum(rows.values())):
-        theirs, names = split_work(names, lambda name: _table_cost(name, rows.get(name, 0)))
-        child = Forked(lambda: _validate_tables(gx_context(), files, theirs, result_format), fork=True)
     context = gx_context(docs_dir)
-    outcomes, texts = _validate_tables(context, files, names, result_format, stored)
-    if child is not None:
-        their_outcomes, their_texts = child.result()
-        outcomes = sorted(outcomes + their_outcomes, key=lambda o: o.suite)
-        texts.update(their_texts)
+    texts: dict[str, list] = {}
+    outcomes = _validate(context, _table_suites(files, files.names(), texts), result_format, stored)
     outcomes += _validate(context, _export_suites(files, compare_report, texts), result_format, stored)
     return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
-
-
-def _validate_tables(context, files: ExportFiles, names: list[str], result_format: dict | None,
-                     stored: bool = False) -> tuple[list[SuiteOutcome], dict[str, list]]:
-    """The outcomes of the table suites of `names`, and the strings of those tables."""
-    texts: dict[str, list] = {}
-    return _validate(context, _table_suites(files, names, texts), result_format, stored), texts
 
 
 def _batch_definition(context):

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import groupby
 from pathlib import Path
-from stat import S_ISREG
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -867,19 +866,6 @@ def read_code_outcomes(root: Path, naive_tz: tzinfo = timezone.utc,
     if path is None:
         out.warnings.append("learning/outcomes.jsonl is missing: no code outcomes exported")
     return out
-
-
-def source_bytes(root: Path) -> int:
-    """The size of every regular file under the source directory (symlinks not followed)."""
-    total = 0
-    for folder, _, names in os.walk(root):
-        for name in names:
-            try:
-                info = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            total += info.st_size if S_ISREG(info.st_mode) else 0
-    return total
 
 
 def history_files(root: Path, kind: str, days: Iterable[str] | None = None) -> list[Path]:

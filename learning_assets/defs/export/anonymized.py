@@ -3,7 +3,6 @@
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -26,7 +25,6 @@ from learning_assets.defs.export.schema_checks import (
 )
 from learning_assets.defs.metadata import table_metadata
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.forked import Forked, later, may_fork
 from learning_assets.privacy.anonymize import (
     Anonymizer,
     anonymize_table,
@@ -46,9 +44,6 @@ from schemas.tables import ANONYMIZED, TABLE_NAMES
 
 ANONYMIZED_GROUP = "anonymized"
 
-# Nested records rewritten value by value in Python: a forked child anonymizes them while the step does the
-# other tables, which takes about as long.
-CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
 # Shape (columns, order, dtypes) as the Dagster type; value rules run as the blocking `pandera_schema` check.
 ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
 
@@ -155,19 +150,12 @@ def anonymized_output(table: AnonymizedTable) -> Output:
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share
-    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts.
-    The tables in `CHILD_TABLES` are anonymized by a forked child meanwhile (see `forked`)."""
+    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
     pseudonymize = Pseudonymizer(anonymization.secret())
     scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
     selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
-    forked = [table for table in selected if table in CHILD_TABLES]
-    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, checked)),
-                    fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
-             if forked else None)
-    own = anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize, scrubber,
-                           checked)
-    for table in chain(own, later(child)):
+    for table in anonymize_tables(raw_tables, selected, pseudonymize, scrubber, checked):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 
