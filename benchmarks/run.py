@@ -9,7 +9,7 @@ subprocess (so peak memory is that run's own):
 - one day: `daily_export_job` for the last day, after the day before was exported (the schedule's
   everyday run).
 Imports (Dagster, pandas, and the modules imported lazily: Great Expectations, detect-secrets,
-jsonschema, Dagster's gRPC layer, Pandera's checks, ...) happen before the clock starts and are reported
+jsonschema, Pandera's checks, ...) happen before the clock starts and are reported
 on their own. The Dagster instance is ephemeral (in memory), with the project's log level (dagster.yaml).
 --repeat rounds of runs, one of each scenario per round; seconds are medians, ratios the median of each
 round's ratio; peak MB is the run's own peak RSS. Prints one table. --steps also prints each step's time
@@ -30,7 +30,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
-LAZY_MODULES = ("dagster._grpc", "encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
+LAZY_MODULES = ("encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
                 "pandera.accessors.pandas_accessor", "pandera.backends.pandas.builtin_checks",
                 "pandera.backends.pandas.register", "learning_assets.exportfiles.versions", "tabulate")
 # The analytics path compared with the floor: agent executions read, anonymized, type-checked, stored and
@@ -143,7 +143,6 @@ def run_full(source: str) -> dict:
     """One full export in this process; returns timings, rows, memory and size."""
     import_s = import_everything()
     from learning_assets.definitions import build_definitions
-    from learning_assets.defs.export.run import execute_uncaptured
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -152,8 +151,8 @@ def run_full(source: str) -> dict:
         resources = resources_for(source, tmp)
         with PeakMemory() as memory, ephemeral_instance(tmp / "dagster_home") as instance:
             start = time.perf_counter()
-            result = execute_uncaptured(job, instance=instance, resources=resources,
-                                        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+            result = job.execute_in_process(instance=instance, resources=resources, raise_on_error=False,
+                                            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
             seconds = time.perf_counter() - start
             steps, table_seconds = step_times(instance, result.run_id)
         export = next((tmp / "export" / "exports").iterdir(), None) if result.success else None
