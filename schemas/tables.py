@@ -23,8 +23,6 @@ def _str(nullable: bool = True, **kw) -> Column:
     return Column(str, nullable=nullable, **kw)
 
 
-# A check judges each value on its own (only `unique` compares rows): `quality.certainly_valid` runs the
-# checks over a column's distinct values.
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
 # Short lowercase names that survive anonymization (framework commands, steps, domains, pseudonyms, "other",
 # "unknown").

@@ -8,9 +8,8 @@ The Pandera schemas in `schemas.tables` are the single source of truth. Here the
 - Great Expectations 1.x suites (derived from the same schemas, plus privacy regexes and row counts
   across tables, manifest, document and report) that run over a staged export in an ephemeral context.
 
-Both are evaluated in full on every table, but cheaply when nothing fails: a table pandera would pass
-is recognised over each column's distinct values (`certainly_valid`), and GX suites run BOOLEAN_ONLY
-first; row-by-row pandera and GX's SUMMARY results (counts, samples) are computed only on failure.
+Both are evaluated in full on every table; GX suites run BOOLEAN_ONLY first and compute their SUMMARY
+results (counts, samples) only on failure.
 `great_expectations` takes seconds to import: it is imported only inside the functions that run it.
 Values shown in the UI are masked (`safe_value`): numbers, booleans, days, pseudonyms and short
 category names are shown; any other text only as its length.
@@ -18,7 +17,6 @@ category names are shown; any other text only as its length.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -37,7 +35,6 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pandera.engines import pandas_engine
 
 from learning_assets.exportfiles.parquet import read_table_frame
 from learning_assets.exportfiles.versions import read_json
@@ -133,69 +130,11 @@ def as_frame(value: Any) -> pd.DataFrame:
     return value
 
 
-def _plain(schema: pa.DataFrameSchema) -> bool:
-    """The schema uses only what `certainly_valid` evaluates (as every schema in `schemas.tables` does)."""
-    return (schema.strict is True and schema.ordered and schema.index is None and not schema.checks
-            and not schema.coerce and schema.dtype is None and not schema.parsers
-            and not schema.add_missing_columns and not schema.drop_invalid_rows
-            and all(col.required and not (col.coerce or col.regex or col.parsers or col.drop_invalid_rows)
-                    for col in schema.columns.values()))
-
-
-@functools.lru_cache(maxsize=None)
-def _engine_dtype(dtype) -> Any:
-    """Pandera's data type for a pandas dtype, looked up once: for a dtype it has not registered, Pandera
-    tries (and fails) to import geopandas on every lookup, about 180 times and 50 ms per typical export."""
-    return pandas_engine.Engine.dtype(dtype)
-
-
-def _column_valid(series: pd.Series, col: pa.Column) -> bool:
-    """dtype, nulls, uniqueness and every check of one column; checks run over its distinct values."""
-    if isinstance(col.dtype, pandas_engine.NpString):
-        # pandera tests each value with isinstance(str); infer_dtype does the same in C
-        if not (col.dtype.check(_engine_dtype(series.dtype))
-                and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
-            return False
-    elif col.dtype is not None:
-        dtype_ok = col.dtype.check(_engine_dtype(series.dtype), series)
-        if not (dtype_ok if isinstance(dtype_ok, bool) else bool(np.all(dtype_ok))):
-            return False
-    if (not col.nullable and series.hasnans) or (col.unique and series.duplicated().any()):
-        return False
-    if not col.checks:
-        return True
-    values = series.dropna()
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=False) == "string":
-        values = values.drop_duplicates()  # not lists (unhashable): each of those is checked
-    return all(bool(np.all(check(values).check_passed)) for check in col.checks)
-
-
-def certainly_valid(df: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
-    """True only if `df` passes `schema`; cheaper than pandera, which checks each row (and each value's type).
-
-    Checks judge values one by one (only `unique` compares rows), so they run over each column's
-    distinct values: a table repeats a few agents, commands and days many times. False means "not
-    certain": pandera then validates and reports (any error here counts as not certain).
-    """
-    try:
-        if not (_plain(schema) and list(df.columns) == list(schema.columns)):
-            return False
-        if schema.unique and df.duplicated(subset=list(schema.unique)).any():
-            return False
-        return all(_column_valid(df[name], col) for name, col in schema.columns.items())
-    except Exception:  # noqa: BLE001 - never a reason to skip validation
-        return False
-
-
 def pandera_report(df: pd.DataFrame, schema: pa.DataFrameSchema, *, reveal_names: bool = True,
                    sample: int = SAMPLE_ROWS) -> dict:
-    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows.
-
-    A table that is certainly valid (`certainly_valid`) skips pandera's row-by-row validation.
-    """
+    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows."""
     try:
-        if not certainly_valid(df, schema):
-            schema.validate(df, lazy=True)
+        schema.validate(df, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
     except pa_errors.SchemaError as exc:  # not lazily collectable (e.g. a wrong object type)
