@@ -30,14 +30,15 @@ from learning_assets.privacy.anonymize import (
     anonymize_table,
     json_doc_strings,
 )
-from learning_assets.privacy.prefilter import flagged, to_arrow
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import (
     ROLES,
     VOCABULARY_TRIGGER,
     Scrubber,
     Vocabulary,
+    flagged,
     learn_vocabulary,
+    to_arrow,
 )
 from resources import Anonymization, SourceDirectory
 from schemas.tables import ANONYMIZED, TABLE_NAMES
@@ -51,7 +52,7 @@ ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMI
 def text_values(df: pd.DataFrame, trigger: str | None = None):
     """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves.
 
-    With an RE2 `trigger`, only the strings it flags; a JSON document is not even decoded when its text
+    With a `trigger` (see `privacy.scrub`), only the strings it flags; a JSON document is not even decoded when its text
     has no escape (so every string in it is a plain substring) and the trigger does not flag it.
     """
     for col in df.columns:
