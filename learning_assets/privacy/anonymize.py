@@ -205,8 +205,8 @@ class Anonymizer:
         return None
 
     def experts(self, series: pd.Series) -> pd.Series:
-        names = {x for xs in series for x in xs}
-        mapped = dict(zip(names, self.name(pd.Series(sorted(names), dtype=object), EXPERTS, "expert")))
+        names = sorted({x for xs in series for x in xs})
+        mapped = dict(zip(names, self.name(pd.Series(names, dtype=object), EXPERTS, "expert")))
         return series.map(lambda xs: [mapped[x] for x in xs])
 
 def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
