@@ -1,15 +1,23 @@
-"""Pandera schemas of every raw and anonymized table: the single source of truth for columns and types."""
+"""Pandera schemas of every raw and anonymized table: the single source of truth for columns and types.
+
+Text and lists of text are Arrow-backed (`pd.ArrowDtype`): their values stay in Arrow buffers, not Python
+objects, so type checks compare dtypes, pattern and set checks run in `pyarrow.compute`, and tables go to
+and from Parquet without conversion.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.pandas import Check, Column
 
+TEXT = pd.ArrowDtype(pyarrow.string())
+TEXT_LIST = pd.ArrowDtype(pyarrow.list_(pyarrow.string()))
 UTC_TS = pd.DatetimeTZDtype(tz="UTC")
 RATE = Check.in_range(0.0, 1.0)
 NON_NEGATIVE = Check.ge(0)
@@ -20,7 +28,7 @@ PATTERN_TYPES = ["function", "class", "import", "structure"]
 
 
 def _str(nullable: bool = True, **kw) -> Column:
-    return Column(str, nullable=nullable, **kw)
+    return Column(TEXT, nullable=nullable, **kw)
 
 
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
@@ -54,9 +62,29 @@ def _ts(nullable: bool = True) -> Column:
 
 
 def _list() -> Column:
-    """A column of lists of strings (object dtype)."""
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
-                                element_wise=False, name="is_list_of_strings"), nullable=False)
+    """A column of lists of strings."""
+    return Column(TEXT_LIST, nullable=False)
+
+
+def _per_distinct(fn) -> callable:
+    """A check function applying `fn` once per distinct value (JSON text repeats) and spreading the answers."""
+    def check(series: pd.Series) -> pd.Series:
+        codes, uniques = pd.factorize(series)
+        answers = np.array([bool(fn(v)) for v in uniques] + [False])
+        return pd.Series(answers[codes], index=series.index)
+    return check
+
+
+def _items_match(pattern: str):
+    """A check function: every item of each list matches `pattern` (all items at once, in pyarrow)."""
+    def check(series: pd.Series) -> pd.Series:
+        lists = pyarrow.array(series)
+        bad = pc.invert(pc.match_substring_regex(pc.list_flatten(lists), pattern))
+        failing = pc.unique(pc.filter(pc.list_parent_indices(lists), bad)).to_numpy()
+        ok = np.ones(len(series), dtype=bool)
+        ok[failing] = False
+        return pd.Series(ok, index=series.index) & series.notna()
+    return check
 
 
 def _json_object(value, numbers_only: bool = False) -> bool:
@@ -71,24 +99,22 @@ def _json_object(value, numbers_only: bool = False) -> bool:
 
 def _json() -> Column:
     """A dictionary serialized as a JSON object string."""
-    return Column(str, [Check.str_startswith("{"), Check(lambda s: s.map(_json_object), name="is_json_object")],
+    return Column(TEXT, [Check.str_startswith("{"), Check(_per_distinct(_json_object), name="is_json_object")],
                   nullable=False)
 
 
 def _scores() -> Column:
     """A JSON object of numeric scores."""
-    return Column(str, Check(lambda s: s.map(lambda v: _json_object(v, numbers_only=True)),
-                             name="is_json_object_of_numbers"), nullable=False)
+    return Column(TEXT, Check(_per_distinct(lambda v: _json_object(v, numbers_only=True)),
+                              name="is_json_object_of_numbers"), nullable=False)
 
 
 def _matching(pattern: str, nullable: bool = False, **kw) -> Column:
-    return Column(str, Check.str_matches(pattern), nullable=nullable, **kw)
+    return Column(TEXT, Check.str_matches(pattern), nullable=nullable, **kw)
 
 
 def _experts() -> Column:
-    rx = re.compile(EXPERT)
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
-                                element_wise=False, name="list_of_expert_names"), nullable=False)
+    return Column(TEXT_LIST, Check(_items_match(EXPERT), name="list_of_expert_names"), nullable=False)
 
 
 def _day(nullable: bool = True) -> Column:
@@ -98,13 +124,12 @@ def _day(nullable: bool = True) -> Column:
 
 
 def _pseudonym(prefix: str, unique: bool = False, nullable: bool = False) -> Column:
-    return Column(str, Check.str_matches(rf"^{prefix}_[0-9a-f]{{16}}$"), unique=unique, nullable=nullable)
+    return Column(TEXT, Check.str_matches(rf"^{prefix}_[0-9a-f]{{16}}$"), unique=unique, nullable=nullable)
 
 
 def _pseudonyms(prefix: str) -> Column:
-    rx = re.compile(rf"^{prefix}_[0-9a-f]{{16}}$")
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
-                                element_wise=False, name=f"list_of_{prefix}_pseudonyms"), nullable=False)
+    return Column(TEXT_LIST, Check(_items_match(rf"^{prefix}_[0-9a-f]{{16}}$"), name=f"list_of_{prefix}_pseudonyms"),
+                  nullable=False)
 
 
 def _before_after() -> dict[str, Column]:
@@ -268,7 +293,7 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
         "capability_id": _pseudonym("cap"),
         "position": _int(NON_NEGATIVE, nullable=False),
         "timestamp": _day(),
-        "improvement_type": Column(str, Check.isin(IMPROVEMENT_TYPES + ["other"]), nullable=False),
+        "improvement_type": Column(TEXT, Check.isin(IMPROVEMENT_TYPES + ["other"]), nullable=False),
         **_before_after(),
         "improvement_percent": _float(),
         "learned_patterns": _pseudonyms("pat"),
@@ -279,7 +304,7 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
         "agent_id": _matching(AGENT),
         "command": _matching(SLUG),
         "timestamp": _day(),
-        "outcome": Column(str, Check.isin(OUTCOMES + ["other"]), nullable=False),
+        "outcome": Column(TEXT, Check.isin(OUTCOMES + ["other"]), nullable=False),
         "quality_score": _float(RATE),
         "key_learnings": _list(),
         "patterns_used": _pseudonyms("pat"),
@@ -289,7 +314,7 @@ ANONYMIZED: dict[str, pa.DataFrameSchema] = {
     }),
     "patterns": _schema("anonymized_patterns", {
         "pattern_id": _pseudonym("pat", unique=True),
-        "pattern_type": Column(str, Check.isin(PATTERN_TYPES + ["other"]), nullable=False),
+        "pattern_type": Column(TEXT, Check.isin(PATTERN_TYPES + ["other"]), nullable=False),
         "code_lines": _int(NON_NEGATIVE, nullable=False),
         "context": _str(),
         "quality_score": _float(RATE),
@@ -391,8 +416,18 @@ TABLE_NAMES: tuple[str, ...] = tuple(RAW)
 
 def empty_frame(schema: pa.DataFrameSchema) -> pd.DataFrame:
     """An empty DataFrame with exactly the schema's columns and dtypes."""
-    return pd.DataFrame({name: pd.Series(dtype=col.dtype.type if col.dtype else object)
-                         for name, col in schema.columns.items()})
+    return pd.DataFrame({name: pd.Series(dtype=col.dtype.type) for name, col in schema.columns.items()})
+
+
+def arrow_schema(schema: pa.DataFrameSchema) -> pyarrow.Schema:
+    """The Arrow schema of a table's Parquet file."""
+    def arrow_type(dtype) -> pyarrow.DataType:
+        if isinstance(dtype, pd.ArrowDtype):
+            return dtype.pyarrow_dtype
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            return pyarrow.timestamp("ns", tz="UTC")
+        return {"float64": pyarrow.float64(), "Int64": pyarrow.int64(), "boolean": pyarrow.bool_()}[str(dtype)]
+    return pyarrow.schema([(name, arrow_type(col.dtype.type)) for name, col in schema.columns.items()])
 
 
 def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
@@ -400,10 +435,12 @@ def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     out = {}
     for name, col in schema.columns.items():
         series = df[name] if name in df else pd.Series([None] * len(df), dtype=object)
-        dtype = col.dtype.type if col.dtype else object
-        # Column(str) has numpy dtype '<U': astype('<U') would turn None into the text "None".
-        if dtype is object or str(dtype) == "str" or getattr(dtype, "kind", None) in ("O", "U"):
-            out[name] = series.astype(object)
+        dtype = col.dtype.type
+        if series.dtype == dtype:
+            out[name] = series
+        elif isinstance(dtype, pd.ArrowDtype):
+            values = pyarrow.array(series.to_numpy(dtype=object), dtype.pyarrow_dtype, from_pandas=True)
+            out[name] = pd.Series(values, dtype=dtype, index=series.index)
         elif isinstance(dtype, pd.DatetimeTZDtype):
             out[name] = pd.to_datetime(series, utc=True, errors="coerce", cache=False)  # its cache check costs more
         else:

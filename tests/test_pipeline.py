@@ -111,10 +111,11 @@ def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not
     )
 
     from resources import TableIOManager
+    from schemas.tables import TEXT_LIST
 
-    big = pd.DataFrame({"a": range(300_000)})  # 2.4 MB
+    big = pd.DataFrame({"a": pd.array(range(300_000), dtype="Int64")})  # 2.7 MB
     io = TableIOManager(base_dir=str(tmp_path), cache_mb=3).create_io_manager(build_init_resource_context())
-    frame = pd.DataFrame({"a": [1, 2], "b": [["x"], []]})
+    frame = pd.DataFrame({"a": pd.array([1, 2], dtype="Int64"), "b": pd.Series([["x"], []], dtype=TEXT_LIST)})
     io.handle_output(build_output_context(asset_key=["raw", "t"]), frame)
     load = lambda name: io.load_input(build_input_context(asset_key=["raw", name]))  # noqa: E731
     assert load("t") is frame

@@ -19,7 +19,11 @@ from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 from learning_assets.defs.export.checks import GX_CHECKS
 from learning_assets.defs.export.schema_checks import schema_check_result
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.exportfiles.parquet import read_table_frame, write_table
+from learning_assets.exportfiles.parquet import (
+    read_arrow_frame,
+    read_table_frame,
+    write_table,
+)
 from learning_assets.quality.validate import (
     ExportFiles,
     build_data_docs,
@@ -53,7 +57,8 @@ def run(tiny_source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tables(run) -> dict[str, pd.DataFrame]:
-    return {t: read_table_frame(run["export"] / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
+    """The exported tables in the dtypes the assets hold them in."""
+    return {t: read_arrow_frame(run["export"] / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
 
 
 # --- the checks are registered and pass on the sample ------------------------------------------------
@@ -158,6 +163,8 @@ def _faults(tables) -> list[tuple[str, pd.DataFrame]]:
         df = tables[table].copy()
         for row, column, value in cells:
             assert row in df.index  # `at` would add the row
+            if value is not None and not isinstance(value, type(df.at[row, column])):
+                df[column] = df[column].astype(object)  # a value Arrow cannot hold: a column of Python objects
             df.at[row, column] = value
         return table, df
 

@@ -48,6 +48,7 @@ from learning_assets.sources.readers import (
     read_task_memories,
     read_workflow_executions,
 )
+from schemas.tables import TEXT
 from tests.test_canaries import HOST, PROJECT, USER
 from tests.test_canaries import texts as canary_texts
 
@@ -174,7 +175,7 @@ def test_text_values_skips_only_json_documents_without_a_possible_name():
             '{"path": "\\/home\\/escapedname\\/proj"}',                          # `\/` spells a slash
             json.dumps({"note": "nothing to learn here", "n": 3}),
             "{not json at all /home/brokenjson/x"]
-    frame = pd.DataFrame({"metadata": docs, "agent_id": ["a", "b", "c", "d", "e", "f"]})
+    frame = pd.DataFrame({"metadata": docs, "agent_id": ["a", "b", "c", "d", "e", "f"]}, dtype=TEXT)
     every = list(text_values(frame))
     some = list(text_values(frame, VOCABULARY_TRIGGER))
     assert set(some) < set(every) and "nothing to learn here" not in some

@@ -1,4 +1,8 @@
-"""Table frames as Parquet and back: list columns survive the round trip."""
+"""Table frames as Parquet and back: list columns survive the round trip.
+
+Files carry the pandas metadata of plain Python values (text and lists as `object`), whether the frame
+held them in Arrow or not, so every reader gets what any pandas reader of the export gets.
+"""
 
 from __future__ import annotations
 
@@ -22,11 +26,40 @@ def read_table_frame(path) -> pd.DataFrame:
     return df[table.column_names]
 
 
+_ARROW_BACKED = (pa.string(), pa.list_(pa.string()))
+
+
+def _arrow_backed(arrow_type: pa.DataType):
+    """The pandas dtype of a column as the assets hold it (see `schemas.tables`)."""
+    if arrow_type in _ARROW_BACKED:
+        return pd.ArrowDtype(arrow_type)
+    return {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get(arrow_type)
+
+
+def read_arrow_frame(path) -> pd.DataFrame:
+    """Read a Parquet file written from a table frame into the dtypes the assets use: text and lists of
+    text Arrow-backed (no copy), integers and booleans nullable."""
+    return pq.read_table(path).to_pandas(types_mapper=_arrow_backed, ignore_metadata=True)
+
+
 def frame_table(df: pd.DataFrame) -> pa.Table:
-    """A table frame as Arrow, converted on this thread: its columns are mostly Python strings and lists,
-    which convert under the GIL anyway, so pyarrow's default pool of threads per call only adds their
-    start-up."""
-    return pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+    """A table frame as Arrow (Arrow-backed columns are not copied), with the pandas metadata of the
+    same values held as Python objects.
+
+    Converted on this thread: what is not Arrow already is Python objects, which convert under the GIL
+    anyway, so pyarrow's pool of threads per call only adds its start-up.
+    """
+    table = pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
+    empty = plain(df.head(0))
+    if empty.dtypes.equals(df.dtypes):
+        return table
+    return table.replace_schema_metadata(pa.Table.from_pandas(empty, schema=table.schema,
+                                                              preserve_index=False).schema.metadata)
+
+
+def plain(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame with its Arrow-backed columns as Python objects."""
+    return df.astype({name: object for name, dtype in df.dtypes.items() if isinstance(dtype, pd.ArrowDtype)})
 
 
 def write_table(df: pd.DataFrame, path: Path) -> None:

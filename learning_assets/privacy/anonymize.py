@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from learning_assets.privacy.paths import generalize_path
 from learning_assets.privacy.scrub import ROLES, Scrubber
@@ -22,6 +24,8 @@ from schemas.tables import (
     IMPROVEMENT_TYPES,
     OUTCOMES,
     PATTERN_TYPES,
+    TEXT,
+    TEXT_LIST,
     conform,
 )
 
@@ -51,12 +55,28 @@ STATUSES = framework_names("statuses")
 PROMPT_TYPES = framework_names("prompt_types")
 
 
-def _spread(codes: np.ndarray, values: list, missing, index: pd.Index) -> pd.Series:
+def _spread(codes: np.ndarray, values: list[str], missing: str | None, index: pd.Index) -> pd.Series:
     """Per-distinct `values` (in factorize order) spread back over the rows; `missing` where code is -1."""
-    table = np.empty(len(values) + 1, dtype=object)
-    table[:-1] = values
-    table[-1] = missing
-    return pd.Series(table[codes], index=index, dtype=object)
+    lookup = pa.array([*values, missing], pa.string())
+    return pd.Series(lookup.take(np.where(codes < 0, len(values), codes)), index=index, dtype=TEXT)
+
+
+def _lists(series: pd.Series) -> pa.ListArray:
+    """A column of lists of text as one Arrow array."""
+    return pa.array(series, pa.list_(pa.string()), from_pandas=True)
+
+
+def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Series:
+    """`lists` with their items (flattened, in order) replaced by `items`."""
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
+    rebuilt = pa.ListArray.from_arrays(offsets, items, mask=lists.is_null() if lists.null_count else None)
+    return pd.Series(rebuilt, index=index, dtype=TEXT_LIST)
+
+
+def _each_distinct(items: pa.Array, fn) -> pa.Array:
+    """`fn` of each distinct item, taken back to every item."""
+    distinct = pc.unique(items)
+    return pa.array([fn(v) for v in distinct.to_pylist()], pa.string()).take(pc.index_in(items, distinct))
 
 
 @dataclass
@@ -70,15 +90,15 @@ class Anonymizer:
     # --- column helpers ---------------------------------------------------------------------
 
     def ids(self, series: pd.Series, kind: str) -> pd.Series:
-        mask = series.notna()
-        self.stats["ids_pseudonymized"] += int(mask.sum())
-        uniques = {v: self.pseudonymize(kind, v) for v in series[mask].unique()}
-        return series.map(uniques, na_action="ignore").astype(object).where(mask, None)
+        codes, uniques = pd.factorize(series)
+        self.stats["ids_pseudonymized"] += int((codes >= 0).sum())
+        return _spread(codes, [self.pseudonymize(kind, v) for v in uniques], None, series.index)
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
-        self.stats["ids_pseudonymized"] += int(series.map(len).sum())
-        uniques = {i: self.pseudonymize(kind, i) for i in {i for ids in series for i in ids}}
-        return series.map(lambda ids: [uniques[i] for i in ids])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        self.stats["ids_pseudonymized"] += len(items)
+        return _with_items(lists, _each_distinct(items, lambda i: self.pseudonymize(kind, i)), series.index)
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
@@ -88,8 +108,11 @@ class Anonymizer:
         return _spread(codes, [scrubbed[str(value)] for value in uniques], None, series.index)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
-        scrubbed = self._scrub_counted(Counter(item for items in series for item in items).items())
-        return series.map(lambda items: [scrubbed[item] for item in items])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        counts = pc.value_counts(items)  # in order of first appearance
+        scrubbed = self._scrub_counted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+        return _with_items(lists, _each_distinct(items, scrubbed.__getitem__), series.index)
 
     def _scrub_counted(self, occurrences: Iterable[tuple[str, int]]) -> dict[str, str]:
         """Scrub each distinct text in one batch; count its replacements once per occurrence."""
@@ -101,10 +124,9 @@ class Anonymizer:
         return {text: out for text, (out, _) in scrubbed.items()}
 
     def path(self, series: pd.Series) -> pd.Series:
-        mask = series.notna()
-        self.stats["path"] += int(mask.sum())
-        uniques = {v: generalize_path(v) for v in series[mask].unique()}
-        return series.map(uniques, na_action="ignore").fillna("**").astype(object)
+        codes, uniques = pd.factorize(series)
+        self.stats["path"] += int((codes >= 0).sum())
+        return _spread(codes, [generalize_path(v) for v in uniques], "**", series.index)
 
     def agent(self, series: pd.Series) -> pd.Series:
         codes, uniques = pd.factorize(series)
@@ -158,7 +180,8 @@ class Anonymizer:
                         outer[rule] += c * int(n)
         finally:
             self.stats = outer
-        return series.map(mapping).astype(object)
+        codes, uniques = pd.factorize(series)
+        return _spread(codes, [mapping[v] for v in uniques], None, series.index)
 
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
         docs = {s: json.loads(s) for s in series.dropna().unique()}
@@ -205,9 +228,11 @@ class Anonymizer:
         return None
 
     def experts(self, series: pd.Series) -> pd.Series:
-        names = sorted({x for xs in series for x in xs})
-        mapped = dict(zip(names, self.name(pd.Series(names, dtype=object), EXPERTS, "expert")))
-        return series.map(lambda xs: [mapped[x] for x in xs])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        names = sorted(set(items.to_pylist()))
+        mapped = dict(zip(names, self.name(pd.Series(names, dtype=TEXT), EXPERTS, "expert")))
+        return _with_items(lists, _each_distinct(items, mapped.__getitem__), series.index)
 
 def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
     """The strings `Anonymizer._allow` scrubs in a decoded JSON value, for scrubbing them in one batch.

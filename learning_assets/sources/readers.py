@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from schemas.tables import RAW, conform
+from schemas.tables import RAW, TEXT, conform
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024
@@ -114,7 +114,7 @@ def _rows_frame(rows: list[dict], schema) -> pd.DataFrame:
     return conform(pd.DataFrame.from_records(rows, columns=list(schema.columns)), schema)
 
 
-_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): TEXT}.get
 
 
 def _arrow_frame(table: pa.Table, schema) -> pd.DataFrame:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -41,7 +43,7 @@ from learning_assets.privacy.scrub import (
     to_arrow,
 )
 from resources import Anonymization, SourceDirectory
-from schemas.tables import ANONYMIZED, TABLE_NAMES
+from schemas.tables import ANONYMIZED, TABLE_NAMES, TEXT, TEXT_LIST
 
 ANONYMIZED_GROUP = "anonymized"
 
@@ -50,22 +52,25 @@ ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMI
 
 
 def text_values(df: pd.DataFrame, trigger: str | None = None):
-    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves.
+    """Every distinct string in a frame's text columns: list items, and JSON columns decoded to their leaves.
 
-    With a `trigger` (see `privacy.scrub`), only the strings it flags; a JSON document is not even decoded when its text
-    has no escape (so every string in it is a plain substring) and the trigger does not flag it.
+    With a `trigger` (see `privacy.scrub`), only the strings it flags; a JSON document is not even decoded
+    when its text has no escape (so every string in it is a plain substring) and the trigger does not flag it.
     """
     for col in df.columns:
-        values = df[col].dropna()
-        if df[col].dtype != object or values.empty:
-            continue
-        if isinstance(values.iloc[0], list):
-            yield from _flagged({str(v) for items in values for v in items}, trigger)
-        elif str(values.iloc[0]).startswith("{"):
-            docs = _flagged(map(str, values.unique()), None if trigger is None else r"\\|" + trigger)
-            yield from _flagged((s for doc in docs for s in _json_leaves(doc)), trigger)
+        if df[col].dtype == TEXT_LIST:
+            strings = pc.unique(pc.list_flatten(pa.array(df[col])))
+        elif df[col].dtype == TEXT:
+            strings = pc.unique(pa.array(df[col]).drop_null())
         else:
-            yield from _flagged(map(str, values.unique()), trigger)
+            continue
+        if df[col].dtype == TEXT and len(strings) and strings[0].as_py().startswith("{"):
+            docs = _flagged(strings, None if trigger is None else r"\\|" + trigger)
+            leaves = [s for doc in docs for s in _json_leaves(doc)]
+            array = to_arrow(leaves)  # None when a leaf cannot be UTF-8 (a lone surrogate from JSON)
+            yield from leaves if trigger is None or array is None else _flagged(array, trigger)
+        else:
+            yield from _flagged(strings, trigger)
 
 
 def _json_leaves(doc: str) -> list[str]:
@@ -74,12 +79,9 @@ def _json_leaves(doc: str) -> list[str]:
     return [doc] if strings is None else strings
 
 
-def _flagged(values: Iterable[str], trigger: str | None) -> list[str]:
-    """The values `trigger` flags (all of them without one)."""
-    values = list(values)
-    if trigger is None or (array := to_arrow(values)) is None:
-        return values
-    return [values[i] for i in flagged(array, trigger)]
+def _flagged(strings: pa.Array, trigger: str | None) -> list[str]:
+    """The strings `trigger` flags (all of them without one)."""
+    return strings.to_pylist() if trigger is None else strings.take(flagged(strings, trigger)).to_pylist()
 
 
 def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
