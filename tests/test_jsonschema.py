@@ -131,14 +131,15 @@ def test_unknown_or_missing_version_fails_clearly(document):
         versions.declared_version({"capability_metrics": {}})
 
 
-def test_write_export_refuses_an_invalid_document_before_writing(tables, document, tmp_path):
+def test_an_invalid_staged_document_fails_the_directory_check(tables, document, tmp_path):
+    """`write_export` writes what it is given; the blocking check on the staged directory finds the error."""
     document["capability_metrics"]["capabilities"][0]["success_rate"] = 7
-    with pytest.raises(ExportSchemaError) as err:
-        write_export(tmp_path, tables, document, document["anonymization_report"])
-    assert str(err.value).startswith("export document does not match schema 1.1: "
-                                     "$.capability_metrics.capabilities[0].success_rate: 7 is greater")
-    assert "\n" not in str(err.value)
-    assert list(tmp_path.iterdir()) == []
+    export = tmp_path / "20260302T140511Z-abcdef"
+    export.mkdir()
+    write_export(export, tables, document, document["anonymization_report"])
+    errors = [i for i in versions.check_directory(export) if i.severity == "error"]
+    assert [(i.file, i.path) for i in errors] == [("learning_export.json",
+                                                   "$.capability_metrics.capabilities[0].success_rate")]
 
 
 # --- the framework's own export (1.0) ------------------------------------------------------------------

@@ -176,12 +176,6 @@ def ensure_valid(doc: dict) -> str:
     return version
 
 
-def valid_json(doc: dict) -> bytes:
-    """`doc` as indented JSON, once it matches its declared schema (ExportSchemaError otherwise)."""
-    ensure_valid(doc)
-    return json.dumps(doc, indent=1, sort_keys=False).encode()
-
-
 # --- semantic checks (beyond JSON Schema) --------------------------------------------------------
 
 SECTIONS = ("capability_metrics", "pattern_statistics", "learning_effectiveness", "analytics_data")
