@@ -32,7 +32,7 @@ from learning_assets.quality.validate import (
     text_frame,
     validate_export,
 )
-from schemas.tables import ANONYMIZED, RAW, TABLE_NAMES
+from schemas.tables import ANONYMIZED, RAW, TABLE_NAMES, TEXT, TEXT_LIST
 from tests.conftest import ASSETS, CHECKS, resources_for, run_pipeline
 
 PLANTED_EMAIL = "zorblatt.quality@example.org"
@@ -208,9 +208,9 @@ def test_schema_check_result_is_a_plain_function(tables):
 
 
 def test_text_frame_holds_each_distinct_string_once_per_column_at_its_first_row():
-    table = pd.DataFrame({"a": ["x", "cap_0123456789abcdef", "x", None],
-                          "l": [["y", "x"], [], ["y"], ["z"]],
-                          "j": ['{"k": "v"}', "{bad", '{"k": "w"}', "plain"],
+    table = pd.DataFrame({"a": pd.Series(["x", "cap_0123456789abcdef", "x", None], dtype=TEXT),
+                          "l": pd.Series([["y", "x"], [], ["y"], ["z"]], dtype=TEXT_LIST),
+                          "j": pd.Series(['{"k": "v"}', "{bad", '{"k": "w"}', "plain"], dtype=TEXT),
                           "n": [1, 2, 3, 4]})
     files = ExportFiles(Path("export"), tables={"t": table}, json_files={"f.json": {"k": ["x", "/p"]}})
     assert list(text_frame(files).itertuples(index=False, name=None)) == [

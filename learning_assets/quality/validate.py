@@ -36,9 +36,9 @@ import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.exportfiles.parquet import read_arrow_frame
 from learning_assets.exportfiles.versions import read_json
-from schemas.tables import ANONYMIZED, TABLE_NAMES
+from schemas.tables import ANONYMIZED, TABLE_NAMES, TEXT, TEXT_LIST
 
 SAMPLE_ROWS = 20
 PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
@@ -220,7 +220,7 @@ class ExportFiles:
         """(name, frame) of every table (or of `names`), in name order; those on disk read as they are reached."""
 
         for name in sorted(self.names() if names is None else names):
-            yield name, self.tables[name] if name in self.tables else read_table_frame(self.table_paths[name])
+            yield name, self.tables[name] if name in self.tables else read_arrow_frame(self.table_paths[name])
 
     def rows(self) -> dict[str, int]:
         return {**self.table_rows, **{name: len(df) for name, df in self.tables.items()}}
@@ -238,17 +238,20 @@ def _json_strings(value: Any, path: str = "$"):
             yield from _json_strings(v, f"{path}[{i}]")
 
 
-def _first_occurrences(column: pd.Series) -> pd.Series:
-    """Each distinct text of an object column (list items one by one) at its first row, pseudonyms left out."""
-    series = column.dropna()
-    if any(type(v) is list for v in series.to_numpy()):
-        series = series.explode().dropna()
-    series = series.astype(str)
-    # deduplicate (hashing) before matching: most columns repeat a few values
-    series = series[~series.duplicated()]
+def _first_occurrences(column: pd.Series) -> tuple[list[str], list[int]]:
+    """(text, first row) for each distinct text of a text column (list items one by one), pseudonyms left out."""
+    values = pyarrow.array(column)
+    rows = np.arange(len(values))
+    if pyarrow.types.is_list(values.type):
+        rows, values = pc.list_parent_indices(values).to_numpy(), pc.list_flatten(values)
+    valid = pc.is_valid(values)
+    rows, values = rows[valid.to_numpy(zero_copy_only=False)], values.filter(valid)
+    encoded = pc.dictionary_encode(values)
+    distinct, first = np.unique(encoded.indices.to_numpy(), return_index=True)  # codes follow first appearance
+    texts = encoded.dictionary.take(pyarrow.array(distinct))
     # keyed pseudonyms are hex by construction; RE2 (pyarrow) matches the distinct values at C speed
-    pseudonym = pc.match_substring_regex(pyarrow.array(series.to_numpy(), pyarrow.string()), PSEUDONYM.pattern)
-    return series[~pseudonym.to_numpy(zero_copy_only=False)]
+    keep = pc.invert(pc.match_substring_regex(texts, PSEUDONYM.pattern)).to_numpy(zero_copy_only=False)
+    return texts.filter(keep).to_pylist(), rows[first][keep].tolist()
 
 
 def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
@@ -256,11 +259,10 @@ def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
     records = []
     source = f"tables/{name}.parquet"
     for col in df.columns:
-        if df[col].dtype != object:
+        if df[col].dtype not in (TEXT, TEXT_LIST):
             continue
-        series = _first_occurrences(df[col])
         seen: set[str] = set()
-        for row, item in series.items():
+        for item, row in zip(*_first_occurrences(df[col])):
             texts = [item]
             if item.startswith("{"):
                 try:
