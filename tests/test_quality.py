@@ -21,7 +21,6 @@ from learning_assets.defs.export.schema_checks import schema_check_result
 from learning_assets.defs.types import table_dagster_type
 from learning_assets.exportfiles.parquet import (
     read_arrow_frame,
-    read_table_frame,
     write_table,
 )
 from learning_assets.quality.validate import (
@@ -230,7 +229,7 @@ def _broken_copy(export_dir: Path, target: Path) -> Path:
     t = target / "tables"
 
     def edit(name, fn):
-        df = read_table_frame(t / f"{name}.parquet")
+        df = read_arrow_frame(t / f"{name}.parquet")
         fn(df)
         write_table(df, t / f"{name}.parquet")
 
@@ -319,7 +318,7 @@ def test_a_failing_gx_check_publishes_nothing(run, tmp_path):
     storage = tmp_path / "export_storage"
     shutil.copytree(run["storage"], storage)
     path = storage / "anonymized" / "agent_executions"
-    df = read_table_frame(path)
+    df = read_arrow_frame(path)
     df.loc[0, "agent_name"] = f"ping {PLANTED_EMAIL}"
     write_table(df, path)
     from learning_assets.defs.export.publish import learning_export, published_export

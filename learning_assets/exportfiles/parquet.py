@@ -1,7 +1,7 @@
-"""Table frames as Parquet and back: list columns survive the round trip.
+"""Table frames as Parquet and back, in the dtypes the assets hold them in.
 
-Files carry the pandas metadata of plain Python values (text and lists as `object`), whether the frame
-held them in Arrow or not, so every reader gets what any pandas reader of the export gets.
+Files carry the pandas metadata of plain Python values (text and lists as `object`), whatever the frame
+held, so a pandas reader of an export gets plain Python objects.
 """
 
 from __future__ import annotations
@@ -13,19 +13,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 PARQUET_MAGIC = b"PAR1"
-
-
-def read_table_frame(path) -> pd.DataFrame:
-    """Read a Parquet file written from a table frame, restoring list columns as Python lists."""
-    table = pq.read_table(path)
-    lists = [f.name for f in table.schema if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)]
-    # Arrow builds Python lists directly, several times faster than converting pandas' numpy arrays.
-    df = table.drop_columns(lists).to_pandas()
-    for name in lists:
-        df[name] = pd.Series([[] if v is None else v for v in table.column(name).to_pylist()], dtype=object)
-    return df[table.column_names]
-
-
 _ARROW_BACKED = (pa.string(), pa.list_(pa.string()))
 
 
