@@ -69,8 +69,8 @@ def _list() -> Column:
 def _per_distinct(fn) -> callable:
     """A check function applying `fn` once per distinct value (JSON text repeats) and spreading the answers."""
     def check(series: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(series)
-        answers = np.array([bool(fn(v)) for v in uniques] + [False])
+        codes, values = distinct(series)
+        answers = np.array([bool(fn(v)) for v in values] + [False])
         return pd.Series(answers[codes], index=series.index)
     return check
 
@@ -428,6 +428,15 @@ def arrow_schema(schema: pa.DataFrameSchema) -> pyarrow.Schema:
             return pyarrow.timestamp("ns", tz="UTC")
         return {"float64": pyarrow.float64(), "Int64": pyarrow.int64(), "boolean": pyarrow.bool_()}[str(dtype)]
     return pyarrow.schema([(name, arrow_type(col.dtype.type)) for name, col in schema.columns.items()])
+
+
+def distinct(series: pd.Series) -> tuple[np.ndarray, list]:
+    """(code of each row, -1 where missing; the distinct values in order of first appearance, as Python objects).
+
+    Arrow-backed values convert in one call: iterating them converts one value at a time.
+    """
+    codes, uniques = pd.factorize(series)
+    return codes, pyarrow.array(uniques).to_pylist() if isinstance(uniques.dtype, pd.ArrowDtype) else list(uniques)
 
 
 def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:

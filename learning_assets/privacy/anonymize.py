@@ -27,6 +27,7 @@ from schemas.tables import (
     TEXT,
     TEXT_LIST,
     conform,
+    distinct,
 )
 
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
@@ -90,9 +91,9 @@ class Anonymizer:
     # --- column helpers ---------------------------------------------------------------------
 
     def ids(self, series: pd.Series, kind: str) -> pd.Series:
-        codes, uniques = pd.factorize(series)
+        codes, values = distinct(series)
         self.stats["ids_pseudonymized"] += int((codes >= 0).sum())
-        return _spread(codes, [self.pseudonymize(kind, v) for v in uniques], None, series.index)
+        return _spread(codes, [self.pseudonymize(kind, v) for v in values], None, series.index)
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
         lists = _lists(series)
@@ -102,10 +103,11 @@ class Anonymizer:
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
-        codes, uniques = pd.factorize(series)
-        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-        scrubbed = self._scrub_counted(zip(map(str, uniques), counts.tolist()))
-        return _spread(codes, [scrubbed[str(value)] for value in uniques], None, series.index)
+        codes, values = distinct(series)
+        values = list(map(str, values))
+        counts = np.bincount(codes[codes >= 0], minlength=len(values))
+        scrubbed = self._scrub_counted(zip(values, counts.tolist()))
+        return _spread(codes, [scrubbed[value] for value in values], None, series.index)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
         lists = _lists(series)
@@ -124,13 +126,13 @@ class Anonymizer:
         return {text: out for text, (out, _) in scrubbed.items()}
 
     def path(self, series: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(series)
+        codes, values = distinct(series)
         self.stats["path"] += int((codes >= 0).sum())
-        return _spread(codes, [generalize_path(v) for v in uniques], "**", series.index)
+        return _spread(codes, [generalize_path(v) for v in values], "**", series.index)
 
     def agent(self, series: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(series)
-        return _spread(codes, [self._agent(v) for v in uniques], "unknown", series.index)
+        codes, values = distinct(series)
+        return _spread(codes, [self._agent(v) for v in values], "unknown", series.index)
 
     def _agent(self, agent_id: str) -> str:
         """A framework agent id as it is; an id with a role and a user or host name (`implementer-alice`)
@@ -148,16 +150,16 @@ class Anonymizer:
     def category(self, series: pd.Series, allowed: Iterable[str], missing: str = OTHER) -> pd.Series:
         """An enumeration: its values as they are, anything else `other`, a missing value `missing`."""
         allowed = set(allowed)
-        codes, uniques = pd.factorize(series)
-        values = [v if v in allowed else OTHER for v in uniques]
+        codes, values = distinct(series)
+        values = [v if v in allowed else OTHER for v in values]
         self.stats["values_generalized"] += int(np.isin(codes, [i for i, v in enumerate(values) if v == OTHER]).sum())
         return _spread(codes, values, missing, series.index)
 
     def name(self, series: pd.Series, allowed: frozenset[str], kind: str = "name") -> pd.Series:
         """A name column: the framework's names as they are, any other name a keyed pseudonym."""
-        codes, uniques = pd.factorize(series)
+        codes, names = distinct(series)
         values = []
-        for v in map(str, uniques):
+        for v in map(str, names):
             if v in allowed:
                 values.append(v)
             else:
@@ -172,7 +174,8 @@ class Anonymizer:
         """Apply `fn` once per distinct value; the stats it records count once per occurrence."""
         outer, mapping = self.stats, {}
         try:
-            for value, n in series.value_counts(dropna=True).items():
+            counts = series.value_counts(dropna=True)  # most frequent first
+            for value, n in zip(distinct(counts.index.to_series())[1], counts.tolist()):
                 self.stats = outer if n == 1 else Counter()  # a single occurrence counts as it goes
                 mapping[value] = fn(value)
                 if n > 1:
@@ -180,11 +183,11 @@ class Anonymizer:
                         outer[rule] += c * int(n)
         finally:
             self.stats = outer
-        codes, uniques = pd.factorize(series)
-        return _spread(codes, [mapping[v] for v in uniques], None, series.index)
+        codes, values = distinct(series)
+        return _spread(codes, [mapping[v] for v in values], None, series.index)
 
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
-        docs = {s: json.loads(s) for s in series.dropna().unique()}
+        docs = {s: json.loads(s) for s in distinct(series)[1]}
         self.scrubber.scrub_many(s for doc in docs.values() for s in free_text(doc, keys))
         return self.per_distinct(series, lambda s: SORTED_JSON.encode(self._allow(docs[s], keys, 0)))
 

@@ -43,7 +43,7 @@ from learning_assets.privacy.scrub import (
     to_arrow,
 )
 from resources import Anonymization, SourceDirectory
-from schemas.tables import ANONYMIZED, TABLE_NAMES, TEXT, TEXT_LIST
+from schemas.tables import ANONYMIZED, TABLE_NAMES, TEXT, TEXT_LIST, distinct
 
 ANONYMIZED_GROUP = "anonymized"
 
@@ -91,7 +91,7 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     for df in raw_tables:
         values.extend(text_values(df, VOCABULARY_TRIGGER))
         if "agent_id" in df:
-            agent_ids.update(df["agent_id"].dropna().unique())
+            agent_ids.update(distinct(df["agent_id"])[1])
     return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
