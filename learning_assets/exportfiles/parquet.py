@@ -6,6 +6,7 @@ held, so a pandas reader of an export gets plain Python objects.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
@@ -37,11 +38,16 @@ def frame_table(df: pd.DataFrame) -> pa.Table:
     anyway, so pyarrow's pool of threads per call only adds its start-up.
     """
     table = pa.Table.from_pandas(df, preserve_index=False, nthreads=1)
-    empty = plain(df.head(0))
-    if empty.dtypes.equals(df.dtypes):
-        return table
-    return table.replace_schema_metadata(pa.Table.from_pandas(empty, schema=table.schema,
-                                                              preserve_index=False).schema.metadata)
+    dtypes = tuple((name, "object" if isinstance(dtype, pd.ArrowDtype) else str(dtype))
+                   for name, dtype in df.dtypes.items())
+    return table.replace_schema_metadata(_plain_metadata(table.schema.remove_metadata(), dtypes))
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_metadata(schema: pa.Schema, dtypes: tuple[tuple[str, str], ...]) -> dict:
+    """The pandas metadata of a frame of `dtypes` (text and lists as `object`) written as `schema`."""
+    empty = pd.DataFrame({name: pd.Series(dtype=dtype) for name, dtype in dtypes})
+    return pa.Table.from_pandas(empty, schema=schema, preserve_index=False).schema.metadata
 
 
 def plain(df: pd.DataFrame) -> pd.DataFrame:
