@@ -51,13 +51,13 @@ def resources(source: Path, work: Path, name: str) -> dict:
 
 def full_export(source: Path, work: Path) -> tuple[float, int, int, str]:
     from learning_assets.definitions import build_definitions
-    from learning_assets.defs.export.run import execute_uncaptured
 
     job = build_definitions().resolve_job_def("learning_export_job")
     with ephemeral_instance(work / "full_instance") as instance:
         started = time.perf_counter()
-        result = execute_uncaptured(job, instance=instance, resources=resources(source, work, "full"),
-                                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
+        result = job.execute_in_process(instance=instance, resources=resources(source, work, "full"),
+                                        raise_on_error=False,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}})
         seconds = time.perf_counter() - started
         starts, steps = {}, []
         for rec in instance.all_logs(result.run_id):

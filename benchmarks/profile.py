@@ -24,7 +24,7 @@ def main() -> None:
     source = str(source_for(args.scale))
     profiler = Profiler(interval=0.005)
     with profiler:
-        result = run_full(source, sample=False)
+        result = run_full(source)
     print(f"{args.scale}: {result['seconds']:.2f} s, success={result['success']}", file=sys.stderr)
     if args.html:
         Path(args.html).write_text(profiler.output_html())

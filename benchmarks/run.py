@@ -9,12 +9,11 @@ subprocess (so peak memory is that run's own):
 - one day: `daily_export_job` for the last day, after the day before was exported (the schedule's
   everyday run).
 Imports (Dagster, pandas, and the modules imported lazily: Great Expectations, detect-secrets,
-jsonschema, Dagster's gRPC layer, Pandera's checks, ...) happen before the clock starts and are reported
+jsonschema, Pandera's checks, ...) happen before the clock starts and are reported
 on their own. The Dagster instance is ephemeral (in memory), with the project's log level (dagster.yaml).
---repeat rounds of timed runs, one of each scenario per round; seconds are medians, ratios the median of
-each round's ratio. Then each scenario runs once more for its memory (`PeakMemory` samples the forked
-children, which would slow the timed runs). Prints one table. --steps also prints each step's time of
-the first full run.
+--repeat rounds of runs, one of each scenario per round; seconds are medians, ratios the median of each
+round's ratio; peak MB is the run's own peak RSS. Prints one table. --steps also prints each step's time
+of the first full run.
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parent / "out"
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
-LAZY_MODULES = ("dagster._grpc", "encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
+LAZY_MODULES = ("encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
                 "pandera.accessors.pandas_accessor", "pandera.backends.pandas.builtin_checks",
                 "pandera.backends.pandas.register", "learning_assets.exportfiles.versions", "tabulate")
 # The analytics path compared with the floor: agent executions read, anonymized, type-checked, stored and
@@ -54,59 +53,15 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _pss_mb(pid: int | str) -> float:
-    """Proportional set size: pages shared with a forked child count half in each."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            return next(int(line.split()[1]) for line in f if line.startswith("Pss:")) / 1024
-    except (OSError, StopIteration):
-        return 0.0
-
-
-def _children() -> list[str]:
-    pids = []
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            pids += (task / "children").read_text().split()
-        except OSError:
-            continue
-    return pids
-
-
 class PeakMemory:
-    """Peak memory of this process and the children it forks, above what it held at the start.
-
-    The larger of two figures: this process's own peak RSS (exact, from the kernel), and, with `sample`,
-    the peak of the PSS of it and its children sampled every 20 ms (a forked child shares its parent's
-    pages; RSS would count them twice). Sampling is not free: each PSS read walks the process's page
-    tables (about 8 ms at 800 MB) and holds its memory-map lock, which took 1.5-2 s of system time from
-    a typical export and slowed its steps, so timed runs do without it.
-    """
-
-    def __init__(self, sample: bool):
-        self.sample = sample
+    """This process's peak RSS (from the kernel) above what it held at the start."""
 
     def __enter__(self) -> PeakMemory:
-        import threading
-
-        self.rss_baseline = _rss_mb()
-        self.pss_baseline = self.pss_peak = 0.0
-        if self.sample:
-            self.pss_baseline = self.pss_peak = _pss_mb("self")
-            self._stop = threading.Event()
-            self._sampler = threading.Thread(target=self._sample, daemon=True)
-            self._sampler.start()
+        self.baseline = _rss_mb()
         return self
 
-    def _sample(self) -> None:
-        while not self._stop.wait(0.02):
-            self.pss_peak = max(self.pss_peak, _pss_mb("self") + sum(_pss_mb(pid) for pid in _children()))
-
     def __exit__(self, *exc) -> None:
-        if self.sample:
-            self._stop.set()
-            self._sampler.join()
-        self.peak_mb = max(_rss_mb() - self.rss_baseline, self.pss_peak - self.pss_baseline)
+        self.peak_mb = _rss_mb() - self.baseline
 
 
 def _dir_bytes(path: Path) -> int:
@@ -184,21 +139,20 @@ def step_times(instance, run_id: str) -> tuple[dict[str, float], dict[tuple[str,
     return steps, tables
 
 
-def run_full(source: str, sample: bool) -> dict:
+def run_full(source: str) -> dict:
     """One full export in this process; returns timings, rows, memory and size."""
     import_s = import_everything()
     from learning_assets.definitions import build_definitions
-    from learning_assets.defs.export.run import execute_uncaptured
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         defs = build_definitions(source=source, output=str(tmp / "export"))
         job = defs.resolve_job_def("learning_export_job")
         resources = resources_for(source, tmp)
-        with PeakMemory(sample) as memory, ephemeral_instance(tmp / "dagster_home") as instance:
+        with PeakMemory() as memory, ephemeral_instance(tmp / "dagster_home") as instance:
             start = time.perf_counter()
-            result = execute_uncaptured(job, instance=instance, resources=resources,
-                                        run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
+            result = job.execute_in_process(instance=instance, resources=resources, raise_on_error=False,
+                                            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}})
             seconds = time.perf_counter() - start
             steps, table_seconds = step_times(instance, result.run_id)
         export = next((tmp / "export" / "exports").iterdir(), None) if result.success else None
@@ -213,14 +167,14 @@ def run_full(source: str, sample: bool) -> dict:
         }
 
 
-def run_floor(source: str, sample: bool) -> dict:
+def run_floor(source: str) -> dict:
     """Read every agents-*.jsonl with pyarrow and write one Parquet file: no anonymization, no checks."""
     import pyarrow as pa
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
     files = sorted((Path(source) / "analytics" / "history").glob("agents-*.jsonl"))
-    with tempfile.TemporaryDirectory() as tmp, PeakMemory(sample) as memory:
+    with tempfile.TemporaryDirectory() as tmp, PeakMemory() as memory:
         start = time.perf_counter()
         tables = []
         for path in files:
@@ -234,7 +188,7 @@ def run_floor(source: str, sample: bool) -> dict:
     return {"seconds": seconds, "rows": table.num_rows, "peak_mb": memory.peak_mb}
 
 
-def run_one_day(source: str, sample: bool) -> dict:
+def run_one_day(source: str) -> dict:
     """The daily schedule's run: the last day, with the day before already exported on this instance."""
     import_s = import_everything()
     from learning_assets.defs.incremental.run import run_backfill
@@ -244,7 +198,7 @@ def run_one_day(source: str, sample: bool) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         resources = resources_for(source, tmp)
-        with PeakMemory(sample) as memory, ephemeral_instance(tmp / "dagster_home") as instance:
+        with PeakMemory() as memory, ephemeral_instance(tmp / "dagster_home") as instance:
             run_backfill(day_before, day_before, instance=instance, resources=resources, log_level="ERROR")
             start = time.perf_counter()
             result = run_backfill(last, last, instance=instance, resources=resources, log_level="ERROR")
@@ -259,8 +213,8 @@ def run_one_day(source: str, sample: bool) -> dict:
 CHILDREN = {"full": run_full, "floor": run_floor, "day": run_one_day}
 
 
-def in_subprocess(kind: str, source: Path, sample: bool = False) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(source), "sample" if sample else "time"],
+def in_subprocess(kind: str, source: Path) -> dict:
+    out = subprocess.run([sys.executable, __file__, "--child", kind, str(source)],
                          capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -269,16 +223,12 @@ KINDS = ("full", "floor", "day")
 
 
 def measured(source: Path, repeat: int) -> dict[str, list[dict]]:
-    """`repeat` rounds of timed runs, one of each scenario per round, so that the VM's drift in speed
-    hits them alike; then one sampled run of each, whose peak memory replaces the timed runs' own."""
+    """`repeat` rounds of runs, one of each scenario per round, so that the VM's drift in speed hits
+    them alike."""
     runs: dict[str, list[dict]] = {kind: [] for kind in KINDS}
     for _ in range(repeat):
         for kind in KINDS:
             runs[kind].append(in_subprocess(kind, source))
-    for kind, timed in runs.items():
-        peak_mb = max(in_subprocess(kind, source, sample=True)["peak_mb"], *(r["peak_mb"] for r in timed))
-        for r in timed:
-            r["peak_mb"] = peak_mb
     return runs
 
 
@@ -295,11 +245,11 @@ def main() -> None:
     parser.add_argument("--scales", default="sample,typical")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--steps", action="store_true", help="print every step's time of the first full run")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        kind, source, mode = args.child
-        print(json.dumps(CHILDREN[kind](source, sample=mode == "sample")))
+        kind, source = args.child
+        print(json.dumps(CHILDREN[kind](source)))
         return
     rows = []
     for scale in args.scales.split(","):

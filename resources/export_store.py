@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -13,9 +12,9 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from learning_assets.exportfiles.atomic import (
-    durable_tmp,
     fsync_dir,
     store_error,
+    write_atomic,
 )
 
 STAGING = ".staging"
@@ -48,30 +47,26 @@ class ExportStore(ConfigurableResource):
         return self.root() / STAGING / export_id
 
     def publish(self, export_id: str) -> Path:
-        """Move a staged export into `exports/` in one rename and point `LATEST` at it."""
+        """Move a staged export into `exports/` in one rename and point `LATEST` at it.
+
+        `LATEST`'s new content is on disk before the rename: once the export is visible, only the
+        replacement of `LATEST` is left, which needs no space.
+        """
         staged = self.staged(export_id)
         if not (staged / "manifest.json").is_file():
             raise FileNotFoundError(f"{staged}: no staged export with a manifest to publish")
         final_dir = self.root() / EXPORTS
         final = final_dir / export_id
-        # Everything that can run out of space happens before the rename: once the export is
-        # visible, only a rename of the prepared LATEST is left.
+
+        def rename_into_place(_latest: Path) -> None:
+            os.rename(staged, final)
+            fsync_dir(final_dir)
+
         try:
             final_dir.mkdir(parents=True, exist_ok=True)
-            latest_tmp = durable_tmp(self.root() / LATEST, f"{export_id}\n".encode())
+            write_atomic(self.root() / LATEST, f"{export_id}\n".encode(), before_replace=rename_into_place)
         except OSError as exc:
             raise (store_error(exc, self.root(), "publishing the export") or exc) from None
-        try:
-            os.rename(staged, final)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                latest_tmp.unlink()
-            if isinstance(exc, OSError) and (err := store_error(exc, self.root(), "publishing the export")):
-                raise err from None
-            raise
-        fsync_dir(final_dir)
-        os.replace(latest_tmp, self.root() / LATEST)
-        fsync_dir(self.root())
         return final
 
     def discard(self, export_id: str) -> None:

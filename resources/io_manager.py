@@ -21,7 +21,7 @@ from upath import UPath
 from learning_assets.exportfiles.parquet import (
     PARQUET_MAGIC,
     frame_table,
-    read_table_frame,
+    read_arrow_frame,
 )
 
 
@@ -69,7 +69,7 @@ class _TableIO(UPathIOManager):
             return held[0]
         with open(str(path), "rb") as fh:
             is_parquet = fh.read(4) == PARQUET_MAGIC
-        return read_table_frame(str(path)) if is_parquet else json.loads(path.read_text())
+        return read_arrow_frame(str(path)) if is_parquet else json.loads(path.read_text())
 
 
 class TableIOManager(ConfigurableIOManagerFactory):

@@ -209,6 +209,14 @@ def test_a_small_project_keeps_every_row_and_framework_names_pass_verbatim():
     assert out["agent_name"].tolist() == ["Reviewer Agent", pseudo("agent", "quillfeather-bot")]
 
 
+def test_expert_names_keep_their_own_pseudonym_or_framework_name():
+    custom = [f"acme-reviewer-{i}" for i in range(20)]
+    lists = pd.Series([["expert-security", custom[0]], custom[1:], ["expert-testing"]], dtype=object)
+    out = Anonymizer(pseudo, Scrubber(pseudo)).experts(lists)
+    assert out.tolist() == [["expert-security", pseudo("expert", custom[0])],
+                            [pseudo("expert", c) for c in custom[1:]], ["expert-testing"]]
+
+
 def test_enumerations_keep_their_values_and_generalize_the_rest():
     anon = Anonymizer(pseudo, Scrubber(pseudo))
     out = anon.category(pd.Series(["success", "cancelled", "exploded", None], dtype=object),

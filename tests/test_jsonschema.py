@@ -133,14 +133,15 @@ def test_unknown_or_missing_version_fails_clearly(document):
         versions.declared_version({"capability_metrics": {}})
 
 
-def test_write_export_refuses_an_invalid_document_before_writing(tables, document, tmp_path):
+def test_an_invalid_staged_document_fails_the_directory_check(tables, document, tmp_path):
+    """`write_export` writes what it is given; the blocking check on the staged directory finds the error."""
     document["capability_metrics"]["capabilities"][0]["success_rate"] = 7
-    with pytest.raises(ExportSchemaError) as err:
-        write_export(tmp_path, tables, document, document["anonymization_report"])
-    assert str(err.value).startswith("export document does not match schema 1.1: "
-                                     "$.capability_metrics.capabilities[0].success_rate: 7 is greater")
-    assert "\n" not in str(err.value)
-    assert list(tmp_path.iterdir()) == []
+    export = tmp_path / "20260302T140511Z-abcdef"
+    export.mkdir()
+    write_export(export, tables, document, document["anonymization_report"])
+    errors = [i for i in versions.check_directory(export) if i.severity == "error"]
+    assert [(i.file, i.path) for i in errors] == [("learning_export.json",
+                                                   "$.capability_metrics.capabilities[0].success_rate")]
 
 
 # --- the framework's own export (1.0) ------------------------------------------------------------------
@@ -288,64 +289,3 @@ def test_the_inlined_validator_finds_what_the_schema_as_written_finds(document):
     assert len(issues) == 6
     assert issues == versions._issues(as_written.iter_errors(document))
     assert "$ref" not in json.dumps(versions.validator("1.1").schema["properties"]["capability_metrics"])
-
-
-def test_a_document_written_by_write_export_is_not_validated_twice(tmp_path, tables, document, monkeypatch):
-    """write_export validated the document: checking the very same bytes skips the schema, changed bytes do not."""
-    write_export(tmp_path, tables, document, document["anonymization_report"])
-    validated = []
-    real = versions.validate
-    monkeypatch.setattr(versions, "validate", lambda doc, *a, **kw: validated.append(a) or real(doc, *a, **kw))
-    path = tmp_path / "learning_export.json"
-    assert versions.check_file(path) == []
-    assert validated == []
-    doc = json.loads(path.read_text())
-    doc["capability_metrics"]["capabilities"][0]["success_rate"] = 7
-    path.write_text(json.dumps(doc, indent=1))
-    assert [i.path for i in versions.check_file(path)] == ["$.capability_metrics.capabilities[0].success_rate"]
-    assert validated
-
-
-def _mutations(doc):
-    """Copies of `doc` with one value replaced (other types, out of range, bad text) or one key added."""
-    odd = [None, True, 0, -1, 1.5, 1e9, "", "x", "2026-13-45", "/home/a", [], {}]
-
-    def walk(node, path):
-        if isinstance(node, dict):
-            yield path, "zz_extra"
-            for key, value in node.items():
-                yield from walk(value, (*path, key))
-        elif isinstance(node, list):
-            for i, value in enumerate(node):
-                yield from walk(value, (*path, i))
-        yield path, None
-
-    for path, added in walk(doc, ()):
-        for value in odd if added is None else [1]:
-            copy_ = copy.deepcopy(doc)
-            parent = copy_
-            for key in path[:-1] if added is None else path:
-                parent = parent[key]
-            if added is not None:
-                parent[added] = value
-            elif path:
-                parent[path[-1]] = value
-            else:
-                continue
-            yield copy_
-
-
-@pytest.mark.parametrize("version", ["1.1", "1.0"])
-def test_the_compiled_check_accepts_only_what_jsonschema_accepts(version, document, framework_doc):
-    """The fast whole-document predicate never passes a document that jsonschema finds an error in."""
-    doc = document if version == "1.1" else framework_doc
-    fast, full = versions._fast_check(version), versions.validator(version)
-    assert fast is not None and fast(doc) and not list(full.iter_errors(doc))
-    accepted = rejected = 0
-    for mutated in _mutations(doc):
-        errors = list(full.iter_errors(mutated))
-        if fast(mutated):
-            assert not errors, errors[0]
-            accepted += 1
-        rejected += bool(errors)
-    assert accepted > 10 and rejected > 100  # both answers were put to the test

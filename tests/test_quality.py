@@ -19,16 +19,19 @@ from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 from learning_assets.defs.export.checks import GX_CHECKS
 from learning_assets.defs.export.schema_checks import schema_check_result
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.exportfiles.parquet import read_table_frame, write_table
+from learning_assets.exportfiles.parquet import (
+    read_arrow_frame,
+    write_table,
+)
 from learning_assets.quality.validate import (
     ExportFiles,
     build_data_docs,
-    certainly_valid,
     pandera_report,
     safe_value,
     text_frame,
     validate_export,
 )
+from learning_assets.sources.frames import TEXT, TEXT_LIST
 from learning_assets.tables import ANONYMIZED, RAW, TABLE_NAMES
 from tests.conftest import ASSETS, CHECKS, resources_for, run_pipeline
 
@@ -54,7 +57,8 @@ def run(tiny_source, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tables(run) -> dict[str, pd.DataFrame]:
-    return {t: read_table_frame(run["export"] / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
+    """The exported tables in the dtypes the assets hold them in."""
+    return {t: read_arrow_frame(run["export"] / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
 
 
 # --- the checks are registered and pass on the sample ------------------------------------------------
@@ -159,6 +163,8 @@ def _faults(tables) -> list[tuple[str, pd.DataFrame]]:
         df = tables[table].copy()
         for row, column, value in cells:
             assert row in df.index  # `at` would add the row
+            if value is not None and not isinstance(value, type(df.at[row, column])):
+                df[column] = df[column].astype(object)  # a value Arrow cannot hold: a column of Python objects
             df.at[row, column] = value
         return table, df
 
@@ -181,24 +187,12 @@ def _faults(tables) -> list[tuple[str, pd.DataFrame]]:
     ]
 
 
-def test_the_fast_path_passes_only_what_pandera_passes(tables):
-    """`certainly_valid` (distinct values, no row-by-row pandera) agrees with pandera; a fault goes to pandera."""
+def test_pandera_passes_every_valid_table_and_finds_each_kind_of_fault(tables):
     for table, df in tables.items():
-        assert certainly_valid(df, ANONYMIZED[table]) and pandera_report(df, ANONYMIZED[table])["passed"]
+        assert pandera_report(df, ANONYMIZED[table])["passed"], table
+        assert table_dagster_type(ANONYMIZED[table]).type_check(None, df).success, table
     for table, df in _faults(tables):
-        assert not certainly_valid(df, ANONYMIZED[table]), table
         assert not pandera_report(df, ANONYMIZED[table])["passed"], table
-
-
-def test_the_type_check_of_a_valid_table_runs_no_pandera_validation(tables, monkeypatch):
-    import pandera.pandas as pandera
-
-    def validate(*_args, **_kwargs):
-        raise AssertionError("pandera validated a table the fast path could judge")
-
-    monkeypatch.setattr(pandera.DataFrameSchema, "validate", validate)
-    for table, df in tables.items():
-        assert table_dagster_type(ANONYMIZED[table]).type_check(None, df).success
 
 
 def test_schema_check_result_is_a_plain_function(tables):
@@ -214,9 +208,9 @@ def test_schema_check_result_is_a_plain_function(tables):
 
 
 def test_text_frame_holds_each_distinct_string_once_per_column_at_its_first_row():
-    table = pd.DataFrame({"a": ["x", "cap_0123456789abcdef", "x", None],
-                          "l": [["y", "x"], [], ["y"], ["z"]],
-                          "j": ['{"k": "v"}', "{bad", '{"k": "w"}', "plain"],
+    table = pd.DataFrame({"a": pd.Series(["x", "cap_0123456789abcdef", "x", None], dtype=TEXT),
+                          "l": pd.Series([["y", "x"], [], ["y"], ["z"]], dtype=TEXT_LIST),
+                          "j": pd.Series(['{"k": "v"}', "{bad", '{"k": "w"}', "plain"], dtype=TEXT),
                           "n": [1, 2, 3, 4]})
     files = ExportFiles(Path("export"), tables={"t": table}, json_files={"f.json": {"k": ["x", "/p"]}})
     assert list(text_frame(files).itertuples(index=False, name=None)) == [
@@ -236,7 +230,7 @@ def _broken_copy(export_dir: Path, target: Path) -> Path:
     t = target / "tables"
 
     def edit(name, fn):
-        df = read_table_frame(t / f"{name}.parquet")
+        df = read_arrow_frame(t / f"{name}.parquet")
         fn(df)
         write_table(df, t / f"{name}.parquet")
 
@@ -264,18 +258,6 @@ def gx_runs(run, tmp_path_factory):
     good = validate_export(run["export"])
     bad = validate_export(_broken_copy(run["export"], tmp_path_factory.mktemp("gx") / "broken"))
     return good, bad
-
-
-def test_gx_outcomes_are_the_same_in_one_process(gx_runs, run, tmp_path, monkeypatch):
-    """The table suites run in a forked child by default; in one pass here with one process."""
-    from learning_assets.forked import ENV
-
-    monkeypatch.setenv(ENV, "1")
-    broken = _broken_copy(run["export"], tmp_path / "broken")
-    here = validate_export(broken)
-    assert [(o.suite, o.success, o.evaluated, o.failed) for o in here.outcomes] == \
-        [(o.suite, o.success, o.evaluated, o.failed) for o in gx_runs[1].outcomes]
-    assert not all(o.success for o in here.outcomes)
 
 
 def _failed(validation, suite: str) -> list[dict]:
@@ -337,7 +319,7 @@ def test_a_failing_gx_check_publishes_nothing(run, tmp_path):
     storage = tmp_path / "export_storage"
     shutil.copytree(run["storage"], storage)
     path = storage / "anonymized" / "agent_executions"
-    df = read_table_frame(path)
+    df = read_arrow_frame(path)
     df.loc[0, "agent_name"] = f"ping {PLANTED_EMAIL}"
     write_table(df, path)
     from learning_assets.defs.export.publish import learning_export, published_export

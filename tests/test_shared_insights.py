@@ -29,7 +29,7 @@ from learning_assets.defs.insights.checks import (
     release_respects_k,
 )
 from learning_assets.defs.insights.sensors import learning_submission_sensor
-from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.exportfiles.parquet import read_arrow_frame
 from learning_assets.governance.submit import build_package
 from learning_assets.insights import pool
 from learning_assets.insights import release as release_mod
@@ -191,7 +191,7 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
     real_dir = next((real_out / "exports").iterdir())
     real_pkg = build_package(real_dir, real_out)
     shutil.copy(real_pkg.path, inbox / real_pkg.path.name)
-    projects[real_pkg.project] = {t: read_table_frame(real_dir / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
+    projects[real_pkg.project] = {t: read_arrow_frame(real_dir / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
 
     # policy failures that are well-formed packages: k too small, and a planted e-mail address
     weak = synth.write_package(tmp_path / "weak", synth.project_tables(30), synth.project_hash(30),

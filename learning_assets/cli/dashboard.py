@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import typer
@@ -16,6 +15,7 @@ from learning_assets.cli.app import (
     out,
     published_export,
 )
+from learning_assets.exportfiles.atomic import write_atomic
 
 
 @app.command()
@@ -44,9 +44,7 @@ def dashboard(
     target = html.expanduser().resolve()
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(render_html(dash), encoding="utf-8")
-        os.replace(tmp, target)
+        write_atomic(target, render_html(dash).encode("utf-8"))
     except OSError as exc:
         raise CliError(f"{target}: cannot write the HTML report ({os_words(exc)})") from None
     console.print(f"dashboard of export {dash.export_id} written (self-contained, opens offline)", highlight=False)

@@ -1,7 +1,7 @@
 """Files that readers see whole or not at all, and one export at a time per instance.
 
-Every file this project writes next to a published export (manifests, indexes, ledgers, consent) goes
-through `write_atomic`; `exclusive` keeps two exports of one Dagster instance apart.
+Every file this project replaces in place (manifests, indexes, ledgers, consent, `LATEST`, packages,
+reports) goes through `write_atomic`; `exclusive` keeps two exports of one Dagster instance apart.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import socket
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -42,12 +43,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def durable_tmp(path: Path, data: bytes) -> Path:
-    """`data` in a durable temporary file next to `path` (removed again if writing fails)."""
+def durable_tmp(path: Path, data: bytes | Iterable[bytes], mode: int = 0o666) -> Path:
+    """`data` (bytes, or chunks of them) in a durable temporary file next to `path`, created with `mode`
+    (less the umask); removed again if writing fails."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as fh:
+            for chunk in [data] if isinstance(data, bytes) else data:
+                fh.write(chunk)
             fh.flush()
             os.fsync(fh.fileno())
     except BaseException:
@@ -57,9 +60,23 @@ def durable_tmp(path: Path, data: bytes) -> Path:
     return tmp
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write a small file so readers see the old or the new content, never a mix."""
-    os.replace(durable_tmp(path, data), path)
+def write_atomic(path: Path, data: bytes | Iterable[bytes], *, mode: int = 0o666,
+                 before_replace: Callable[[Path], None] | None = None) -> None:
+    """Write a file so readers see the old or the new content, never a mix.
+
+    `before_replace(tmp)` runs once `data` is durably on disk in `tmp`, just before it replaces `path`:
+    to read it back, or for a step that must not happen unless the file can follow (publishing an
+    export before `LATEST` names it). If it raises, `path` is left as it was.
+    """
+    tmp = durable_tmp(path, data, mode)
+    try:
+        if before_replace is not None:
+            before_replace(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
     fsync_dir(path.parent)
 
 

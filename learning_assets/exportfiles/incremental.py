@@ -13,8 +13,8 @@ Layout under the export directory (every path in the index is relative to it):
                                            manifest.json
     daily/index.json                       every published day and snapshot with checksums
 
-Each file is moved into place with one `os.replace`; a day (or snapshot) is recorded in the index
-only after all its files are in place, and the index itself is replaced atomically.
+Each file is written into place atomically (`write_atomic`); a day (or snapshot) is recorded in the
+index only after all its files are in place, and the index itself is replaced atomically.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from learning_assets.exportfiles.atomic import fsync_dir, write_atomic
+from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.exportfiles.document import SCHEMA_VERSION
-from learning_assets.exportfiles.manifest import fsync_file, sha256_file
+from learning_assets.exportfiles.manifest import sha256_file
 from learning_assets.exportfiles.parquet import write_table
 from learning_assets.privacy.anonymize import Anonymizer
 from learning_assets.privacy.scrub import Vocabulary
@@ -219,13 +219,7 @@ class VocabularyStore:
             recorded = {**(data.get("sources") or {}), **(sources or {})}
             if vocab.as_dict() != before or recorded != (data.get("sources") or {}) or not self.path.exists():
                 body = json.dumps({**vocab.as_dict(), "sources": recorded}, indent=1, sort_keys=True).encode()
-                tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(body)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, self.path)
+                write_atomic(self.path, body, mode=0o600)
             return vocab
 
 
@@ -265,7 +259,6 @@ def _write_tables(directory: Path, tables: dict[str, pd.DataFrame]) -> list[dict
     for table, df in tables.items():
         path = directory / f"{table}.parquet"
         write_table(df, path)
-        fsync_file(path)
         files.append({"path": path.name, "table": table, "rows": int(len(df)), "sha256": sha256_file(path),
                       "bytes": path.stat().st_size})
     return files
@@ -283,7 +276,6 @@ def write_day(directory: Path, day: str, tables: dict[str, pd.DataFrame], info: 
                 "files": _write_tables(directory, {t: tables[t] for t in DAY_TABLES}),
                 "anonymization": _summary(info)}
     (directory / "manifest.json").write_bytes(_manifest_bytes(manifest))
-    fsync_file(directory / "manifest.json")
     return manifest
 
 
@@ -337,12 +329,10 @@ def write_snapshot(directory: Path, as_of: str, tables: dict[str, pd.DataFrame],
             **diff_rows(digests, old)}
     path = directory / "changes.json"
     path.write_text(json.dumps(changes, indent=1, sort_keys=True))
-    fsync_file(path)
     files.append({"path": "changes.json", "sha256": sha256_file(path), "bytes": path.stat().st_size})
     manifest = {"kind": "snapshot", "as_of": as_of, "since": changes["since"], "schema_version": SCHEMA_VERSION,
                 "k": k, "files": files, "anonymization": _summary(info)}
     (directory / "manifest.json").write_bytes(_manifest_bytes(manifest))
-    fsync_file(directory / "manifest.json")
     return manifest
 
 
@@ -385,8 +375,9 @@ def _same_files(export_root: Path, entry: dict | None, files: list[dict]) -> boo
 
 
 def _move_into_place(src: Path, dest: Path) -> None:
+    """A staged file's bytes written at `dest` atomically."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(src, dest)
+    write_atomic(dest, src.read_bytes())
 
 
 def _published_entry(manifest: dict, files: list[dict], manifest_rel: str, data: bytes, run_id: str | None,
@@ -415,12 +406,8 @@ def publish_days(export_root: Path, staged: Path, days: Sequence[str], *, run_id
             if _same_files(export_root, current, files):
                 statuses[day] = "unchanged"
                 continue
-            touched = set()
             for staged_file, final in zip(manifest["files"], files):
                 _move_into_place(staged / day / staged_file["path"], export_root / final["path"])
-                touched.add((export_root / final["path"]).parent)
-            for d in touched:
-                fsync_dir(d)
             published = {**manifest, "files": files}
             data = _manifest_bytes(published)
             manifest_rel = f"{DAILY_DIR}/{MANIFESTS_DIR}/{day}.json"
@@ -465,7 +452,6 @@ def publish_snapshot(export_root: Path, staged: Path, as_of: str, *, run_id: str
             return "unchanged"
         for staged_file, final in zip(manifest["files"], files):
             _move_into_place(staged / staged_file["path"], export_root / final["path"])
-        fsync_dir(export_root / rel_dir)
         published = {**manifest, "files": files}
         data = _manifest_bytes(published)
         manifest_rel = f"{rel_dir}/manifest.json"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import functools
 import gzip
-import hashlib
 import json
 import re
 import secrets
@@ -175,108 +174,9 @@ def schema_version(value: Any, where: str) -> str:
     return value
 
 
-class _Unsupported(Exception):
-    """A schema keyword `_predicate` does not evaluate: jsonschema alone judges that schema."""
-
-
-_TYPES = {"object": lambda v: type(v) is dict, "array": lambda v: type(v) is list,
-          "string": lambda v: type(v) is str, "null": lambda v: v is None, "boolean": lambda v: type(v) is bool,
-          "integer": lambda v: type(v) is int, "number": lambda v: type(v) in (int, float)}
-_ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description"}
-
-
-def _predicate(schema: dict, defs: dict):
-    """`schema` compiled into a function value -> bool that is True only for values jsonschema finds valid.
-
-    Only the keywords of our schemas are compiled, at most as strictly as the specification says (an
-    integer must be a JSON integer, not 1.0; `const` and `enum` compare types too). Anything else
-    raises _Unsupported. No error messages: a False sends the document to jsonschema for them.
-    """
-    if not isinstance(schema, dict):  # e.g. a boolean schema
-        raise _Unsupported(repr(schema))
-    schema = dict(schema)
-    tests = []
-    evaluated: set[str] | None = set(schema.get("properties", {}))  # for unevaluatedProperties: false
-    if "$ref" in schema:
-        target = defs.get(schema.pop("$ref").removeprefix("#/$defs/"))
-        if target is None:
-            raise _Unsupported("$ref")
-        tests.append(_predicate(target, defs))
-        if set(target) - {"type", "required", "properties"} - _ANNOTATIONS:
-            evaluated = None
-        else:
-            evaluated |= set(target.get("properties", {}))
-    for key, arg in schema.items():
-        if key in _ANNOTATIONS:
-            continue
-        if key == "type":
-            kinds = [_TYPES[t] for t in ([arg] if isinstance(arg, str) else arg)]
-            tests.append(lambda v, kinds=kinds: any(k(v) for k in kinds))
-        elif key == "required":
-            tests.append(lambda v, req=tuple(arg): type(v) is not dict or all(k in v for k in req))
-        elif key == "properties":
-            props = {k: _predicate(sub, defs) for k, sub in arg.items()}
-            tests.append(lambda v, props=props: type(v) is not dict or all(
-                p(v[k]) for k, p in props.items() if k in v))
-        elif key in ("additionalProperties", "unevaluatedProperties"):
-            known = set(schema.get("properties", {})) if key == "additionalProperties" else evaluated
-            if known is None or (arg is not False and key == "unevaluatedProperties"):
-                raise _Unsupported(key)
-            extra = (lambda _: False) if arg is False else _predicate(arg, defs)
-            tests.append(lambda v, known=known, extra=extra: type(v) is not dict or all(
-                extra(x) for k, x in v.items() if k not in known))
-        elif key == "propertyNames":
-            name = _predicate(arg, defs)
-            tests.append(lambda v, name=name: type(v) is not dict or all(name(k) for k in v))
-        elif key == "items":
-            item = _predicate(arg, defs)
-            tests.append(lambda v, item=item: type(v) is not list or all(item(x) for x in v))
-        elif key in ("minItems", "maxItems"):
-            tests.append(lambda v, n=arg, lo=key == "minItems": type(v) is not list or (len(v) >= n if lo else
-                                                                                      len(v) <= n))
-        elif key in ("minLength", "maxLength"):
-            tests.append(lambda v, n=arg, lo=key == "minLength": type(v) is not str or (len(v) >= n if lo else
-                                                                                      len(v) <= n))
-        elif key in ("minimum", "maximum"):
-            tests.append(lambda v, n=arg, lo=key == "minimum": type(v) not in (int, float) or (
-                v >= n if lo else v <= n))
-        elif key == "pattern":
-            tests.append(lambda v, rx=re.compile(arg): type(v) is not str or rx.search(v) is not None)
-        elif key == "format":
-            tests.append(lambda v, fmt=arg: FORMATS.conforms(v, fmt))
-        elif key == "const" and type(arg) in (str, bool, int):
-            tests.append(lambda v, c=arg: type(v) is type(c) and v == c)
-        elif key == "enum" and all(type(x) is str for x in arg):
-            tests.append(lambda v, allowed=frozenset(arg): type(v) is str and v in allowed)
-        elif key == "anyOf":
-            subs = [_predicate(sub, defs) for sub in arg]
-            tests.append(lambda v, subs=subs: any(p(v) for p in subs))
-        else:
-            raise _Unsupported(key)
-    return lambda v: all(t(v) for t in tests)
-
-
-@functools.lru_cache(maxsize=None)
-def _fast_check(version: str):
-    """The compiled whole-document predicate of `version`, or None when its schema has other keywords."""
-    root = load_schema(version)
-    try:
-        return _predicate(root, root.get("$defs", {}))
-    except _Unsupported:
-        return None
-
-
 def validate(doc: Any, version: str | None = None, definition: str | None = None, file: str = "") -> list[Issue]:
-    """Schema errors of a document (or of one `$defs` part), each with its JSON path; empty when valid.
-
-    A whole document that the compiled predicate (`_fast_check`) accepts is valid: several times faster
-    than jsonschema on a large document. Any other goes through jsonschema, which finds and describes
-    the errors.
-    """
+    """Schema errors of a document (or of one `$defs` part), each with its JSON path; empty when valid."""
     version = version or declared_version(doc)
-    fast = _fast_check(version) if definition is None else None
-    if fast is not None and fast(doc):
-        return []
     return _issues(validator(version, definition).iter_errors(doc), file)
 
 
@@ -289,23 +189,6 @@ def ensure_valid(doc: dict) -> str:
         more = f" (and {len(issues) - 3} more)" if len(issues) > 3 else ""
         raise ExportSchemaError(f"export document does not match schema {version}: {shown}{more}", issues)
     return version
-
-
-# SHA-256 of document texts this process serialized from a valid document (`valid_json`). The schemas
-# are fixed for the life of the process, so the same bytes read back need no second schema validation.
-_VALID_TEXTS: set[bytes] = set()
-
-
-def valid_json(doc: dict) -> bytes:
-    """`doc` as indented JSON, once it matches its declared schema (ExportSchemaError otherwise).
-
-    The text is remembered: checking the file it is written to (`check_file`, e.g. the export's
-    blocking check before publishing) skips the schema, which takes most of a large document's check.
-    """
-    ensure_valid(doc)
-    data = json.dumps(doc, indent=1, sort_keys=False).encode()
-    _VALID_TEXTS.add(hashlib.sha256(data).digest())
-    return data
 
 
 # --- semantic checks (beyond JSON Schema) --------------------------------------------------------
@@ -365,11 +248,8 @@ def _semantics_1_1(doc: dict) -> list[Issue]:
     return out
 
 
-def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) -> list[Issue]:
-    """Every error and warning for one export document: schema errors first, then consistency checks.
-
-    `schema_checked`: the document is known to match its declared schema (see `valid_json`).
-    """
+def check_document(doc: Any, file: str = "") -> list[Issue]:
+    """Every error and warning for one export document: schema errors first, then consistency checks."""
     try:
         version = declared_version(doc)
     except SchemaVersionError as exc:
@@ -377,7 +257,7 @@ def check_document(doc: Any, file: str = "", *, schema_checked: bool = False) ->
         where = ("$" if not isinstance(doc, dict) else "$.export_metadata" if not isinstance(meta, dict)
                  else "$.export_metadata.schema_version")
         return [Issue(where, str(exc), "error", file)]
-    issues = [] if schema_checked else validate(doc, version, file=file)
+    issues = validate(doc, version, file=file)
     if issues:
         return issues
     extra = _warnings_1_0(doc) if version == "1.0" else _semantics_1_1(doc)
@@ -488,7 +368,7 @@ def check_file(path: Path) -> list[Issue]:
                       "error", name)]
     try:
         if kind == "document":
-            return check_document(obj, name, schema_checked=hashlib.sha256(text).digest() in _VALID_TEXTS)
+            return check_document(obj, name)
         return _check_part(obj, kind, name)[0]
     except RecursionError:  # parsed, but too deep for the schema validator (or its messages)
         return [Issue("$", "nested too deeply to check against the schema", "error", name)]

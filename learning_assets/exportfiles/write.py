@@ -11,7 +11,6 @@ import pandas as pd
 from learning_assets.exportfiles.atomic import store_error
 from learning_assets.exportfiles.manifest import fsync_file, sha256_file
 from learning_assets.exportfiles.parquet import write_table
-from learning_assets.exportfiles.versions import valid_json
 
 DOCUMENT = "learning_export.json"
 
@@ -34,7 +33,9 @@ def write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dic
 
 def _write_export(directory: Path, tables: dict[str, pd.DataFrame], document: dict, report: dict,
                   *, parquet: bool = True, json_document: bool = True, compress_json: bool = False) -> dict:
-    data = valid_json(document)  # against its declared JSON Schema version, before anything is written
+    # Validated against its declared JSON Schema version by the blocking `export_json_schema` check,
+    # before anything is published.
+    data = json.dumps(document, indent=1, sort_keys=False).encode()
     files: list[dict] = []
 
     def record(path: Path, **extra) -> None:

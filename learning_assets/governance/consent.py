@@ -12,12 +12,12 @@ import fcntl
 import getpass
 import json
 import os
-import secrets
 import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
 from learning_assets.errors import UserError
+from learning_assets.exportfiles.atomic import write_atomic
 
 CONSENT_FILE = "consent.json"
 AUDIT_FILE = "audit.jsonl"
@@ -149,16 +149,4 @@ class ConsentStore:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
     def _write(self, data: dict) -> None:
-        tmp = self.path.with_name(f".{CONSENT_FILE}.{secrets.token_hex(4)}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh, indent=1, sort_keys=True)
-                fh.write("\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise
+        write_atomic(self.path, (json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), mode=0o600)

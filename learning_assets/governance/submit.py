@@ -9,13 +9,10 @@ no name and no time, so the package reveals nothing the export does not.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
 import json
-import os
-import secrets
 import tarfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -23,6 +20,7 @@ from pathlib import Path
 
 from learning_assets import __version__
 from learning_assets.errors import UserError
+from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.exportfiles.manifest import verify_manifest
 
 SUBMISSIONS = "submissions"
@@ -110,27 +108,18 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
     out_dir = submissions_dir(export_root)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / package_name(export_id)
-    tmp = out_dir / f".{final.name}.{secrets.token_hex(4)}.tmp"
     top = final.name[: -len(SUFFIX)]
-    try:
-        with open(tmp, "wb") as raw:
-            with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-                with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-                    dir_info = _tarinfo(top, 0, mtime)
-                    dir_info.type, dir_info.mode = tarfile.DIRTYPE, 0o755
-                    tar.addfile(dir_info)
-                    for name in order:
-                        data = contents[name]
-                        tar.addfile(_tarinfo(f"{top}/{name}", len(data), mtime), io.BytesIO(data))
-            raw.flush()
-            os.fsync(raw.fileno())
-        _verify(tmp, top, contents)
-        os.replace(tmp, final)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-    data = final.read_bytes()
+    archive = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=archive, mtime=0) as gz:
+        with tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            dir_info = _tarinfo(top, 0, mtime)
+            dir_info.type, dir_info.mode = tarfile.DIRTYPE, 0o755
+            tar.addfile(dir_info)
+            for name in order:
+                body = contents[name]
+                tar.addfile(_tarinfo(f"{top}/{name}", len(body), mtime), io.BytesIO(body))
+    data = archive.getvalue()
+    write_atomic(final, data, before_replace=lambda written: _verify(written, top, contents))
     listed = [{"path": f"{top}/{n}", "bytes": len(contents[n]), "sha256": _sha256(contents[n]),
                **({"rows": by_path[n]["rows"]} if "rows" in by_path.get(n, {}) else {})} for n in order]
     return Package(path=final, export_id=export_id, sha256=_sha256(data), bytes=len(data), members=listed,
@@ -138,7 +127,7 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
 
 
 def _verify(path: Path, top: str, contents: dict[str, bytes]) -> None:
-    """Read the written archive back: every member present with the expected bytes."""
+    """Read the archive back from disk: every member present with the expected bytes."""
     with tarfile.open(path, "r:gz") as tar:
         seen = {}
         for member in tar.getmembers():

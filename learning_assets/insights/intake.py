@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
 from learning_assets.insights import pool
 
@@ -135,22 +135,23 @@ def received_path(store: InsightsStore, key: str) -> Path:
 
 def _copy_verified(src: Path, dest: Path, expected_sha: str, limit: int) -> None:
     """Copy the inbox file into the store while hashing it; the copy is what gets verified."""
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    h = hashlib.sha256()
-    size = 0
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        while chunk := fin.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                raise Rejected("too_large", f"package grew over the limit of {limit} bytes")
-            h.update(chunk)
-            fout.write(chunk)
-        fout.flush()
-        os.fsync(fout.fileno())
-    if h.hexdigest() != expected_sha:
-        tmp.unlink()
-        raise Rejected("changed", "the package changed after it arrived in the inbox; resubmit it")
-    os.replace(tmp, dest)
+    digest = hashlib.sha256()
+
+    def chunks():
+        size = 0
+        with open(src, "rb") as fin:
+            while chunk := fin.read(1 << 20):
+                size += len(chunk)
+                if size > limit:
+                    raise Rejected("too_large", f"package grew over the limit of {limit} bytes")
+                digest.update(chunk)
+                yield chunk
+
+    def unchanged(_copy: Path) -> None:
+        if digest.hexdigest() != expected_sha:
+            raise Rejected("changed", "the package changed after it arrived in the inbox; resubmit it")
+
+    write_atomic(dest, chunks(), before_replace=unchanged)
 
 
 def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:

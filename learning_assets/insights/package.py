@@ -35,7 +35,7 @@ from learning_assets.exportfiles.manifest import (
     SUBMISSION_FORMAT,
     verify_manifest,
 )
-from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.exportfiles.parquet import read_arrow_frame
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
@@ -276,7 +276,7 @@ def read_table(path: Path, name: str) -> pd.DataFrame:
     if columns != list(schema.columns):
         raise Rejected("tables", f"tables/{name}.parquet does not have the columns of the anonymized schema")
     try:
-        df = conform(read_table_frame(path), schema)
+        df = conform(read_arrow_frame(path), schema)
         return schema.validate(df, lazy=True) if len(df) else df  # no rows: the columns are all there is
     except pandera.errors.SchemaErrors as exc:
         failed = sorted({f"{c}:{k}" for c, k in zip(exc.failure_cases["column"].astype(str),

@@ -17,39 +17,23 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from learning_assets.sources.frames import conform, empty_frame
+from learning_assets.exportfiles.parquet import frame_table, plain
+from learning_assets.sources.frames import arrow_schema, conform, empty_frame
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
+from learning_assets.tables.columns import TEXT
 
 POOLED = "pooled"
 
 
-def arrow_type(column) -> pa.DataType:
-    dtype = str(column.dtype)
-    if dtype == "str":
-        return pa.string()
-    if dtype == "float64":
-        return pa.float64()
-    if dtype == "Int64":
-        return pa.int64()
-    if dtype == "boolean":
-        return pa.bool_()
-    if dtype.startswith("datetime64"):
-        return pa.timestamp("ns", tz="UTC")
-    if any("list" in (c.name or "") for c in column.checks):
-        return pa.list_(pa.string())
-    return pa.string()
-
-
-def arrow_schema(table: str) -> pa.Schema:
+def pooled_schema(table: str) -> pa.Schema:
     """The fixed Arrow schema of a pooled table: the anonymized columns plus `submission`."""
-    cols = ANONYMIZED[table].columns
-    return pa.schema([pa.field(n, arrow_type(c)) for n, c in cols.items()] + [pa.field("submission", pa.string())])
+    return arrow_schema(ANONYMIZED[table]).append(pa.field("submission", pa.string()))
 
 
 def write_table(df: pd.DataFrame, table: str, path: Path, submission: str, conformed: bool = False) -> None:
-    frame = (df if conformed else conform(df, ANONYMIZED[table])).assign(submission=submission)
-    pq.write_table(pa.Table.from_pandas(frame, schema=arrow_schema(table), preserve_index=False), path,
-                   compression="zstd")
+    frame = (df if conformed else conform(df, ANONYMIZED[table])).assign(
+        submission=pd.Series(submission, index=df.index, dtype=TEXT))
+    pq.write_table(frame_table(frame).cast(pooled_schema(table)), path, compression="zstd")
 
 
 def replace_project(root: Path, project: str, submission: str, staged: dict[str, Path]) -> None:
@@ -83,7 +67,7 @@ def remove_project(root: Path, project: str) -> None:
 
 
 def dataset(root: Path, table: str) -> ds.Dataset:
-    schema = arrow_schema(table).append(pa.field("project", pa.string()))
+    schema = pooled_schema(table).append(pa.field("project", pa.string()))
     base = root / POOLED / table
     if not base.is_dir():
         return ds.dataset(pa.table({f.name: pa.array([], f.type) for f in schema}))
@@ -105,8 +89,8 @@ def read_pooled(root: Path, tables: tuple[str, ...] = TABLE_NAMES, columns: dict
             if pa.types.is_list(f.type):
                 df[f.name] = df[f.name].map(lambda v: [] if v is None else list(v))
         if df.empty and wanted is None:
-            df = empty_frame(ANONYMIZED[table]).assign(submission=pd.Series(dtype=object),
-                                                       project=pd.Series(dtype=object))
+            df = plain(empty_frame(ANONYMIZED[table])).assign(submission=pd.Series(dtype=object),
+                                                              project=pd.Series(dtype=object))
         out[table] = df
     return out
 

@@ -14,14 +14,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from learning_assets.privacy.paths import generalize_path
-from learning_assets.privacy.scrub import ROLES, Scrubber
-from learning_assets.privacy.vocabulary import OTHER, UNKNOWN, framework_names
-
-AGENT_IDS = framework_names("agent_ids")
-EXPERTS = framework_names("expert_ids", "expert_id_aliases")
 from learning_assets.privacy.rules import (
+    OTHER,
+    ROLES,
+    UNKNOWN,
     Agent,
     Category,
     Day,
@@ -38,6 +38,10 @@ from learning_assets.privacy.rules import (
     Text,
     Texts,
 )
+from learning_assets.privacy.scrub import Scrubber
+from learning_assets.privacy.vocabulary import framework_names
+from learning_assets.sources.frames import distinct
+from learning_assets.tables.columns import TEXT, TEXT_LIST
 
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
 ALLOWED_KEYS = frozenset({
@@ -51,12 +55,32 @@ SLUG = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 MAX_DEPTH = 3
 SORTED_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True) without a new encoder per call
 
-def _spread(codes: np.ndarray, values: list, missing, index: pd.Index) -> pd.Series:
+AGENT_IDS = framework_names("agent_ids")
+EXPERTS = framework_names("expert_ids", "expert_id_aliases")
+
+
+def _spread(codes: np.ndarray, values: list[str], missing: str | None, index: pd.Index) -> pd.Series:
     """Per-distinct `values` (in factorize order) spread back over the rows; `missing` where code is -1."""
-    table = np.empty(len(values) + 1, dtype=object)
-    table[:-1] = values
-    table[-1] = missing
-    return pd.Series(table[codes], index=index, dtype=object)
+    lookup = pa.array([*values, missing], pa.string())
+    return pd.Series(lookup.take(np.where(codes < 0, len(values), codes)), index=index, dtype=TEXT)
+
+
+def _lists(series: pd.Series) -> pa.ListArray:
+    """A column of lists of text as one Arrow array."""
+    return pa.array(series, pa.list_(pa.string()), from_pandas=True)
+
+
+def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Series:
+    """`lists` with their items (flattened, in order) replaced by `items`."""
+    offsets = pc.subtract(lists.offsets, lists.offsets[0])
+    rebuilt = pa.ListArray.from_arrays(offsets, items, mask=lists.is_null() if lists.null_count else None)
+    return pd.Series(rebuilt, index=index, dtype=TEXT_LIST)
+
+
+def _each_distinct(items: pa.Array, fn) -> pa.Array:
+    """`fn` of each distinct item, taken back to every item."""
+    distinct = pc.unique(items)
+    return pa.array([fn(v) for v in distinct.to_pylist()], pa.string()).take(pc.index_in(items, distinct))
 
 
 @dataclass
@@ -70,26 +94,30 @@ class Anonymizer:
     # --- column helpers ---------------------------------------------------------------------
 
     def ids(self, series: pd.Series, kind: str) -> pd.Series:
-        mask = series.notna()
-        self.stats["ids_pseudonymized"] += int(mask.sum())
-        uniques = {v: self.pseudonymize(kind, v) for v in series[mask].unique()}
-        return series.map(uniques, na_action="ignore").astype(object).where(mask, None)
+        codes, values = distinct(series)
+        self.stats["ids_pseudonymized"] += int((codes >= 0).sum())
+        return _spread(codes, [self.pseudonymize(kind, v) for v in values], None, series.index)
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
-        self.stats["ids_pseudonymized"] += int(series.map(len).sum())
-        uniques = {i: self.pseudonymize(kind, i) for i in {i for ids in series for i in ids}}
-        return series.map(lambda ids: [uniques[i] for i in ids])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        self.stats["ids_pseudonymized"] += len(items)
+        return _with_items(lists, _each_distinct(items, lambda i: self.pseudonymize(kind, i)), series.index)
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
-        codes, uniques = pd.factorize(series)
-        counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
-        scrubbed = self._scrub_counted(zip(map(str, uniques), counts.tolist()))
-        return _spread(codes, [scrubbed[str(value)] for value in uniques], None, series.index)
+        codes, values = distinct(series)
+        values = list(map(str, values))
+        counts = np.bincount(codes[codes >= 0], minlength=len(values))
+        scrubbed = self._scrub_counted(zip(values, counts.tolist()))
+        return _spread(codes, [scrubbed[value] for value in values], None, series.index)
 
     def text_lists(self, series: pd.Series) -> pd.Series:
-        scrubbed = self._scrub_counted(Counter(item for items in series for item in items).items())
-        return series.map(lambda items: [scrubbed[item] for item in items])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        counts = pc.value_counts(items)  # in order of first appearance
+        scrubbed = self._scrub_counted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
+        return _with_items(lists, _each_distinct(items, scrubbed.__getitem__), series.index)
 
     def _scrub_counted(self, occurrences: Iterable[tuple[str, int]]) -> dict[str, str]:
         """Scrub each distinct text in one batch; count its replacements once per occurrence."""
@@ -101,14 +129,13 @@ class Anonymizer:
         return {text: out for text, (out, _) in scrubbed.items()}
 
     def path(self, series: pd.Series) -> pd.Series:
-        mask = series.notna()
-        self.stats["path"] += int(mask.sum())
-        uniques = {v: generalize_path(v) for v in series[mask].unique()}
-        return series.map(uniques, na_action="ignore").fillna("**").astype(object)
+        codes, values = distinct(series)
+        self.stats["path"] += int((codes >= 0).sum())
+        return _spread(codes, [generalize_path(v) for v in values], "**", series.index)
 
     def agent(self, series: pd.Series) -> pd.Series:
-        codes, uniques = pd.factorize(series)
-        return _spread(codes, [self._agent(v) for v in uniques], "unknown", series.index)
+        codes, values = distinct(series)
+        return _spread(codes, [self._agent(v) for v in values], "unknown", series.index)
 
     def _agent(self, agent_id: str) -> str:
         """A framework agent id as it is; an id with a role and a user or host name (`implementer-alice`)
@@ -126,16 +153,16 @@ class Anonymizer:
     def category(self, series: pd.Series, allowed: Iterable[str], missing: str = OTHER) -> pd.Series:
         """An enumeration: its values as they are, anything else `other`, a missing value `missing`."""
         allowed = set(allowed)
-        codes, uniques = pd.factorize(series)
-        values = [v if v in allowed else OTHER for v in uniques]
+        codes, values = distinct(series)
+        values = [v if v in allowed else OTHER for v in values]
         self.stats["values_generalized"] += int(np.isin(codes, [i for i, v in enumerate(values) if v == OTHER]).sum())
         return _spread(codes, values, missing, series.index)
 
     def name(self, series: pd.Series, allowed: frozenset[str], kind: str = "name") -> pd.Series:
         """A name column: the framework's names as they are, any other name a keyed pseudonym."""
-        codes, uniques = pd.factorize(series)
+        codes, names = distinct(series)
         values = []
-        for v in map(str, uniques):
+        for v in map(str, names):
             if v in allowed:
                 values.append(v)
             else:
@@ -150,7 +177,8 @@ class Anonymizer:
         """Apply `fn` once per distinct value; the stats it records count once per occurrence."""
         outer, mapping = self.stats, {}
         try:
-            for value, n in series.value_counts(dropna=True).items():
+            counts = series.value_counts(dropna=True)  # most frequent first
+            for value, n in zip(distinct(counts.index.to_series())[1], counts.tolist()):
                 self.stats = outer if n == 1 else Counter()  # a single occurrence counts as it goes
                 mapping[value] = fn(value)
                 if n > 1:
@@ -158,10 +186,11 @@ class Anonymizer:
                         outer[rule] += c * int(n)
         finally:
             self.stats = outer
-        return series.map(mapping).astype(object)
+        codes, values = distinct(series)
+        return _spread(codes, [mapping[v] for v in values], None, series.index)
 
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
-        docs = {s: json.loads(s) for s in series.dropna().unique()}
+        docs = {s: json.loads(s) for s in distinct(series)[1]}
         self.scrubber.scrub_many(s for doc in docs.values() for s in free_text(doc, keys))
         return self.per_distinct(series, lambda s: SORTED_JSON.encode(self._allow(docs[s], keys, 0)))
 
@@ -205,9 +234,11 @@ class Anonymizer:
         return None
 
     def experts(self, series: pd.Series) -> pd.Series:
-        names = sorted({x for xs in series for x in xs})
-        mapped = dict(zip(names, self.name(pd.Series(names, dtype=object), EXPERTS, "expert")))
-        return series.map(lambda xs: [mapped[x] for x in xs])
+        lists = _lists(series)
+        items = pc.list_flatten(lists)
+        names = sorted(set(items.to_pylist()))
+        mapped = dict(zip(names, self.name(pd.Series(names, dtype=TEXT), EXPERTS, "expert")))
+        return _with_items(lists, _each_distinct(items, mapped.__getitem__), series.index)
 
     def line_counts(self, series: pd.Series) -> pd.Series:
         code = series.fillna("")
@@ -255,6 +286,7 @@ class Anonymizer:
             raw = raw[raw[dated].notna()]
         return pd.DataFrame({name: self.apply(rule, rule.column(name, raw)) for name, rule in rules.items()},
                             index=raw.index).reset_index(drop=True)
+
 
 def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = None):
     """The strings `Anonymizer._allow` scrubs in a decoded JSON value, for scrubbing them in one batch.

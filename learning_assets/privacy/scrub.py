@@ -5,6 +5,13 @@ Every detector is a compiled regular expression applied in a fixed order (most s
 the same text always scrubs to the same result. Detectors only choose
 the placeholder: the last step (`privacy.allowlist`) lets out nothing but allowed words, short numbers,
 punctuation and placeholders, whatever the detectors missed.
+
+Each detector has a trigger: an RE2 pattern, written by hand beside it, that `pyarrow.compute` runs over
+all pending texts at once, so the Python regex runs only on the texts it flags. A trigger flags every
+text its detector can match (it is the detector with lookarounds and anchors left out, or text every
+match must contain) and is read against plain text only: `trigger` also flags any text holding a
+character other than printable ASCII, tab, newline or carriage return, because Python's `\w`, `\d`,
+`\s` and case-insensitive matching reach beyond ASCII where RE2's do not.
 """
 
 from __future__ import annotations
@@ -23,73 +30,97 @@ import pyarrow.compute as pc
 
 from learning_assets.privacy.allowlist import AllowList, may_change, normalize
 from learning_assets.privacy.paths import GENERIC_DIRS, generalize_path
-from learning_assets.privacy.prefilter import (
-    Trigger,
-    any_of,
-    flagged,
-    re2_superset,
-    to_arrow,
-)
 from learning_assets.privacy.rules import ROLES
 from learning_assets.privacy.vocabulary import fixed_words
 from learning_assets.privacy.wordlists import split_words
 
 PLACEHOLDER = re.compile(r"<[A-Z_]+>")
+# Any character outside printable ASCII, tab, newline and carriage return.
+_UNUSUAL = r"[^\t\n\r\x20-\x7e]"
+Trigger = str | Callable[[pa.Array], pa.Array]  # an RE2 pattern, or what flags an array's values at once
 
-# (rule, placeholder, pattern): order matters, earlier rules see the text first.
+
+def trigger(*patterns: str) -> str:
+    """One RE2 trigger: any of `patterns` (each written for plain ASCII text), or any other character."""
+    return "|".join([_UNUSUAL, *(f"(?:{p})" for p in patterns)])
+
+
+def to_arrow(values: list[str]) -> pa.Array | None:
+    """The values as an Arrow array, or None when one cannot be UTF-8 (a lone surrogate from JSON)."""
+    try:
+        return pa.array(values, pa.large_string())
+    except (pa.ArrowException, UnicodeError):
+        return None
+
+
+def flagged(array: pa.Array, trigger: Trigger) -> np.ndarray:
+    """Positions of the values `trigger` flags."""
+    mask = trigger(array) if callable(trigger) else pc.match_substring_regex(array, trigger)
+    return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
+# (rule, placeholder, pattern, trigger): order matters, earlier rules see the text first.
 _SECRET_WORD = r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth|credentials?)"
-SECRET_RULES: list[tuple[str, str, re.Pattern]] = [
+SECRET_RULES: list[tuple[str, str, re.Pattern, str]] = [
     ("private_key", "<PRIVATE_KEY>", re.compile(
-        r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.S)),
+        r"-----BEGIN[A-Z ]*PRIVATE KEY-----.*?(?:-----END[A-Z ]*PRIVATE KEY-----|\Z)", re.S), "-----BEGIN"),
     ("url_password", "<URL_WITH_PASSWORD>", re.compile(
-        r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@<>\"']*:[^\s/@<>\"']+@[^\s<>\"']+")),
-    ("jwt", "<JWT>", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")),
+        r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@<>\"']*:[^\s/@<>\"']+@[^\s<>\"']+"), "://"),
+    ("jwt", "<JWT>", re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"), "eyJ"),
     ("aws_key", "<AWS_KEY>", re.compile(r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b",
-                                        re.I)),
-    ("github_token", "<GITHUB_TOKEN>", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})")),
-    ("slack_token", "<SLACK_TOKEN>", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+                                        re.I), "(?i)AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA"),
+    ("github_token", "<GITHUB_TOKEN>", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_\w{20,})"),
+     "gh[pousr]_|github_pat_"),
+    ("slack_token", "<SLACK_TOKEN>", re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"), "xox[abposr]-"),
     ("api_key", "<API_KEY>", re.compile(
-        r"\b(?:sk|pk|rk)[-_](?:live_|test_|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{35}")),
+        r"\b(?:sk|pk|rk)[-_](?:live_|test_|proj-)?[A-Za-z0-9_-]{16,}|\bAIza[0-9A-Za-z_-]{35}"),
+     "[spr]k[-_][A-Za-z0-9_-]{16}|AIza"),
     # KEY=value and key: value where the key names a secret, prefixed or not (DB_PASSWORD=, api.secret:)
     ("assigned_secret", r"\1<SECRET>", re.compile(
         rf"(?i)((?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_.-])*{_SECRET_WORD}(?:[_.-][A-Za-z0-9]+)*[\"']?\s*[:=]\s*[\"']?"
-        r"|\bbearer\s+|\bbasic\s+)(?!<[A-Z_]+>)[^\s,;\"'<>]+")),
+        r"|\bbearer\s+|\bbasic\s+)(?!<[A-Z_]+>)[^\s,;\"'<>]+"),
+     rf"(?i){_SECRET_WORD}[\w.-]*[\"']?\s*[:=]|bearer\s|basic\s"),
     # --password X, --db-token=X, -p X (a short flag only right after a command word)
     ("flag_secret", r"\1<SECRET>", re.compile(
-        rf"(?i)((?<![\w-])--?[\w-]*{_SECRET_WORD}[\w-]*(?:=|\s+)[\"']?|(?<![\w-])-p\s*[\"']?)(?!<[A-Z_]+>)(?!-)[^\s,;\"'<>]+")),
+        rf"(?i)((?<![\w-])--?[\w-]*{_SECRET_WORD}[\w-]*(?:=|\s+)[\"']?|(?<![\w-])-p\s*[\"']?)(?!<[A-Z_]+>)(?!-)[^\s,;\"'<>]+"),
+     rf"(?i)(?:^|[^\w-])-(?:-?[\w-]*{_SECRET_WORD}|p)"),
     # prose: "the password is X", "token was X", "pw: X"
     ("stated_secret", r"\1<SECRET>", re.compile(
         rf"(?i)(\b(?:{_SECRET_WORD}|pw|pin)\s+(?:is|was|=|:|set to|reads)\s+(?:now\s+|still\s+)?[\"'`]?)"
-        r"(?!<[A-Z_]+>)[^\s,;\"'`<>]+")),
+        r"(?!<[A-Z_]+>)[^\s,;\"'`<>]+"), rf"(?i)(?:{_SECRET_WORD}|pw|pin)\s+(?:is|was|=|:|set to|reads)\s"),
     # curl -u user:pass, --user user:pass
-    ("user_password", r"\1<CREDENTIALS>", re.compile(r"((?<![\w-])(?:-u|--user)[\s=]+[\"']?)[^\s\"'<>]+")),
+    ("user_password", r"\1<CREDENTIALS>", re.compile(r"((?<![\w-])(?:-u|--user)[\s=]+[\"']?)[^\s\"'<>]+"),
+     r"(?:-u|--user)[\s=]"),
 ]
-PII_RULES: list[tuple[str, str, re.Pattern]] = [
-    ("email", "<EMAIL>", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")),
+PII_RULES: list[tuple[str, str, re.Pattern, str]] = [
+    ("email", "<EMAIL>", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"), "@"),
     ("url", "<URL>", re.compile(r"\b(?:https?|ftp|wss?|ssh|git|s3|gs|redis|postgres(?:ql)?|mysql|mongodb(?:\+srv)?"
-                                r"|amqp)://[^\s<>\"']+", re.I)),
+                                r"|amqp)://[^\s<>\"']+", re.I), "://"),
     # Commit trailers name people: the whole value goes
     ("trailer", r"\1<NAME>", re.compile(
         r"(?im)^(\s*(?:co-authored-by|signed-off-by|reviewed-by|reported-by|tested-by|acked-by|helped-by)\s*:\s*)"
-        r"(?!<NAME>$).+$")),
-    ("ipv4", "<IP>", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}\b(?!\.\d)")),
-    ("mac", "<MAC>", re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])")),
+        r"(?!<NAME>$).+$"), "(?i)(?:co-authored|signed-off|reviewed|reported|tested|acked|helped)-by"),
+    ("ipv4", "<IP>", re.compile(r"(?<![\w.])(?:\d{1,3}\.){3}\d{1,3}\b(?!\.\d)"), r"(?:\d{1,3}\.){3}\d"),
+    ("mac", "<MAC>", re.compile(r"(?<![\w:-])(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}(?![\w:-])"),
+     "(?:[0-9A-Fa-f]{2}[:-]){5}[0-9A-Fa-f]{2}"),
     ("ipv6", "<IP>", re.compile(
         r"(?<![\w:])(?=[0-9a-fA-F:]*[0-9a-fA-F])(?:[0-9a-fA-F]{1,4}:){1,7}:?(?::?[0-9a-fA-F]{1,4}){1,7}(?![\w:])"
-        r"|(?<![\w:])::(?:[0-9a-fA-F]{1,4}:?){1,7}(?![\w:])")),
+        r"|(?<![\w:])::(?:[0-9a-fA-F]{1,4}:?){1,7}(?![\w:])"), "[0-9a-fA-F]:[0-9a-fA-F:]|::"),
     # Tracker and employee ids: ABC-1234, EMP-104233
-    ("tracker_id", "<ID>", re.compile(r"(?<![\w-])[A-Z][A-Z0-9]{1,9}-\d{1,8}(?![\w-])")),
+    ("tracker_id", "<ID>", re.compile(r"(?<![\w-])[A-Z][A-Z0-9]{1,9}-\d{1,8}(?![\w-])"), r"[A-Z][A-Z0-9]{1,9}-\d"),
     ("national_id", "<NATIONAL_ID>", re.compile(
-        r"(?<![\w-])(?:\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])(?![\w-])")),
+        r"(?<![\w-])(?:\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D])(?![\w-])"),
+     r"\d{3}-\d{2}-\d{4}|[A-CEGHJ-PR-TW-Z]{2} ?\d{2} ?\d{2} ?\d{2} ?[A-D]"),
     ("street_address", "<ADDRESS>", re.compile(
         r"\b\d{1,6}[A-Za-z]?\s+(?:[A-Z][\w'.-]*\s+){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln"
         r"|Drive|Dr|Terrace|Court|Ct|Way|Place|Pl|Parkway|Pkwy|Square|Sq|Highway|Hwy|Circle|Cir|Strasse|Straße)\b\.?"
-        r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?")),
-    ("handle", "<HANDLE>", re.compile(r"(?<![\w@./-])@[A-Za-z0-9](?:[\w-]{0,38})(?![\w@])")),
+        r"(?:,?\s+(?:Apt|Suite|Unit|#)\.?\s*\w+)?"), r"\d[A-Za-z]?\s+[A-Z][\w'.-]*\s+[A-Z]"),
+    ("handle", "<HANDLE>", re.compile(r"(?<![\w@./-])@[A-Za-z0-9](?:[\w-]{0,38})(?![\w@])"), "@[A-Za-z0-9]"),
     # Machine names by convention: words joined by dashes ending in a number (build-box-04).
-    ("hostname", "<HOST>", re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+-\d{1,4}(?![\w-])", re.I)),
+    ("hostname", "<HOST>", re.compile(r"(?<![\w-])[a-z][a-z0-9]*(?:-[a-z0-9]+)+-\d{1,4}(?![\w-])", re.I),
+     r"(?i)[a-z][a-z0-9]*(?:-[a-z0-9]+)+-\d"),
     ("phone", "<PHONE>", re.compile(
-        r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{2,4})?(?![\w-])")),
+        r"(?<![\w-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{2,4}\)[ .-]?)?\d{3,4}[ .-]\d{3,4}(?:[ .-]\d{2,4})?(?![\w-])"),
+     r"\d{3}[ .-]\d{3}"),
 ]
 PATH_RULE = re.compile(
     r"(?:file://[^\s\"'<>]*"                                   # file:// URLs
@@ -99,16 +130,22 @@ PATH_RULE = re.compile(
     r"|(?<![\w.<>*/])/(?:[\w.@+-]+/)+[\w.@+-]*"                # /abs/olute/path
     r"|(?<![\w/<>*.-])[\w.-]+(?:[\\/][\w.-]+)+\.[A-Za-z0-9]{1,8}\b)"  # relative/path/file.ext
 )
+PATH_TRIGGER = (r"file://|\\\\|[A-Za-z]:[\\/]|~[\w.-]*/|/[\w.@+-]+/"
+                r"|[\w.-]+(?:[\\/][\w.-]+)+\.[A-Za-z0-9]{1,8}")
 # Identifiers the framework writes: pattern ids embed function names, workflow ids timestamps.
 # The framework's agent roles; anything else in an agent id is a user or host name.
 NOT_PSEUDONYM = r"(?![a-z]+_[0-9a-f]{16}\b)"
 PSEUDONYM = re.compile(r"[a-z]+_[0-9a-f]{16}")
-ID_RULES: list[tuple[str, re.Pattern]] = [
-    ("task", re.compile(NOT_PSEUDONYM + r"\btask[-_][\w.-]*\d[\w.-]*")),
-    ("wf", re.compile(NOT_PSEUDONYM + r"\b(?:wf|workflow)[-_][\w.-]*[0-9a-f]{3,}[\w.-]*")),
-    ("pat", re.compile(NOT_PSEUDONYM + r"\b(?:pat|pattern|func|class|import|structure)[-_][\w.-]*\d\b")),
-    ("exec", re.compile(NOT_PSEUDONYM + r"\b(?:exec|execution|step|run)[-_][\w.-]*\d[\w.-]*")),
-    ("cap", re.compile(r"\b(?:%s)\.[A-Za-z0-9][\w-]*" % "|".join(ROLES))),
+# (kind, pattern, trigger)
+ID_RULES: list[tuple[str, re.Pattern, str]] = [
+    ("task", re.compile(NOT_PSEUDONYM + r"\btask[-_][\w.-]*\d[\w.-]*"), r"task[-_][\w.-]*\d"),
+    ("wf", re.compile(NOT_PSEUDONYM + r"\b(?:wf|workflow)[-_][\w.-]*[0-9a-f]{3,}[\w.-]*"),
+     r"(?:wf|workflow)[-_][\w.-]*[0-9a-f]{3}"),
+    ("pat", re.compile(NOT_PSEUDONYM + r"\b(?:pat|pattern|func|class|import|structure)[-_][\w.-]*\d\b"),
+     r"(?:pat|pattern|func|class|import|structure)[-_][\w.-]*\d"),
+    ("exec", re.compile(NOT_PSEUDONYM + r"\b(?:exec|execution|step|run)[-_][\w.-]*\d[\w.-]*"),
+     r"(?:exec|execution|step|run)[-_][\w.-]*\d"),
+    ("cap", re.compile(r"\b(?:%s)\.[A-Za-z0-9][\w-]*" % "|".join(ROLES)), r"(?:%s)\.[A-Za-z0-9]" % "|".join(ROLES)),
 ]
 CODE_FENCE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.S)
 CODE_LINE = re.compile(
@@ -126,6 +163,12 @@ CODE_INLINE = re.compile(
     r"|\b[\w.]+\([^()\n]*\)(?:\.[\w]+\([^()\n]*\))*"
     r"|\b" + NOT_PSEUDONYM + r"[a-z]+(?:_[a-z0-9]+)+\b"
     r"|\b[a-z]+[A-Z][A-Za-z0-9]*\b)")
+# A line CODE_LINE matches at its start, or a match of CODE_INLINE, holds one of these.
+CODE_TRIGGER = (
+    r"def\s|class\s|import\s|from\s+[\w.]+\s+import\s|return|raise|try:|except|finally:|with\s.+:|if\s.+:"
+    r"|elif\s|else:|for\s.+\sin\s.+:|while\s.+:|@\w|function\s|const\s+\w|let\s+\w|var\s+\w|public\s"
+    r"|private\s|protected\s|#include|package\s+\w|func\s|fn\s|self\.\w|\w\s*=\s*.+\(.*\)|[;{}]"
+    r"|[\w.]\(|[a-z]_[a-z0-9]|[a-z][A-Z]")
 TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{15,}[A-Za-z0-9+/_=]")
 
 
@@ -135,28 +178,8 @@ _SECRET_KEYWORD = r"(?:pass|secret|token|key|auth|pwd|credential)\w*[\"']?\s*[:=
 _MIXED_TOKEN = (r"(?<![\w\-./+=])(?![a-z]+_[0-9a-f]{16}(?![\w\-./+=]))(?=[\w\-./+=]*\d)(?=[\w\-./+=]*[A-Za-z])"
                 r"[\w\-./+=]{12,}")
 SECRET_CANDIDATE = re.compile(f"(?i){_SECRET_KEYWORD}|{_MIXED_TOKEN}")
+SECRET_CANDIDATE_TRIGGER = rf"(?i){_SECRET_KEYWORD}|[\w\-./+=]{{12}}"
 ENTROPY_PLUGINS = frozenset({"Base64HighEntropyString", "HexHighEntropyString"})
-# A pseudonym standing alone, between characters no mixed token holds (RE2; `\w` is ASCII there).
-_LONE_PSEUDONYM_RE2 = r"(^|[^\w\-./+=\x{80}-\x{10FFFF}])[a-z]+_[0-9a-f]{16}([^\w\-./+=\x{80}-\x{10FFFF}]|$)"
-
-
-def _secret_candidate_trigger() -> Callable[[pa.Array], pa.Array]:
-    """RE2 cannot say "not a whole pseudonym" as the mixed-token part does, and scrubbed text is full
-    of pseudonyms: that part's trigger runs on the text with lone pseudonyms blanked out. A mixed token
-    starts a run of its characters and is no whole pseudonym, so blanking never removes one."""
-    keyword = re2_superset(re.compile(f"(?i){_SECRET_KEYWORD}"))
-    mixed = re2_superset(re.compile(f"(?i){_MIXED_TOKEN}"))
-
-    def flags(array: pa.Array) -> pa.Array:
-        blanked = pc.replace_substring_regex(array, _LONE_PSEUDONYM_RE2, r"\1 \2")
-        return pc.or_(pc.match_substring_regex(array, keyword), pc.match_substring_regex(blanked, mixed))
-    return flags
-
-
-# Each detector's trigger (see `prefilter`), derived once at import as the patterns are compiled.
-DETECTOR_TRIGGERS: dict[re.Pattern, Trigger] = {rx: re2_superset(rx) for rx in (
-    CODE_FENCE, *(rx for _, _, rx in SECRET_RULES + PII_RULES), PATH_RULE, *(rx for _, rx in ID_RULES),
-    CODE_LINE, CODE_INLINE, TOKEN)} | {SECRET_CANDIDATE: _secret_candidate_trigger()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -215,16 +238,24 @@ class Vocabulary:
     hosts: set[str] = field(default_factory=set)
     projects: set[str] = field(default_factory=set)
 
-    def pattern(self) -> re.Pattern | None:
-        """Every learned name as a whole word (its words in order, any one separator between them)."""
+    def _alternatives(self) -> str:
+        """Every learned name: its words in order, any one separator between them (as RE2 reads it too)."""
         terms = sorted({t for group in (self.users, self.hosts, self.projects) for t in group}, key=len,
                        reverse=True)
-        alternatives = ["[^A-Za-z0-9]?".join(map(re.escape, words)) for t in terms
-                        if (words := re.findall(r"[A-Za-z0-9]+", t))]
+        return "|".join("[^A-Za-z0-9]?".join(words) for t in terms if (words := re.findall(r"[A-Za-z0-9]+", t)))
+
+    def pattern(self) -> re.Pattern | None:
+        """Every learned name as a whole word."""
+        alternatives = self._alternatives()
         if not alternatives:
             return None
         # letters only around a name: `1234567alice` still holds it once the digits are `<NUMBER>`
-        return re.compile(r"(?<![A-Za-z])(?:%s)(?![A-Za-z])" % "|".join(alternatives), re.I)
+        return re.compile(r"(?<![A-Za-z])(?:%s)(?![A-Za-z])" % alternatives, re.I)
+
+    def trigger(self) -> str | None:
+        """The trigger of `pattern`: the names, wherever they are."""
+        alternatives = self._alternatives()
+        return trigger(f"(?i){alternatives}") if alternatives else None
 
     def kind_of(self, term: str) -> str:
         key = re.sub(r"[^a-z0-9]", "", term.lower())
@@ -263,8 +294,10 @@ _USER_AT_HOST = re.compile(r"(?<![\w.@-])([\w.-]{3,})@([\w-]{3,})(?![\w.@-])")
 _UNC = re.compile(r"(?<!\\)\\\\([\w.-]{3,})\\")
 _URL_HOST = re.compile(r"://(?:[^\s/@]+@)?([A-Za-z0-9._-]{3,})")
 _AT_HOST = re.compile(r"^[\w.-]+@([A-Za-z0-9._-]{3,})$")
-# Flags every string one of the patterns above may match in: the rest cannot teach a name.
-VOCABULARY_TRIGGER = any_of(_HOME, _UNC, _URL_HOST, _USER_AT_HOST)
+# The triggers of the patterns above; a string none of them flags cannot teach a name.
+_NAME_TRIGGERS = {_HOME: r"(?i)/home/|/users/|\\users\\|/workspaces?/|~/|/root/", _UNC: r"\\\\",
+                  _URL_HOST: "://", _USER_AT_HOST: "@"}
+VOCABULARY_TRIGGER = trigger(*_NAME_TRIGGERS.values())
 
 
 def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles: Iterable[str] = ()) -> Vocabulary:
@@ -282,12 +315,13 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
             bucket.add(term)
 
     # One pass of each pattern over the values joined by newlines (none of them spans a line) is far
-    # faster than a pass per value; values a pattern's RE2 trigger does not flag hold no match of it.
+    # faster than a pass per value; values a pattern's trigger does not flag hold no match of it.
     values = [v for v in values if v]
     array = to_arrow(values)
 
     def text(rx: re.Pattern) -> str:
-        return "\n".join(values if array is None else [values[i] for i in flagged(array, re2_superset(rx))])
+        return "\n".join(values if array is None else
+                         [values[i] for i in flagged(array, trigger(_NAME_TRIGGERS[rx]))])
 
     for whole, rest in {(m.group(0), m.group(1)) for m in _HOME.finditer(text(_HOME))}:
         root = whole.lower()
@@ -318,8 +352,9 @@ def learn_vocabulary(values: Iterable[str], agent_ids: Iterable[str] = (), roles
 Step = Callable[[str, Counter], str]  # rewrites a text, counting each replacement by rule
 
 
-def _substitution(rx: re.Pattern, repl: str | Callable[[re.Match], str], rule: str) -> tuple[Trigger, Step]:
-    """(RE2 trigger, step) replacing every match of `rx` by `repl`, counted under `rule`."""
+def _substitution(rx: re.Pattern, when: str, repl: str | Callable[[re.Match], str], rule: str) -> tuple[Trigger, Step]:
+    """(trigger, step) replacing every match of `rx` by `repl`, counted under `rule`; `when` is the
+    detector's trigger pattern."""
     if isinstance(repl, str):
         template = repl
         repl = (lambda m: m.expand(template)) if "\\" in template else (lambda m: template)
@@ -329,7 +364,7 @@ def _substitution(rx: re.Pattern, repl: str | Callable[[re.Match], str], rule: s
             counts[rule] += 1
             return repl(m)
         return rx.sub(one, s)
-    return re2_superset(rx), step
+    return trigger(when), step
 
 
 # Text that is not plain printable ASCII or holds a percent-encoded character is normalized first.
@@ -361,9 +396,9 @@ def _mask_phone_numbers(s: str, counts: Counter) -> str:
 class Scrubber:
     """Scrubs free text; counts each replacement by rule. Memoized, since analytics text repeats.
 
-    The rules run as a fixed sequence of steps, each with an RE2 trigger that flags every text the
-    step could change (see `prefilter`). `scrub_many` runs each trigger over all pending texts at once
-    in Arrow and the Python step only on the flagged ones; the result is exactly `scrub`'s.
+    The rules run as a fixed sequence of steps, each with a trigger that flags every text the step could
+    change. `scrub_many` runs each trigger over all pending texts at once in Arrow and the Python step
+    only on the flagged ones; the result is exactly `scrub`'s.
     """
 
     def __init__(self, pseudonymize: Callable[[str, str], str], vocabulary: Vocabulary | None = None):
@@ -371,8 +406,9 @@ class Scrubber:
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
         self._allow = AllowList(issued=getattr(pseudonymize, "issued", lambda token: False))
-        self._names = (_substitution(self._vocab_rx, lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>",
-                                     "pii.name") if self._vocab_rx is not None else None)
+        self._names = (_substitution(self._vocab_rx, self.vocabulary.trigger(),
+                                     lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>", "pii.name")
+                       if self._vocab_rx is not None else None)
         self._cache: dict[str, tuple[str, Counter]] = {}
         self._steps = self._build_steps()
 
@@ -427,20 +463,21 @@ class Scrubber:
 
     def _build_steps(self) -> list[tuple[Trigger, Step]]:
         """(trigger, step) in the fixed order: earlier rules see the text first; the allow-list comes last."""
-        steps = [(_NORMALIZE_TRIGGER, _normalize), _substitution(CODE_FENCE, "<CODE>", "code.block")]
-        steps += [_substitution(rx, placeholder, f"secret.{rule}") for rule, placeholder, rx in SECRET_RULES]
+        steps = [(_NORMALIZE_TRIGGER, _normalize), _substitution(CODE_FENCE, "`", "<CODE>", "code.block")]
+        steps += [_substitution(rx, when, placeholder, f"secret.{rule}")
+                  for rule, placeholder, rx, when in SECRET_RULES]
         # e-mail, URL and commit trailers, before paths see their slashes
-        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[:3]]
-        steps.append(_substitution(PATH_RULE, lambda m: generalize_path(m.group(0)), "path"))
-        steps += [_substitution(rx, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}")
-                  for kind, rx in ID_RULES]
+        steps += [_substitution(rx, when, placeholder, f"pii.{rule}") for rule, placeholder, rx, when in PII_RULES[:3]]
+        steps.append(_substitution(PATH_RULE, PATH_TRIGGER, lambda m: generalize_path(m.group(0)), "path"))
+        steps += [_substitution(rx, when, lambda m, k=kind: self._pseudonymize_id(k, m.group(0)), f"id.{kind}")
+                  for kind, rx, when in ID_RULES]
         steps.append((_PHONE_TRIGGER, _mask_phone_numbers))
-        steps += [_substitution(rx, placeholder, f"pii.{rule}") for rule, placeholder, rx in PII_RULES[3:]]
-        steps.append((any_of(CODE_LINE, CODE_INLINE), self._remove_code))
+        steps += [_substitution(rx, when, placeholder, f"pii.{rule}") for rule, placeholder, rx, when in PII_RULES[3:]]
+        steps.append((trigger(CODE_TRIGGER), self._remove_code))
         if self._names is not None:
             steps.append(self._names)
-        steps.append((re2_superset(TOKEN), _mask_high_entropy))
-        steps.append((DETECTOR_TRIGGERS[SECRET_CANDIDATE], _mask_detect_secrets))
+        steps.append((trigger(TOKEN.pattern), _mask_high_entropy))
+        steps.append((trigger(SECRET_CANDIDATE_TRIGGER), _mask_detect_secrets))
         steps.append((may_change, self._allow.clean))
         return steps
 

@@ -8,9 +8,8 @@ The Pandera schemas of the table specs (`learning_assets.tables`) are the single
 - Great Expectations 1.x suites (derived from the same schemas, plus privacy regexes and row counts
   across tables, manifest, document and report) that run over a staged export in an ephemeral context.
 
-Both are evaluated in full on every table, but cheaply when nothing fails: a table pandera would pass
-is recognised over each column's distinct values (`certainly_valid`), and GX suites run BOOLEAN_ONLY
-first; row-by-row pandera and GX's SUMMARY results (counts, samples) are computed only on failure.
+Both are evaluated in full on every table; GX suites run BOOLEAN_ONLY first and compute their SUMMARY
+results (counts, samples) only on failure.
 `great_expectations` takes seconds to import: it is imported only inside the functions that run it.
 Values shown in the UI are masked (`safe_value`): numbers, booleans, days, pseudonyms and short
 category names are shown; any other text only as its length.
@@ -18,7 +17,6 @@ category names are shown; any other text only as its length.
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import os
@@ -37,12 +35,11 @@ import pandera.pandas as pa
 import pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pandera.engines import pandas_engine
 
-from learning_assets.exportfiles.parquet import read_table_frame
+from learning_assets.exportfiles.parquet import read_arrow_frame
 from learning_assets.exportfiles.versions import read_json
-from learning_assets.forked import Forked, may_fork, split_work
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, document_rows
+from learning_assets.tables.columns import TEXT, TEXT_LIST
 
 SAMPLE_ROWS = 20
 PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
@@ -119,69 +116,11 @@ def as_frame(value: Any) -> pd.DataFrame:
     return value
 
 
-def _plain(schema: pa.DataFrameSchema) -> bool:
-    """The schema uses only what `certainly_valid` evaluates (as every table spec's schema does)."""
-    return (schema.strict is True and schema.ordered and schema.index is None and not schema.checks
-            and not schema.coerce and schema.dtype is None and not schema.parsers
-            and not schema.add_missing_columns and not schema.drop_invalid_rows
-            and all(col.required and not (col.coerce or col.regex or col.parsers or col.drop_invalid_rows)
-                    for col in schema.columns.values()))
-
-
-@functools.lru_cache(maxsize=None)
-def _engine_dtype(dtype) -> Any:
-    """Pandera's data type for a pandas dtype, looked up once: for a dtype it has not registered, Pandera
-    tries (and fails) to import geopandas on every lookup, about 180 times and 50 ms per typical export."""
-    return pandas_engine.Engine.dtype(dtype)
-
-
-def _column_valid(series: pd.Series, col: pa.Column) -> bool:
-    """dtype, nulls, uniqueness and every check of one column; checks run over its distinct values."""
-    if isinstance(col.dtype, pandas_engine.NpString):
-        # pandera tests each value with isinstance(str); infer_dtype does the same in C
-        if not (col.dtype.check(_engine_dtype(series.dtype))
-                and pd.api.types.infer_dtype(series, skipna=True) in ("string", "empty")):
-            return False
-    elif col.dtype is not None:
-        dtype_ok = col.dtype.check(_engine_dtype(series.dtype), series)
-        if not (dtype_ok if isinstance(dtype_ok, bool) else bool(np.all(dtype_ok))):
-            return False
-    if (not col.nullable and series.hasnans) or (col.unique and series.duplicated().any()):
-        return False
-    if not col.checks:
-        return True
-    values = series.dropna()
-    if values.dtype != object or pd.api.types.infer_dtype(values, skipna=False) == "string":
-        values = values.drop_duplicates()  # not lists (unhashable): each of those is checked
-    return all(bool(np.all(check(values).check_passed)) for check in col.checks)
-
-
-def certainly_valid(df: pd.DataFrame, schema: pa.DataFrameSchema) -> bool:
-    """True only if `df` passes `schema`; cheaper than pandera, which checks each row (and each value's type).
-
-    Checks judge values one by one (only `unique` compares rows), so they run over each column's
-    distinct values: a table repeats a few agents, commands and days many times. False means "not
-    certain": pandera then validates and reports (any error here counts as not certain).
-    """
-    try:
-        if not (_plain(schema) and list(df.columns) == list(schema.columns)):
-            return False
-        if schema.unique and df.duplicated(subset=list(schema.unique)).any():
-            return False
-        return all(_column_valid(df[name], col) for name, col in schema.columns.items())
-    except Exception:  # noqa: BLE001 - never a reason to skip validation
-        return False
-
-
 def pandera_report(df: pd.DataFrame, schema: pa.DataFrameSchema, *, reveal_names: bool = True,
                    sample: int = SAMPLE_ROWS) -> dict:
-    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows.
-
-    A table that is certainly valid (`certainly_valid`) skips pandera's row-by-row validation.
-    """
+    """Lazy validation: every failing (column, check) with its count, and a masked sample of the rows."""
     try:
-        if not certainly_valid(df, schema):
-            schema.validate(df, lazy=True)
+        schema.validate(df, lazy=True)
     except pa_errors.SchemaErrors as exc:
         cases = exc.failure_cases
     except pa_errors.SchemaError as exc:  # not lazily collectable (e.g. a wrong object type)
@@ -267,7 +206,7 @@ class ExportFiles:
         """(name, frame) of every table (or of `names`), in name order; those on disk read as they are reached."""
 
         for name in sorted(self.names() if names is None else names):
-            yield name, self.tables[name] if name in self.tables else read_table_frame(self.table_paths[name])
+            yield name, self.tables[name] if name in self.tables else read_arrow_frame(self.table_paths[name])
 
     def rows(self) -> dict[str, int]:
         return {**self.table_rows, **{name: len(df) for name, df in self.tables.items()}}
@@ -285,17 +224,20 @@ def _json_strings(value: Any, path: str = "$"):
             yield from _json_strings(v, f"{path}[{i}]")
 
 
-def _first_occurrences(column: pd.Series) -> pd.Series:
-    """Each distinct text of an object column (list items one by one) at its first row, pseudonyms left out."""
-    series = column.dropna()
-    if any(type(v) is list for v in series.to_numpy()):
-        series = series.explode().dropna()
-    series = series.astype(str)
-    # deduplicate (hashing) before matching: most columns repeat a few values
-    series = series[~series.duplicated()]
+def _first_occurrences(column: pd.Series) -> tuple[list[str], list[int]]:
+    """(text, first row) for each distinct text of a text column (list items one by one), pseudonyms left out."""
+    values = pyarrow.array(column)
+    rows = np.arange(len(values))
+    if pyarrow.types.is_list(values.type):
+        rows, values = pc.list_parent_indices(values).to_numpy(), pc.list_flatten(values)
+    valid = pc.is_valid(values)
+    rows, values = rows[valid.to_numpy(zero_copy_only=False)], values.filter(valid)
+    encoded = pc.dictionary_encode(values)
+    distinct, first = np.unique(encoded.indices.to_numpy(), return_index=True)  # codes follow first appearance
+    texts = encoded.dictionary.take(pyarrow.array(distinct))
     # keyed pseudonyms are hex by construction; RE2 (pyarrow) matches the distinct values at C speed
-    pseudonym = pc.match_substring_regex(pyarrow.array(series.to_numpy(), pyarrow.string()), PSEUDONYM.pattern)
-    return series[~pseudonym.to_numpy(zero_copy_only=False)]
+    keep = pc.invert(pc.match_substring_regex(texts, PSEUDONYM.pattern)).to_numpy(zero_copy_only=False)
+    return texts.filter(keep).to_pylist(), rows[first][keep].tolist()
 
 
 def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
@@ -303,11 +245,10 @@ def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
     records = []
     source = f"tables/{name}.parquet"
     for col in df.columns:
-        if df[col].dtype != object:
+        if df[col].dtype not in (TEXT, TEXT_LIST):
             continue
-        series = _first_occurrences(df[col])
         seen: set[str] = set()
-        for row, item in series.items():
+        for item, row in zip(*_first_occurrences(df[col])):
             texts = [item]
             if item.startswith("{"):
                 try:
@@ -508,12 +449,6 @@ def _export_suites(files: ExportFiles, compare_report: bool,
     yield "row_counts", "counts", counts, counts_expectations(counts)
 
 
-def _table_cost(name: str, rows: int) -> float:
-    """Rough seconds to read, scan and validate a table: GX's cost is mostly per expectation."""
-    expectations = len(ANONYMIZED[name].columns) + 2 if name in ANONYMIZED else 0
-    return 0.003 * expectations + 0.5e-6 * rows
-
-
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
     """One suite over one frame; without `result_format`, pass/fail first and details only for a failed suite.
 
@@ -531,34 +466,17 @@ def validate_export(directory: Path, *, result_format: dict | None = None, compa
                     docs_dir: Path | None = None) -> GxValidation:
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
-    Each table is read once, for its suite and its strings. About half of the tables are validated in a
-    forked child (see `forked`) while this process does the others; the privacy and counts suites follow,
-    over the strings of both halves (all here for a large export, see `forked.may_fork`). With `docs_dir`,
-    everything runs here and results are stored through validation definitions so that Data Docs can
-    render them.
+    Each table is read once, for its suite and its strings; the privacy and counts suites follow. With
+    `docs_dir`, results are stored through validation definitions so that Data Docs can render them.
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
     stored = docs_dir is not None
-    names, rows, child = files.names(), files.rows(), None
-    if not stored and len(names) > 1 and may_fork(rows=sum(rows.values())):
-        theirs, names = split_work(names, lambda name: _table_cost(name, rows.get(name, 0)))
-        child = Forked(lambda: _validate_tables(gx_context(), files, theirs, result_format), fork=True)
     context = gx_context(docs_dir)
-    outcomes, texts = _validate_tables(context, files, names, result_format, stored)
-    if child is not None:
-        their_outcomes, their_texts = child.result()
-        outcomes = sorted(outcomes + their_outcomes, key=lambda o: o.suite)
-        texts.update(their_texts)
+    texts: dict[str, list] = {}
+    outcomes = _validate(context, _table_suites(files, files.names(), texts), result_format, stored)
     outcomes += _validate(context, _export_suites(files, compare_report, texts), result_format, stored)
     return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
-
-
-def _validate_tables(context, files: ExportFiles, names: list[str], result_format: dict | None,
-                     stored: bool = False) -> tuple[list[SuiteOutcome], dict[str, list]]:
-    """The outcomes of the table suites of `names`, and the strings of those tables."""
-    texts: dict[str, list] = {}
-    return _validate(context, _table_suites(files, names, texts), result_format, stored), texts
 
 
 def _batch_definition(context):

@@ -1,15 +1,40 @@
-"""Frames with exactly a Pandera schema's columns, order and dtypes (no validation)."""
+"""Frames with exactly a Pandera schema's columns, order and dtypes (no validation), and their Arrow side."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+
+# Text and lists of text are Arrow-backed: values stay in Arrow buffers, checks and writes run in pyarrow.
+TEXT = pd.ArrowDtype(pyarrow.string())
+TEXT_LIST = pd.ArrowDtype(pyarrow.list_(pyarrow.string()))
 
 
 def empty_frame(schema: pa.DataFrameSchema) -> pd.DataFrame:
     """An empty DataFrame with exactly the schema's columns and dtypes."""
-    return pd.DataFrame({name: pd.Series(dtype=col.dtype.type if col.dtype else object)
-                         for name, col in schema.columns.items()})
+    return pd.DataFrame({name: pd.Series(dtype=col.dtype.type) for name, col in schema.columns.items()})
+
+
+def arrow_schema(schema: pa.DataFrameSchema) -> pyarrow.Schema:
+    """The Arrow schema of a table's Parquet file."""
+    def arrow_type(dtype) -> pyarrow.DataType:
+        if isinstance(dtype, pd.ArrowDtype):
+            return dtype.pyarrow_dtype
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            return pyarrow.timestamp("ns", tz="UTC")
+        return {"float64": pyarrow.float64(), "Int64": pyarrow.int64(), "boolean": pyarrow.bool_()}[str(dtype)]
+    return pyarrow.schema([(name, arrow_type(col.dtype.type)) for name, col in schema.columns.items()])
+
+
+def distinct(series: pd.Series) -> tuple[np.ndarray, list]:
+    """(code of each row, -1 where missing; the distinct values in order of first appearance, as Python objects).
+
+    Arrow-backed values convert in one call: iterating them converts one value at a time.
+    """
+    codes, uniques = pd.factorize(series)
+    return codes, pyarrow.array(uniques).to_pylist() if isinstance(uniques.dtype, pd.ArrowDtype) else list(uniques)
 
 
 def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
@@ -17,10 +42,12 @@ def conform(df: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
     out = {}
     for name, col in schema.columns.items():
         series = df[name] if name in df else pd.Series([None] * len(df), dtype=object)
-        dtype = col.dtype.type if col.dtype else object
-        # Column(str) has numpy dtype '<U': astype('<U') would turn None into the text "None".
-        if dtype is object or str(dtype) == "str" or getattr(dtype, "kind", None) in ("O", "U"):
-            out[name] = series.astype(object)
+        dtype = col.dtype.type
+        if series.dtype == dtype:
+            out[name] = series
+        elif isinstance(dtype, pd.ArrowDtype):
+            values = pyarrow.array(series.to_numpy(dtype=object), dtype.pyarrow_dtype, from_pandas=True)
+            out[name] = pd.Series(values, dtype=dtype, index=series.index)
         elif isinstance(dtype, pd.DatetimeTZDtype):
             out[name] = pd.to_datetime(series, utc=True, errors="coerce", cache=False)  # its cache check costs more
         else:

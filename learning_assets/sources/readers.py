@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
 from itertools import groupby
 from pathlib import Path
-from stat import S_ISREG
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -46,7 +45,7 @@ from learning_assets.sources.fields import (
     parse_timestamp,
     text,
 )
-from learning_assets.sources.frames import conform
+from learning_assets.sources.frames import TEXT, conform
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024
@@ -134,7 +133,7 @@ def _rows_frame(rows: list[dict], schema) -> pd.DataFrame:
     return conform(pd.DataFrame.from_records(rows, columns=list(schema.columns)), schema)
 
 
-_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype()}.get
+_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): TEXT}.get
 
 
 def _arrow_frame(table: pa.Table, schema) -> pd.DataFrame:
@@ -655,19 +654,6 @@ def _arrow_timestamps(values: pa.ChunkedArray, naive_tz: tzinfo) -> pa.ChunkedAr
     if bounds["min"].is_valid and not (_MIN_US <= bounds["min"].as_py() and bounds["max"].as_py() < _MAX_US):
         return None
     return stamps
-
-
-def source_bytes(root: Path) -> int:
-    """The size of every regular file under the source directory (symlinks not followed)."""
-    total = 0
-    for folder, _, names in os.walk(root):
-        for name in names:
-            try:
-                info = os.lstat(os.path.join(folder, name))
-            except OSError:
-                continue
-            total += info.st_size if S_ISREG(info.st_mode) else 0
-    return total
 
 
 def history_files(root: Path, days: Iterable[str] | None = None, *, kind: str,

@@ -30,7 +30,7 @@ ANONYMIZED = col.schema("anonymized_capability_refinements", {
     "capability_id": col.pseudonym("cap"),
     "position": col.integer(col.NON_NEGATIVE, nullable=False),
     "timestamp": col.utc_day(),
-    "improvement_type": col.Column(str, col.Check.isin(col.IMPROVEMENT_TYPES + ["other"]), nullable=False),
+    "improvement_type": col.one_of(col.IMPROVEMENT_TYPES + ["other"]),
     **col.before_after(),
     "improvement_percent": col.number(),
     "learned_patterns": col.pseudonyms("pat"),

@@ -1,14 +1,22 @@
-"""Column types of the table specs, as Pandera columns, and the closed value sets they use."""
+"""Column types of the table specs, as Pandera columns, and the closed value sets they use.
+
+Text and lists of text are Arrow-backed (`pd.ArrowDtype`): their values stay in Arrow buffers, not Python
+objects, so type checks compare dtypes, pattern and set checks run in `pyarrow.compute`, and tables go to
+and from Parquet without conversion.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.compute as pc
 from pandera.pandas import Check, Column
+
+from learning_assets.sources.frames import TEXT, TEXT_LIST, distinct
 
 UTC_TS = pd.DatetimeTZDtype(tz="UTC")
 RATE = Check.in_range(0.0, 1.0)
@@ -20,7 +28,7 @@ PATTERN_TYPES = ["function", "class", "import", "structure"]
 
 
 def text(nullable: bool = True, **kw) -> Column:
-    return Column(str, nullable=nullable, **kw)
+    return Column(TEXT, nullable=nullable, **kw)
 
 
 FINITE = Check(lambda s: s.isna() | np.isfinite(s.astype(float)), name="finite")
@@ -54,9 +62,29 @@ def timestamp(nullable: bool = True) -> Column:
 
 
 def text_list() -> Column:
-    """A column of lists of strings (object dtype)."""
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v)),
-                                element_wise=False, name="is_list_of_strings"), nullable=False)
+    """A column of lists of strings."""
+    return Column(TEXT_LIST, nullable=False)
+
+
+def _per_distinct(fn) -> callable:
+    """A check function applying `fn` once per distinct value (JSON text repeats) and spreading the answers."""
+    def check(series: pd.Series) -> pd.Series:
+        codes, values = distinct(series)
+        answers = np.array([bool(fn(v)) for v in values] + [False])
+        return pd.Series(answers[codes], index=series.index)
+    return check
+
+
+def _items_match(pattern: str):
+    """A check function: every item of each list matches `pattern` (all items at once, in pyarrow)."""
+    def check(series: pd.Series) -> pd.Series:
+        lists = pyarrow.array(series)
+        bad = pc.invert(pc.match_substring_regex(pc.list_flatten(lists), pattern))
+        failing = pc.unique(pc.filter(pc.list_parent_indices(lists), bad)).to_numpy()
+        ok = np.ones(len(series), dtype=bool)
+        ok[failing] = False
+        return pd.Series(ok, index=series.index) & series.notna()
+    return check
 
 
 def _json_object(value, numbers_only: bool = False) -> bool:
@@ -71,24 +99,22 @@ def _json_object(value, numbers_only: bool = False) -> bool:
 
 def json_object() -> Column:
     """A dictionary serialized as a JSON object string."""
-    return Column(str, [Check.str_startswith("{"), Check(lambda s: s.map(_json_object), name="is_json_object")],
+    return Column(TEXT, [Check.str_startswith("{"), Check(_per_distinct(_json_object), name="is_json_object")],
                   nullable=False)
 
 
 def scores() -> Column:
     """A JSON object of numeric scores."""
-    return Column(str, Check(lambda s: s.map(lambda v: _json_object(v, numbers_only=True)),
-                             name="is_json_object_of_numbers"), nullable=False)
+    return Column(TEXT, Check(_per_distinct(lambda v: _json_object(v, numbers_only=True)),
+                              name="is_json_object_of_numbers"), nullable=False)
 
 
 def matching(pattern: str, nullable: bool = False, **kw) -> Column:
-    return Column(str, Check.str_matches(pattern), nullable=nullable, **kw)
+    return Column(TEXT, Check.str_matches(pattern), nullable=nullable, **kw)
 
 
 def experts() -> Column:
-    rx = re.compile(EXPERT)
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
-                                element_wise=False, name="list_of_expert_names"), nullable=False)
+    return Column(TEXT_LIST, Check(_items_match(EXPERT), name="list_of_expert_names"), nullable=False)
 
 
 def utc_day(nullable: bool = True) -> Column:
@@ -98,13 +124,12 @@ def utc_day(nullable: bool = True) -> Column:
 
 
 def pseudonym(prefix: str, unique: bool = False, nullable: bool = False) -> Column:
-    return Column(str, Check.str_matches(rf"^{prefix}_[0-9a-f]{{16}}$"), unique=unique, nullable=nullable)
+    return Column(TEXT, Check.str_matches(rf"^{prefix}_[0-9a-f]{{16}}$"), unique=unique, nullable=nullable)
 
 
 def pseudonyms(prefix: str) -> Column:
-    rx = re.compile(rf"^{prefix}_[0-9a-f]{{16}}$")
-    return Column(object, Check(lambda s: s.map(lambda v: isinstance(v, list) and all(rx.match(x) for x in v)),
-                                element_wise=False, name=f"list_of_{prefix}_pseudonyms"), nullable=False)
+    return Column(TEXT_LIST, Check(_items_match(rf"^{prefix}_[0-9a-f]{{16}}$"), name=f"list_of_{prefix}_pseudonyms"),
+                  nullable=False)
 
 
 def before_after() -> dict[str, Column]:
@@ -117,3 +142,8 @@ def before_after() -> dict[str, Column]:
 def schema(name: str, columns: dict[str, Column], **kw) -> pa.DataFrameSchema:
     """A table's schema: exactly these columns, in this order."""
     return pa.DataFrameSchema(columns, name=name, strict=True, ordered=True, **kw)
+
+
+def one_of(values: list[str]) -> Column:
+    """Text that is one of `values`."""
+    return Column(TEXT, Check.isin(values), nullable=False)

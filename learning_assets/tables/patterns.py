@@ -47,7 +47,7 @@ RAW = col.schema("raw_patterns", {
 
 ANONYMIZED = col.schema("anonymized_patterns", {
     "pattern_id": col.pseudonym("pat", unique=True),
-    "pattern_type": col.Column(str, col.Check.isin(col.PATTERN_TYPES + ["other"]), nullable=False),
+    "pattern_type": col.one_of(col.PATTERN_TYPES + ["other"]),
     "code_lines": col.integer(col.NON_NEGATIVE, nullable=False),
     "context": col.text(),
     "quality_score": col.number(col.RATE),

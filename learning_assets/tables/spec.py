@@ -19,6 +19,7 @@ import pandera.pandas as pa
 from learning_assets.privacy.rules import Keep, Rule
 from learning_assets.sources.frames import conform
 from learning_assets.sources.readers import SourceRead
+from learning_assets.tables.columns import TEXT, TEXT_LIST
 
 # The JSON document's sections, in the framework's 1.0 layout; every table writes into one of them.
 SECTIONS = ("capability_metrics", "pattern_statistics", "learning_effectiveness", "analytics_data")
@@ -111,7 +112,7 @@ class TableSpec:
             out.append(f"rules must name the anonymized columns in order {columns}, not {list(self.rules)}")
         for name, rule in self.rules.items():
             col = self.anonymized.columns.get(name)
-            if isinstance(rule, Keep) and col is not None and str(col.dtype) in ("str", "object"):
+            if isinstance(rule, Keep) and col is not None and col.dtype.type in (TEXT, TEXT_LIST):
                 out.append(f"column {name!r} holds text and needs an anonymization rule, not Keep()")
             source = rule.source or name
             if source not in self.raw.columns:

@@ -56,7 +56,7 @@ ANONYMIZED = col.schema("anonymized_task_memories", {
     "agent_id": col.matching(col.AGENT),
     "command": col.matching(col.SLUG),
     "timestamp": col.utc_day(),
-    "outcome": col.Column(str, col.Check.isin(col.OUTCOMES + ["other"]), nullable=False),
+    "outcome": col.one_of(col.OUTCOMES + ["other"]),
     "quality_score": col.number(col.RATE),
     "key_learnings": col.text_list(),
     "patterns_used": col.pseudonyms("pat"),

@@ -6,7 +6,6 @@ from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from learning_assets.defs.export.publish import EXPORT_GROUP
 from learning_assets.exportfiles.atomic import write_atomic
-from learning_assets.memory import heavy_step
 from learning_assets.reports.dashboard import (
     NoExport,
     build,
@@ -21,7 +20,6 @@ HTML_REPORT = "dashboard.html"
 @asset(group_name=EXPORT_GROUP, ins={"published": AssetIn("published_export")},
        description="Learning metrics of the published export: capability success rates and trends, top "
                    "patterns, agent success and duration per day. Also written as <export dir>/dashboard.html.")
-@heavy_step
 def learning_dashboard(context: AssetExecutionContext, published: dict, export_store: ExportStore) -> Output:
     try:
         dash = build(Path(published["path"]))

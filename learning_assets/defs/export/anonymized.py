@@ -3,10 +3,11 @@
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -26,47 +27,48 @@ from learning_assets.defs.export.schema_checks import (
 )
 from learning_assets.defs.metadata import table_metadata
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.forked import Forked, later, may_fork
-from learning_assets.memory import heavy_step
 from learning_assets.privacy.anonymize import Anonymizer, json_doc_strings
-from learning_assets.privacy.prefilter import flagged, to_arrow
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import (
     ROLES,
     VOCABULARY_TRIGGER,
     Scrubber,
     Vocabulary,
+    flagged,
     learn_vocabulary,
+    to_arrow,
 )
+from learning_assets.sources.frames import distinct
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, anonymize_table
+from learning_assets.tables.columns import TEXT, TEXT_LIST
 from resources import Anonymization, SourceDirectory
 
 ANONYMIZED_GROUP = "anonymized"
 
-# Nested records rewritten value by value in Python: a forked child anonymizes them while the step does the
-# other tables, which takes about as long.
-CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
 # Shape (columns, order, dtypes) as the Dagster type; value rules run as the blocking `pandera_schema` check.
 ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
 
 
 def text_values(df: pd.DataFrame, trigger: str | None = None):
-    """Every distinct string in a frame: list elements, and JSON columns decoded to their leaves.
+    """Every distinct string in a frame's text columns: list items, and JSON columns decoded to their leaves.
 
-    With an RE2 `trigger`, only the strings it flags; a JSON document is not even decoded when its text
-    has no escape (so every string in it is a plain substring) and the trigger does not flag it.
+    With a `trigger` (see `privacy.scrub`), only the strings it flags; a JSON document is not even decoded
+    when its text has no escape (so every string in it is a plain substring) and the trigger does not flag it.
     """
     for col in df.columns:
-        values = df[col].dropna()
-        if df[col].dtype != object or values.empty:
-            continue
-        if isinstance(values.iloc[0], list):
-            yield from _flagged({str(v) for items in values for v in items}, trigger)
-        elif str(values.iloc[0]).startswith("{"):
-            docs = _flagged(map(str, values.unique()), None if trigger is None else r"\\|" + trigger)
-            yield from _flagged((s for doc in docs for s in _json_leaves(doc)), trigger)
+        if df[col].dtype == TEXT_LIST:
+            strings = pc.unique(pc.list_flatten(pa.array(df[col])))
+        elif df[col].dtype == TEXT:
+            strings = pc.unique(pa.array(df[col]).drop_null())
         else:
-            yield from _flagged(map(str, values.unique()), trigger)
+            continue
+        if df[col].dtype == TEXT and len(strings) and strings[0].as_py().startswith("{"):
+            docs = _flagged(strings, None if trigger is None else r"\\|" + trigger)
+            leaves = [s for doc in docs for s in _json_leaves(doc)]
+            array = to_arrow(leaves)  # None when a leaf cannot be UTF-8 (a lone surrogate from JSON)
+            yield from leaves if trigger is None or array is None else _flagged(array, trigger)
+        else:
+            yield from _flagged(strings, trigger)
 
 
 def _json_leaves(doc: str) -> list[str]:
@@ -75,12 +77,9 @@ def _json_leaves(doc: str) -> list[str]:
     return [doc] if strings is None else strings
 
 
-def _flagged(values: Iterable[str], trigger: str | None) -> list[str]:
-    """The values `trigger` flags (all of them without one)."""
-    values = list(values)
-    if trigger is None or (array := to_arrow(values)) is None:
-        return values
-    return [values[i] for i in flagged(array, trigger)]
+def _flagged(strings: pa.Array, trigger: str | None) -> list[str]:
+    """The strings `trigger` flags (all of them without one)."""
+    return strings.to_pylist() if trigger is None else strings.take(flagged(strings, trigger)).to_pylist()
 
 
 def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
@@ -90,7 +89,7 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     for df in raw_tables:
         values.extend(text_values(df, VOCABULARY_TRIGGER))
         if "agent_id" in df:
-            agent_ids.update(df["agent_id"].dropna().unique())
+            agent_ids.update(distinct(df["agent_id"])[1])
     return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
@@ -99,7 +98,6 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
     description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
 )
-@heavy_step
 def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
     vocab = learn_source_vocabulary(source.root(), raw_tables.values())
     context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
@@ -150,23 +148,15 @@ def anonymized_output(table: AnonymizedTable) -> Output:
     check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
     can_subset=True,
 )
-@heavy_step
 def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
     """Every selected table anonymized in one step with one scrubber, so text that several tables share
-    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts.
-    The tables in `CHILD_TABLES` are anonymized by a forked child meanwhile (see `forked`)."""
+    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
     pseudonymize = Pseudonymizer(anonymization.secret())
     scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
     selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
-    forked = [table for table in selected if table in CHILD_TABLES]
-    child = (Forked(lambda: list(anonymize_tables(raw_tables, forked, pseudonymize, scrubber, checked)),
-                    fork=may_fork(rows=sum(len(raw_tables[t]) for t in selected)))
-             if forked else None)
-    own = anonymize_tables(raw_tables, [t for t in selected if t not in CHILD_TABLES], pseudonymize, scrubber,
-                           checked)
-    for table in chain(own, later(child)):
+    for table in anonymize_tables(raw_tables, selected, pseudonymize, scrubber, checked):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 

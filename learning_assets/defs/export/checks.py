@@ -26,7 +26,6 @@ from dagster import (
 from learning_assets.defs.export.publish import learning_export
 from learning_assets.exportfiles.manifest import verify_manifest
 from learning_assets.exportfiles.versions import check_directory
-from learning_assets.memory import heavy_step
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.quality.validate import (
     markdown_table,
@@ -58,7 +57,6 @@ def manifest_intact(learning_export: dict) -> AssetCheckResult:
              description="Every string of every exported file is a fixed name, a pseudonym, a placeholder or text "
                          "of allowed words with no learned user, host or project name (shares no code with "
                          "the scrubber).")
-@heavy_step
 def no_sensitive_values(learning_export: dict, vocabulary: dict) -> AssetCheckResult:
     findings = scan_export(Path(learning_export["staged_path"]), vocabulary)
     return AssetCheckResult(passed=not findings, severity=AssetCheckSeverity.ERROR,
@@ -88,7 +86,6 @@ def export_json_schema(learning_export: dict) -> AssetCheckResult:
            for name, desc in GX_CHECKS.values()],
     ins={"staged": AssetIn(learning_export.key)},
 )
-@heavy_step
 def great_expectations_checks(staged: dict):
     """Every GX suite over the staged export in one ephemeral context; one result per check."""
     options = staged.get("options") or {}

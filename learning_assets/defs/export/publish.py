@@ -21,7 +21,6 @@ from learning_assets.exportfiles.document import build_document, export_metadata
 from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.write import write_export
 from learning_assets.governance.audit import record_export
-from learning_assets.memory import heavy_step
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber, Vocabulary
 from learning_assets.sources.window import validate
@@ -98,7 +97,6 @@ def _framework_version(source: SourceDirectory) -> str:
          "report": AssetIn("anonymization_report")},
     description="The complete export, staged out of sight until its blocking checks pass.",
 )
-@heavy_step
 def learning_export(context: AssetExecutionContext, config: ExportConfig, source: SourceDirectory,
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance,
                     report: dict, **tables: pd.DataFrame) -> Output:

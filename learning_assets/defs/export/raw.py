@@ -4,7 +4,6 @@
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -25,9 +24,7 @@ from learning_assets.defs.export.schema_checks import (
 )
 from learning_assets.defs.metadata import skips_markdown, table_metadata
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.forked import Forked, later, may_fork
-from learning_assets.memory import heavy_step
-from learning_assets.sources.readers import SourceRead, source_bytes
+from learning_assets.sources.readers import SourceRead
 from learning_assets.tables import RAW, SPECS
 from resources import SourceDirectory
 
@@ -68,12 +65,6 @@ def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
     })
 
 
-# Nested JSON records parsed value by value in Python: a forked child reads them while the step reads the
-# other tables, which (with Dagster's work on each output) takes about as long.
-CHILD_TABLES = frozenset({"task_memories", "code_outcomes", "patterns"})
-# The largest flat source, parsed by pyarrow.json on two threads of its own: read after the child is done,
-# when both cores are free.
-AFTER_CHILD = frozenset({"agent_executions"})
 
 def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterator[TableRead]:
     """Each of `tables` read and made a frame (a reader serving two tables runs once), checked if in `checked`."""
@@ -97,20 +88,12 @@ def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterato
     check_specs=[schema_check_spec("raw", table) for table in SPECS],
     can_subset=True,
 )
-@heavy_step
 def raw_tables(context: AssetExecutionContext, source: SourceDirectory):
     """Every selected source read in one step (one process start, not one per table, under the
-    multiprocess executor), each table with its own timing, account of skips and schema check.
-    The tables in `CHILD_TABLES` are read by a forked child meanwhile (see `forked`)."""
-    root, tz = source.root(), source.tz()
+    multiprocess executor), each table with its own timing, account of skips and schema check."""
     selected = [table for table in SPECS if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "raw", table)}
-    forked = [table for table in selected if table in CHILD_TABLES]
-    child = (Forked(lambda: list(read_tables(root, tz, forked, checked)),
-                    fork=may_fork(source_bytes=source_bytes(root))) if forked else None)
-    own = [table for table in selected if table not in CHILD_TABLES]
-    for table in chain(read_tables(root, tz, [t for t in own if t not in AFTER_CHILD], checked), later(child),
-                       read_tables(root, tz, [t for t in own if t in AFTER_CHILD], checked)):
+    for table in read_tables(source.root(), source.tz(), selected, checked):
         yield from with_schema_check(raw_output(context, table), "raw", table.report)
 
 

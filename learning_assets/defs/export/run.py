@@ -177,33 +177,6 @@ def run_export(source: str | None = None, output: str | None = None, *, compress
                         seconds=time.monotonic() - started, warnings=warnings)
 
 
-def execute_uncaptured(job, *, instance: DagsterInstance, run_config: dict, resources: dict | None = None):
-    """`job.execute_in_process(...)` that does not hold every step's output until the run ends.
-
-    `execute_in_process` keeps each output for `output_for_node`; an export reads what it needs from
-    the run's events, and holding the raw and anonymized tables (the IO manager has them on disk) costs
-    their whole size for the rest of the run: 200 MB of the peak at ten times the design's limits. This is
-    the call `execute_in_process` makes, with capturing off (no op or asset selection, no partition).
-    """
-    from dagster._core.definitions.job_base import InMemoryJob
-    from dagster._core.execution.execute_in_process import (
-        core_execute_in_process,
-        merge_run_tags,
-        type_check_and_normalize_args,
-    )
-
-    run_config, op_selection, asset_selection, resource_defs, _, input_values = type_check_and_normalize_args(
-        run_config=run_config, resources=resources)
-    ephemeral = job.as_ephemeral_job(resource_defs=resource_defs, input_values=input_values,
-                                     op_selection=op_selection, asset_selection=asset_selection)
-    return core_execute_in_process(
-        job=InMemoryJob(job_def=ephemeral), run_config=run_config, instance=instance,
-        output_capturing_enabled=False, raise_on_error=False,
-        run_tags=merge_run_tags(job_def=job, partition_key=None, tags=None, asset_selection=asset_selection,
-                                instance=instance, run_config=run_config),
-        asset_selection=frozenset(asset_selection))
-
-
 def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
     """Run the job holding the instance home's export lock; returns (result, instance).
 
@@ -220,7 +193,7 @@ def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
     try:
         with exclusive(Path(home) / LOCK_FILE, f"with the Dagster instance in {home}"):
             instance = instance or DagsterInstance.get()
-            return execute_uncaptured(job, instance=instance, run_config=config), instance
+            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False), instance
     except ExportBusy as exc:
         raise ExportFailed(str(exc)) from None
 

@@ -45,7 +45,7 @@ def schema_report(layer: str, table: str, df) -> dict:
 
 def schema_check_result(layer: str, table: str, df, report: dict | None = None) -> AssetCheckResult:
     """The `pandera_schema` check's result for one table (`layer` raw or anonymized) as an AssetCheckResult,
-    from `report` when it was made already (by a forked child, say).
+    from `report` when the asset step made it already.
 
     Blocking (ERROR) for anonymized tables, a warning for raw ones.
     Usable from the asset that makes the table (with a matching check spec) as well as from an asset check.

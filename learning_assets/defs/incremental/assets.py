@@ -37,7 +37,6 @@ from pydantic import Field
 from learning_assets.defs.export.anonymized import learn_source_vocabulary
 from learning_assets.exportfiles import incremental as inc
 from learning_assets.exportfiles.manifest import verify_manifest
-from learning_assets.memory import heavy_step
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber
@@ -104,7 +103,6 @@ def _table_metadata(info: dict) -> dict:
     backfill_policy=SINGLE_RUN,
     can_subset=False,
 )
-@heavy_step
 def daily_tables(context: AssetExecutionContext, source: SourceDirectory, export_store: ExportStore,
                  anonymization: Anonymization, governance: Governance):
     _consent(context, governance, source)
@@ -180,7 +178,6 @@ def _today() -> str:
            for t, key in SNAPSHOT_KEYS.items()],
     can_subset=False,
 )
-@heavy_step
 def snapshot_tables(context: AssetExecutionContext, config: SnapshotConfig, source: SourceDirectory,
                     export_store: ExportStore, anonymization: Anonymization, governance: Governance):
     _consent(context, governance, source)

@@ -10,10 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dagster import DagsterInstance
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
 
 from learning_assets.definitions import build_definitions
 from learning_assets.defs.export.run import ExportFailed, _failure_message
@@ -26,6 +22,9 @@ from learning_assets.defs.incremental.assets import (
 from learning_assets.exportfiles import incremental as inc
 
 DAILY_JOB = "daily_export_job"
+# The run tags that make one run cover a range of partitions (dagster-io/dagster#10441, "single-run backfills").
+PARTITION_RANGE_START_TAG = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END_TAG = "dagster/asset_partition_range_end"
 SNAPSHOT_JOB = "snapshot_export_job"
 
 
@@ -104,7 +103,7 @@ def run_backfill(start: str, end: str, source: str | None = None, output: str | 
     """
 
     days = validate_range(start, end)
-    tags = {ASSET_PARTITION_RANGE_START_TAG: days[0], ASSET_PARTITION_RANGE_END_TAG: days[-1]}
+    tags = {PARTITION_RANGE_START_TAG: days[0], PARTITION_RANGE_END_TAG: days[-1]}
     result, root = _run(DAILY_JOB, source, output, instance, resources, log_level, tags=tags)
     published = _partition_metadata(result, DAILY_PUBLISHED)
     staged = _partition_metadata(result, DAILY_STAGED)
