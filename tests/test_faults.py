@@ -253,7 +253,7 @@ def small_disk(tmp_path):
 def fill(directory: Path, leave: int) -> Path:
     """Fill the file system of `directory` until fewer than `leave` bytes are free."""
     filler = directory / ".filler"
-    with open(filler, "wb") as fh:
+    with open(filler, "wb", buffering=0) as fh:  # unbuffered: closing has nothing left to write
         try:
             while os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize > leave:
                 fh.write(b"\0" * 16384)
