@@ -257,7 +257,6 @@ def fill(directory: Path, leave: int) -> Path:
         try:
             while os.statvfs(directory).f_bavail * os.statvfs(directory).f_frsize > leave:
                 fh.write(b"\0" * 16384)
-                fh.flush()
         except OSError:
             pass
     return filler
