@@ -78,7 +78,7 @@ def _per_distinct(fn) -> callable:
 def _items_match(pattern: str):
     """A check function: every item of each list matches `pattern` (all items at once, in pyarrow)."""
     def check(series: pd.Series) -> pd.Series:
-        lists = pyarrow.array(series)
+        lists = arrow_values(series)
         bad = pc.invert(pc.match_substring_regex(pc.list_flatten(lists), pattern))
         failing = pc.unique(pc.filter(pc.list_parent_indices(lists), bad)).to_numpy()
         ok = np.ones(len(series), dtype=bool)
@@ -428,6 +428,12 @@ def arrow_schema(schema: pa.DataFrameSchema) -> pyarrow.Schema:
             return pyarrow.timestamp("ns", tz="UTC")
         return {"float64": pyarrow.float64(), "Int64": pyarrow.int64(), "boolean": pyarrow.bool_()}[str(dtype)]
     return pyarrow.schema([(name, arrow_type(col.dtype.type)) for name, col in schema.columns.items()])
+
+
+def arrow_values(series: pd.Series, arrow_type: pyarrow.DataType | None = None) -> pyarrow.Array:
+    """A column's values as one Arrow array (an Arrow-backed column may hold several chunks)."""
+    values = pyarrow.array(series, arrow_type, from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pyarrow.ChunkedArray) else values
 
 
 def distinct(series: pd.Series) -> tuple[np.ndarray, list]:

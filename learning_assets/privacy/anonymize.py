@@ -26,6 +26,7 @@ from schemas.tables import (
     PATTERN_TYPES,
     TEXT,
     TEXT_LIST,
+    arrow_values,
     conform,
     distinct,
 )
@@ -64,7 +65,7 @@ def _spread(codes: np.ndarray, values: list[str], missing: str | None, index: pd
 
 def _lists(series: pd.Series) -> pa.ListArray:
     """A column of lists of text as one Arrow array."""
-    return pa.array(series, pa.list_(pa.string()), from_pandas=True)
+    return arrow_values(series, pa.list_(pa.string()))
 
 
 def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Series:

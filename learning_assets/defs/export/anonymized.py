@@ -43,7 +43,14 @@ from learning_assets.privacy.scrub import (
     to_arrow,
 )
 from resources import Anonymization, SourceDirectory
-from schemas.tables import ANONYMIZED, TABLE_NAMES, TEXT, TEXT_LIST, distinct
+from schemas.tables import (
+    ANONYMIZED,
+    TABLE_NAMES,
+    TEXT,
+    TEXT_LIST,
+    arrow_values,
+    distinct,
+)
 
 ANONYMIZED_GROUP = "anonymized"
 
@@ -59,9 +66,9 @@ def text_values(df: pd.DataFrame, trigger: str | None = None):
     """
     for col in df.columns:
         if df[col].dtype == TEXT_LIST:
-            strings = pc.unique(pc.list_flatten(pa.array(df[col])))
+            strings = pc.unique(pc.list_flatten(arrow_values(df[col])))
         elif df[col].dtype == TEXT:
-            strings = pc.unique(pa.array(df[col]).drop_null())
+            strings = pc.unique(arrow_values(df[col]).drop_null())
         else:
             continue
         if df[col].dtype == TEXT and len(strings) and strings[0].as_py().startswith("{"):
