@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import weakref
 from collections import OrderedDict
 
 import pandas as pd
@@ -31,16 +32,18 @@ def _signature(path: str) -> tuple[int, int]:
 
 
 class _TableIO(UPathIOManager):
-    """Writes every table to Parquet, and keeps the tables it wrote most recently, up to `cache_bytes`
-    (by their Arrow size), to hand them to downstream steps in this process as they are instead of
-    reading them back. A table is handed out only while its file is unchanged, so it cannot go stale."""
+    """Writes every table to Parquet, and hands downstream steps in this process the frame it wrote
+    instead of reading it back: the newest ones up to `cache_bytes` (by their Arrow size) are kept for
+    that, and any other as long as something else still holds it (the result of an in-process run keeps
+    every output). A table is handed out only while its file is unchanged, so it cannot go stale."""
 
     extension = ""
 
     def __init__(self, base_path: UPath, cache_bytes: int):
         super().__init__(base_path=base_path)
         self._cache_bytes = cache_bytes
-        self._held: OrderedDict[str, tuple[pd.DataFrame, tuple[int, int], int]] = OrderedDict()
+        self._written: dict[str, tuple[weakref.ref, tuple[int, int]]] = {}
+        self._kept: OrderedDict[str, tuple[pd.DataFrame, int]] = OrderedDict()
 
     def dump_to_path(self, context: OutputContext, obj, path: UPath) -> None:
         if isinstance(obj, pd.DataFrame):
@@ -51,22 +54,26 @@ class _TableIO(UPathIOManager):
             path.write_text(json.dumps(obj, default=str))
 
     def _hold(self, path: str, frame: pd.DataFrame, size: int) -> None:
-        self._held.pop(path, None)
+        self._written.pop(path, None)
+        self._kept.pop(path, None)
         index = frame.index
-        if size > self._cache_bytes or not (isinstance(index, pd.RangeIndex) and index.start == 0
-                                           and index.step == 1):
-            return
-        self._held[path] = (frame, _signature(path), size)
-        total = sum(entry[2] for entry in self._held.values())
-        while total > self._cache_bytes:
-            _, (_, _, evicted) = self._held.popitem(last=False)
-            total -= evicted
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+            return  # the file reads back with a 0..n index
+        self._written[path] = (weakref.ref(frame), _signature(path))
+        if size <= self._cache_bytes:
+            self._kept[path] = (frame, size)
+            total = sum(entry[1] for entry in self._kept.values())
+            while total > self._cache_bytes:
+                _, (_, evicted) = self._kept.popitem(last=False)
+                total -= evicted
 
     def load_from_path(self, context: InputContext, path: UPath):
-        held = self._held.get(str(path))
-        if held is not None and held[1] == _signature(str(path)):
-            self._held.move_to_end(str(path))
-            return held[0]
+        written = self._written.get(str(path))
+        frame = written[0]() if written is not None and written[1] == _signature(str(path)) else None
+        if frame is not None:
+            if str(path) in self._kept:
+                self._kept.move_to_end(str(path))
+            return frame
         with open(str(path), "rb") as fh:
             is_parquet = fh.read(4) == PARQUET_MAGIC
         return read_arrow_frame(str(path)) if is_parquet else json.loads(path.read_text())
@@ -78,8 +85,8 @@ class TableIOManager(ConfigurableIOManagerFactory):
     base_dir: str | None = Field(default=None, description="Defaults to the instance's storage directory.")
     cache_mb: int = Field(default=64, ge=0, description=(
         "Tables kept in memory for later steps of the same process (the in-process executor), by their Arrow "
-        "size (as pandas frames of strings they take a few times more), newest first; the rest are read back "
-        "from Parquet. 64 MB holds every table of a typical project."))
+        "size, newest first; the rest are read back from Parquet unless still held elsewhere (an in-process "
+        "run's result holds every output). 64 MB holds every table of a typical project."))
 
     def create_io_manager(self, context: InitResourceContext) -> _TableIO:
         base = self.base_dir or context.instance.storage_directory()

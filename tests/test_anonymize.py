@@ -9,6 +9,7 @@ import os
 import stat
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -215,6 +216,20 @@ def test_expert_names_keep_their_own_pseudonym_or_framework_name():
     out = Anonymizer(pseudo, Scrubber(pseudo)).experts(lists)
     assert out.tolist() == [["expert-security", pseudo("expert", custom[0])],
                             [pseudo("expert", c) for c in custom[1:]], ["expert-testing"]]
+
+
+def test_columns_of_several_arrow_chunks_anonymize_as_one():
+    """Tables read from Parquet or by Arrow's JSON reader hold their columns in several chunks."""
+    rows = [{"task_id": f"task-{i}", "key_learnings": [f"see task-{i % 3}", "fine"], "patterns_used": ["pat_1"],
+             "similar_tasks": [f"task-{i + 1}"] if i % 2 else [], "context": "{}", "metadata": "{}",
+             "timestamp": "2026-03-01T10:00:00+00:00"} for i in range(6)]
+    whole = conform(pd.DataFrame(rows), RAW["task_memories"])
+    chunked = whole.apply(lambda column: pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(
+        [pa.array(column.iloc[:2]), pa.array(column.iloc[2:])]))) if isinstance(column.dtype, pd.ArrowDtype)
+        else column)
+    assert pa.array(chunked["key_learnings"]).num_chunks == 2
+    out = anonymize_table("task_memories", chunked, Anonymizer(pseudo, Scrubber(pseudo)))
+    assert out.equals(anonymize_table("task_memories", whole, Anonymizer(pseudo, Scrubber(pseudo))))
 
 
 def test_enumerations_keep_their_values_and_generalize_the_rest():

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pytest
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
@@ -212,7 +213,12 @@ def test_text_frame_holds_each_distinct_string_once_per_column_at_its_first_row(
                           "l": pd.Series([["y", "x"], [], ["y"], ["z"]], dtype=TEXT_LIST),
                           "j": pd.Series(['{"k": "v"}', "{bad", '{"k": "w"}', "plain"], dtype=TEXT),
                           "n": [1, 2, 3, 4]})
+    chunked = table.apply(lambda column: pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array(
+        [pa.array(column.iloc[:1]), pa.array(column.iloc[1:])]))) if isinstance(column.dtype, pd.ArrowDtype)
+        else column)  # as read from Parquet in row groups
     files = ExportFiles(Path("export"), tables={"t": table}, json_files={"f.json": {"k": ["x", "/p"]}})
+    assert text_frame(files).equals(text_frame(ExportFiles(Path("export"), tables={"t": chunked},
+                                                           json_files=files.json_files)))
     assert list(text_frame(files).itertuples(index=False, name=None)) == [
         ("tables/t.parquet", "a", 0, "x"),
         ("tables/t.parquet", "l", 0, "y"), ("tables/t.parquet", "l", 0, "x"), ("tables/t.parquet", "l", 3, "z"),

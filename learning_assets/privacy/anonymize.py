@@ -40,8 +40,7 @@ from learning_assets.privacy.rules import (
 )
 from learning_assets.privacy.scrub import Scrubber
 from learning_assets.privacy.vocabulary import framework_names
-from learning_assets.sources.frames import distinct
-from learning_assets.tables.columns import TEXT, TEXT_LIST
+from learning_assets.sources.frames import TEXT, TEXT_LIST, arrow_values, distinct
 
 # Keys of free-form context/metadata dictionaries that may leave the project; everything else is dropped.
 ALLOWED_KEYS = frozenset({
@@ -67,7 +66,7 @@ def _spread(codes: np.ndarray, values: list[str], missing: str | None, index: pd
 
 def _lists(series: pd.Series) -> pa.ListArray:
     """A column of lists of text as one Arrow array."""
-    return pa.array(series, pa.list_(pa.string()), from_pandas=True)
+    return arrow_values(series, pa.list_(pa.string()))
 
 
 def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Series:

@@ -38,8 +38,8 @@ import pyarrow.parquet as pq
 
 from learning_assets.exportfiles.parquet import read_arrow_frame
 from learning_assets.exportfiles.versions import read_json
+from learning_assets.sources.frames import TEXT, TEXT_LIST, arrow_values
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, document_rows
-from learning_assets.tables.columns import TEXT, TEXT_LIST
 
 SAMPLE_ROWS = 20
 PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
@@ -226,7 +226,7 @@ def _json_strings(value: Any, path: str = "$"):
 
 def _first_occurrences(column: pd.Series) -> tuple[list[str], list[int]]:
     """(text, first row) for each distinct text of a text column (list items one by one), pseudonyms left out."""
-    values = pyarrow.array(column)
+    values = arrow_values(column)
     rows = np.arange(len(values))
     if pyarrow.types.is_list(values.type):
         rows, values = pc.list_parent_indices(values).to_numpy(), pc.list_flatten(values)

@@ -28,6 +28,12 @@ def arrow_schema(schema: pa.DataFrameSchema) -> pyarrow.Schema:
     return pyarrow.schema([(name, arrow_type(col.dtype.type)) for name, col in schema.columns.items()])
 
 
+def arrow_values(series: pd.Series, arrow_type: pyarrow.DataType | None = None) -> pyarrow.Array:
+    """A column's values as one Arrow array (an Arrow-backed column may hold several chunks)."""
+    values = pyarrow.array(series, arrow_type, from_pandas=True)
+    return values.combine_chunks() if isinstance(values, pyarrow.ChunkedArray) else values
+
+
 def distinct(series: pd.Series) -> tuple[np.ndarray, list]:
     """(code of each row, -1 where missing; the distinct values in order of first appearance, as Python objects).
 

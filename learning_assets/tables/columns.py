@@ -12,11 +12,10 @@ import json
 import numpy as np
 import pandas as pd
 import pandera.pandas as pa
-import pyarrow
 import pyarrow.compute as pc
 from pandera.pandas import Check, Column
 
-from learning_assets.sources.frames import TEXT, TEXT_LIST, distinct
+from learning_assets.sources.frames import TEXT, TEXT_LIST, arrow_values, distinct
 
 UTC_TS = pd.DatetimeTZDtype(tz="UTC")
 RATE = Check.in_range(0.0, 1.0)
@@ -78,7 +77,7 @@ def _per_distinct(fn) -> callable:
 def _items_match(pattern: str):
     """A check function: every item of each list matches `pattern` (all items at once, in pyarrow)."""
     def check(series: pd.Series) -> pd.Series:
-        lists = pyarrow.array(series)
+        lists = arrow_values(series)
         bad = pc.invert(pc.match_substring_regex(pc.list_flatten(lists), pattern))
         failing = pc.unique(pc.filter(pc.list_parent_indices(lists), bad)).to_numpy()
         ok = np.ones(len(series), dtype=bool)

@@ -38,9 +38,8 @@ from learning_assets.privacy.scrub import (
     learn_vocabulary,
     to_arrow,
 )
-from learning_assets.sources.frames import distinct
+from learning_assets.sources.frames import TEXT, TEXT_LIST, arrow_values, distinct
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, anonymize_table
-from learning_assets.tables.columns import TEXT, TEXT_LIST
 from resources import Anonymization, SourceDirectory
 
 ANONYMIZED_GROUP = "anonymized"
@@ -57,9 +56,9 @@ def text_values(df: pd.DataFrame, trigger: str | None = None):
     """
     for col in df.columns:
         if df[col].dtype == TEXT_LIST:
-            strings = pc.unique(pc.list_flatten(pa.array(df[col])))
+            strings = pc.unique(pc.list_flatten(arrow_values(df[col])))
         elif df[col].dtype == TEXT:
-            strings = pc.unique(pa.array(df[col]).drop_null())
+            strings = pc.unique(arrow_values(df[col]).drop_null())
         else:
             continue
         if df[col].dtype == TEXT and len(strings) and strings[0].as_py().startswith("{"):
