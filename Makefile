@@ -33,7 +33,7 @@ dev: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1
 
 benchmark: install
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.export
 
 clean:
 	rm -rf $(VENV) .dagster_home export
