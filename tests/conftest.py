@@ -7,8 +7,10 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 import warnings
 from pathlib import Path
 
@@ -151,3 +153,21 @@ def one_line_error(proc, *fragments) -> str:
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
     return lines[0]
+
+
+@contextlib.contextmanager
+def tmpfs(mountpoint: Path, size: str):
+    """A size-limited tmpfs at `mountpoint` (a real file system that fills up); skips the test where mounting
+    is not permitted."""
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a size-limited tmpfs needs root")
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755",
+                           f"learning-test-{uuid.uuid4().hex[:8]}", str(mountpoint)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+    try:
+        yield mountpoint
+    finally:
+        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
+            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)

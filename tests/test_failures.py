@@ -17,7 +17,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tarfile
 import uuid
 from pathlib import Path
@@ -27,7 +26,7 @@ from dagster import DagsterInstance
 
 from learning_assets.defs.export.run import ExportFailed, run_export
 from learning_assets.governance.consent import ConsentStore
-from tests.conftest import TEST_KEY, learning, one_line_error
+from tests.conftest import TEST_KEY, learning, one_line_error, tmpfs
 
 CORPUS = Path(__file__).resolve().parent / "bad_input"
 CLASS_NAME = re.compile(r"\b[A-Z][A-Za-z]*(?:Error|Exception|Invalid)\b")
@@ -357,19 +356,8 @@ def test_consent_revoked_during_the_run_is_said_once(home, empty_source, tmp_pat
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 64 kB tmpfs; skipped where mounting is not permitted (as in test_faults and test_cli)."""
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", f"learning-test-{uuid.uuid4().hex[:8]}",
-                           str(mountpoint)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small", "64k") as mountpoint:
         yield mountpoint
-    finally:
-        subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
 
 
 def test_a_full_export_directory_is_refused_and_left_clean(home, empty_source, small_disk):

@@ -37,7 +37,7 @@ from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.sources.frames import empty_frame
 from learning_assets.tables import ANONYMIZED
 from resources.export_store import EXPORTS, LATEST, STAGING, ExportStore
-from tests.conftest import TEST_KEY
+from tests.conftest import TEST_KEY, tmpfs
 from tests.procs import start_group, stop_group, tail
 
 REPO = Path(__file__).resolve().parent.parent
@@ -234,20 +234,9 @@ def test_kill_9_at_random_moments_of_writing_and_publishing(tmp_path):
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MB tmpfs (a real file system that fills up); skipped where mounting is not permitted."""
-    mountpoint = tmp_path / "small"
-    mountpoint.mkdir()
-    if os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("mounting a size-limited tmpfs needs root")
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m,mode=0755", f"learning-test-{os.getpid()}",
-                           str(mountpoint)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
-    try:
+    """A 2 MB tmpfs: a real file system that fills up."""
+    with tmpfs(tmp_path / "small", "2m") as mountpoint:
         yield mountpoint
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], capture_output=True)
 
 
 def fill(directory: Path, leave: int) -> Path:
