@@ -39,7 +39,7 @@ from learning_assets.exportfiles.manifest import sha256_file
 from learning_assets.exportfiles.parquet import write_table
 from learning_assets.privacy.anonymize import Anonymizer
 from learning_assets.privacy.scrub import Vocabulary
-from learning_assets.sources.readers import DAY_FILE, SourceRead, find
+from learning_assets.sources.readers import DAY_FILE, SourceRead, find, near_days
 from learning_assets.tables import DAILY, SNAPSHOT, SPECS, anonymize_table, read_tables
 
 try:  # POSIX advisory locks; elsewhere the index update is still atomic, just not serialized
@@ -83,10 +83,6 @@ def day_range(start: str, end: str) -> list[str]:
     if a > b:
         raise ValueError(f"start {start} is after end {end}")
     return [(a + timedelta(days=i)).isoformat() for i in range((b - a).days + 1)]
-
-
-def _shift(day: str, n: int) -> str:
-    return (date.fromisoformat(day) + timedelta(days=n)).isoformat()
 
 
 def day_of(ts: datetime | None) -> str | None:
@@ -532,7 +528,7 @@ def detect_changes(root: Path, tz: tzinfo, cursor: dict | None, first_day: str |
     for rel, old in prev_files.items():
         m = DAY_FILE.match(Path(rel).name)
         if m and rel not in files and not (root / rel).exists():
-            changed |= {d for d in (_shift(m.group(2), -1), m.group(2), _shift(m.group(2), 1)) if partition(d)}
+            changed |= {d for d in near_days([m.group(2)]) if partition(d)}
 
     for rel, table in DATED_FILES.items():
         path = find(root, rel)

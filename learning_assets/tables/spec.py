@@ -18,7 +18,7 @@ import pandera.pandas as pa
 
 from learning_assets.privacy.rules import Keep, Rule
 from learning_assets.sources.frames import conform
-from learning_assets.sources.readers import SourceRead
+from learning_assets.sources.readers import SourceRead, near_days
 from learning_assets.tables.columns import TEXT, TEXT_LIST
 
 # The JSON document's sections, in the framework's 1.0 layout; every table writes into one of them.
@@ -141,10 +141,5 @@ class TableSpec:
         """A daily table's records of the UTC `days` (and, from day files, of their neighbours)."""
         wanted = sorted(set(days))
         if self.incremental.day_files is not None:
-            wanted = sorted({d for day in wanted for d in _neighbours(day)})
+            wanted = sorted(near_days(wanted))
         return self.read(root, tz, days=wanted)[self.name]
-
-
-def _neighbours(day: str) -> tuple[str, str, str]:
-    d = pd.Timestamp(day)
-    return tuple((d + pd.Timedelta(days=n)).strftime("%Y-%m-%d") for n in (-1, 0, 1))
