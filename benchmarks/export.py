@@ -38,6 +38,7 @@ from benchmarks.generator import SCALES, generate
 OUT = Path(__file__).resolve().parent / "out"
 REPO = Path(__file__).resolve().parent.parent
 KEY = "benchmark-key-0123456789abcdef0123456789abcdef"
+LEARNING = [sys.executable, "-m", "learning_assets.cli"]
 
 
 def source_for(scale: str) -> Path:
@@ -112,13 +113,16 @@ class Scenarios:
         path.mkdir(parents=True)
         return path
 
+    def _grant_consent(self, env: dict, run: Path) -> None:
+        """Consent for the source in the run's instance home, as `learning consent grant` records it."""
+        subprocess.run([*LEARNING, "consent", "grant", "--source", str(self.source)], env=env, cwd=run, check=True,
+                       capture_output=True)
+
     def _export(self, code: Path, name: str) -> dict:
         run = self._fresh(name)
         env = _env(code, run / "home")
-        learning = [sys.executable, "-m", "learning_assets.cli"]
-        subprocess.run([*learning, "consent", "grant", "--source", str(self.source)], env=env, cwd=run, check=True,
-                       capture_output=True)
-        return measure([*learning, "export", "--source", str(self.source), "--output", str(run / "export"),
+        self._grant_consent(env, run)
+        return measure([*LEARNING, "export", "--source", str(self.source), "--output", str(run / "export"),
                         "--quiet"], env, run)
 
     def floor(self) -> dict:
@@ -139,8 +143,7 @@ class Scenarios:
     def ui(self) -> dict:
         run = self._fresh("ui")
         env = _env(REPO, run / "home", LEARNING_SOURCE_DIR=str(self.source), LEARNING_EXPORT_DIR=str(run / "export"))
-        subprocess.run([sys.executable, "-m", "learning_assets.cli", "consent", "grant", "--source", str(self.source)],
-                       env=env, cwd=run, check=True, capture_output=True)
+        self._grant_consent(env, run)
         dagster = str(Path(sys.executable).with_name("dagster"))
         return measure([dagster, "job", "execute", "-m", "learning_assets.definitions", "-j", "learning_export_job"],
                        env, run)

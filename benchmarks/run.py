@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.export import source_for
+
 OUT = Path(__file__).resolve().parent / "out"
 DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
@@ -36,15 +38,6 @@ LAZY_MODULES = ("encodings.utf_8_sig", "jsonschema", "multiprocessing.synchroniz
 # The analytics path compared with the floor: agent executions read, anonymized, type-checked, stored and
 # validated (their share of the multi-table steps).
 ANALYTICS_TABLES = (("raw", "agent_executions"), ("anonymized", "agent_executions"))
-
-
-def source_for(scale: str) -> Path:
-    root = OUT / scale / ".tapps-agents"
-    if not (root / "analytics").is_dir():
-        from benchmarks.generator import SCALES, generate
-
-        generate(root, SCALES[scale], seed=7)
-    return root
 
 
 def _rss_mb() -> float:
