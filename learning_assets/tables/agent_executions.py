@@ -62,9 +62,7 @@ def _migrate(mig: Migration) -> dict:
     """The total only: 1.0 per-agent details are not anonymized."""
     section = mig.section("analytics_data")
     if section:
-        note = "analytics_data: per-agent and per-workflow details (only execution totals are kept)"
-        if note not in mig.dropped:
-            mig.dropped.append(note)
+        mig.drop("analytics_data: per-agent and per-workflow details (only execution totals are kept)")
     agents = section.get("agents") if isinstance(section.get("agents"), list) else []
     return {"agent_executions": m.sum_counts(agents, "total_executions", "executions"), "agents_per_day": []}
 

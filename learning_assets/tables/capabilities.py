@@ -185,7 +185,7 @@ def _migrate(mig: Migration) -> dict:
                                                                          else 0),
         })
     if any(set(c) - _METRIC_FIELDS for c in raw):
-        mig.dropped.append("capability_metrics.capabilities: fields other than the metrics")
+        mig.drop("capability_metrics.capabilities: fields other than the metrics")
     return {
         "total_capabilities": len(caps),
         "average_success_rate": m.mean([c["success_rate"] for c in caps]),

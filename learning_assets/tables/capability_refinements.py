@@ -59,7 +59,7 @@ def _migrate(mig: Migration) -> dict:
                 by_type.setdefault(name, {"count": 0, "average_improvement_percent": None})["count"] += c
     total = sum(v["count"] for v in by_type.values()) if by_type else (m.count(section.get("total_refinements")) or 0)
     if set(section) - {"total_refinements", "refinements_by_type", "task_outcomes"}:
-        mig.dropped.append("learning_effectiveness: details other than refinement and outcome counts")
+        mig.drop("learning_effectiveness: details other than refinement and outcome counts")
     return {"total_refinements": total, "refinements_by_type": by_type}
 
 

@@ -112,7 +112,7 @@ def _migrate(mig: Migration) -> dict:
     anti = m.count(section.get("total_anti_patterns", section.get("anti_patterns"))) or 0
     for key in ("top_patterns", "patterns"):
         if section.get(key):
-            mig.dropped.append(f"pattern_statistics.{key}: pattern records of a 1.0 export are not anonymized")
+            mig.drop(f"pattern_statistics.{key}: pattern records of a 1.0 export are not anonymized")
     return {
         "total_patterns": total,
         "patterns_by_type": by_type,

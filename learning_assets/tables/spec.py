@@ -60,11 +60,14 @@ class Migration:
         """A 1.0 section; `{}` (and a note) when it is missing or holds the framework exporter's error."""
         value = self.doc.get(name)
         if not isinstance(value, dict) or set(value) == {"error"}:
-            note = f"{name}: missing or an exporter error in the 1.0 export"
-            if note not in self.dropped:
-                self.dropped.append(note)
+            self.drop(f"{name}: missing or an exporter error in the 1.0 export")
             return {}
         return value
+
+    def drop(self, what: str) -> None:
+        """Record what was not carried over, once (several tables read one section)."""
+        if what not in self.dropped:
+            self.dropped.append(what)
 
 
 @dataclass(frozen=True)
