@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from learning_assets.exportfiles import versions
+from learning_assets.exportfiles import migration, versions
 from learning_assets.exportfiles.document import build_document, export_metadata
 from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.versions import ExportSchemaError, SchemaVersionError
@@ -168,7 +168,7 @@ def test_framework_sections_with_errors_are_warnings(framework_doc):
 
 def test_migration_turns_1_0_into_a_valid_1_1(framework_doc):
     before = copy.deepcopy(framework_doc)
-    migrated = versions.migrate(framework_doc, key=KEY)
+    migrated = migration.migrate(framework_doc, key=KEY)
     assert framework_doc == before  # the input is not modified
     assert versions.declared_version(migrated) == "1.1"
     assert versions.validate(migrated) == []
@@ -191,19 +191,19 @@ def test_migration_turns_1_0_into_a_valid_1_1(framework_doc):
     assert "/home/alice" not in text and "security-scan" not in text and "reviewer.security-scan" not in text
     assert migrated["anonymization_report"]["warnings"]
     # pseudonyms are stable under one key and unlinkable across keys
-    assert versions.migrate(before, key=KEY)["capability_metrics"] == caps
-    assert versions.migrate(before)["capability_metrics"]["capabilities"][0]["capability_id"] != \
+    assert migration.migrate(before, key=KEY)["capability_metrics"] == caps
+    assert migration.migrate(before)["capability_metrics"]["capabilities"][0]["capability_id"] != \
         caps["capabilities"][0]["capability_id"]
 
 
 def test_migrating_an_invalid_or_unknown_document_fails_clearly(framework_doc, document):
-    assert versions.migrate(document) == document  # already 1.1
+    assert migration.migrate(document) == document  # already 1.1
     framework_doc["export_metadata"].pop("framework_version")
     with pytest.raises(ExportSchemaError, match="not a valid schema 1.0 document: .*framework_version"):
-        versions.migrate(framework_doc)
+        migration.migrate(framework_doc)
     framework_doc["export_metadata"]["schema_version"] = "0.9"
     with pytest.raises(SchemaVersionError, match="unknown schema version '0.9'"):
-        versions.migrate(framework_doc)
+        migration.migrate(framework_doc)
 
 
 # --- files, directories and the CLI ---------------------------------------------------------------------

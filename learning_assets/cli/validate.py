@@ -1,4 +1,8 @@
-"""`learning validate`, `learning migrate` and `learning data-docs`: schemas and data quality from the command line."""
+"""`learning validate`, `learning migrate` and `learning data-docs`: schemas and data quality from the command line.
+
+Checking a document needs only `jsonschema`; what needs pandas (the table specs behind a migration, the
+package reader, Great Expectations) is imported inside the command that uses it.
+"""
 
 from __future__ import annotations
 
@@ -26,8 +30,6 @@ from learning_assets.exportfiles.versions import (
     declared_version,
     read_json,
 )
-from learning_assets.exportfiles.versions import migrate as migrate_doc
-from learning_assets.insights.package import Rejected, verify_checksums
 
 
 def _print_issues(issues, as_json: bool) -> None:
@@ -54,6 +56,8 @@ def validate(
 
     Exit code 0 when valid, 1 on errors, and 1 on warnings unless --allow-warnings.
     """
+
+    from learning_assets.insights.package import Rejected, verify_checksums
 
     if not path.exists():
         raise CliError(f"{path}: no such file or directory")
@@ -91,6 +95,8 @@ def migrate(
     to: str = typer.Option("1.1", "--to", help="Target schema version."),
 ) -> None:
     """Convert an export document to a newer schema version (the framework's 1.0 to our 1.1)."""
+
+    from learning_assets.exportfiles.migration import migrate as migrate_doc
 
     doc = read_json(path)
     try:

@@ -29,7 +29,7 @@ import pandera.errors
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from learning_assets.exportfiles import versions
+from learning_assets.exportfiles import migration, versions
 from learning_assets.exportfiles.manifest import (
     PACKAGE_FILES,
     SUBMISSION_FORMAT,
@@ -324,7 +324,7 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
         if doc["export_metadata"].get("anonymization_applied") is not True:
             raise Rejected("anonymization", "the schema 1.0 export says anonymization was not applied")
         try:
-            migrated = versions.migrate(doc, "1.1", key=migration_key)
+            migrated = migration.migrate(doc, "1.1", key=migration_key)
         except (versions.ExportSchemaError, versions.SchemaVersionError) as exc:
             raise Rejected("schema", f"migration from 1.0 failed: {exc}"[:240])
         meta = migrated["export_metadata"]
