@@ -8,7 +8,6 @@ import weakref
 from collections import OrderedDict
 
 import pandas as pd
-import pyarrow.parquet as pq
 from dagster import (
     ConfigurableIOManagerFactory,
     InitResourceContext,
@@ -21,8 +20,8 @@ from upath import UPath
 
 from learning_assets.exportfiles.parquet import (
     PARQUET_MAGIC,
-    frame_table,
     read_arrow_frame,
+    write_table,
 )
 
 
@@ -47,9 +46,7 @@ class _TableIO(UPathIOManager):
 
     def dump_to_path(self, context: OutputContext, obj, path: UPath) -> None:
         if isinstance(obj, pd.DataFrame):
-            table = frame_table(obj)
-            pq.write_table(table, str(path), compression="zstd")
-            self._hold(str(path), obj, table.nbytes)
+            self._hold(str(path), obj, write_table(obj, str(path)).nbytes)
         else:
             path.write_text(json.dumps(obj, default=str))
 

@@ -55,5 +55,10 @@ def plain(df: pd.DataFrame) -> pd.DataFrame:
     return df.astype({name: object for name, dtype in df.dtypes.items() if isinstance(dtype, pd.ArrowDtype)})
 
 
-def write_table(df: pd.DataFrame, path: Path) -> None:
-    pq.write_table(frame_table(df), path, compression="zstd")
+def write_table(df: pd.DataFrame, path: Path | str) -> pa.Table:
+    """Write a table frame as Parquet (zstd); returns it as Arrow. The file is closed even when writing
+    fails (a full disk), so a removed staging file frees its space at once."""
+    table = frame_table(df)
+    with open(path, "wb") as sink:
+        pq.write_table(table, sink, compression="zstd")
+    return table
