@@ -41,6 +41,7 @@ _PRINTABLE_ASCII = r"^[\t\n\r\x20-\x7e]*$"
 _LONG_NUMBER = r"[0-9](?:[^A-Za-z0-9]{0,2}[0-9]){6,}"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_FINDINGS = 500
+LOCATIONS_SHOWN = 3  # per offending string
 
 
 def scan_export(directory: Path, learned: dict | None = None) -> list[dict]:
@@ -75,7 +76,7 @@ def check_strings(where: dict[str, list[tuple[str, str]]], learned: dict | None 
     if strings:
         for index, rule, token in _violations(pa.array(strings, pa.large_string()), learned or {}):
             value = strings[index]
-            for file, location in where[value][:3]:
+            for file, location in where[value][:LOCATIONS_SHOWN]:
                 findings.append({"file": file, "location": location, "rule": rule, "sample": _mask(token)})
     findings.sort(key=lambda f: (f["file"], f["location"], f["rule"]))
     return findings[:MAX_FINDINGS]
@@ -126,13 +127,20 @@ def _mask(part: str) -> str:
     return part[:2] + "*" * min(len(part) - 2, 12) if len(part) > 2 else "*" * len(part)
 
 
+def _note(where: dict, value: str, file: str, location: str) -> None:
+    """Record where a string occurs (the first few places: a finding shows no more)."""
+    places = where[value]
+    if len(places) < LOCATIONS_SHOWN:
+        places.append((file, location))
+
+
 def _json_strings(value, file: str, path: str, where: dict) -> None:
     if isinstance(value, str):
         if not (path.endswith("sha256") and _SHA256.fullmatch(value)):
-            where[value].append((file, path))
+            _note(where, value, file, path)
     elif isinstance(value, dict):
         for key, item in value.items():
-            where[str(key)].append((file, f"{path} (key)"))
+            _note(where, str(key), file, f"{path} (key)")
             _json_strings(item, file, f"{path}.{key}", where)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -141,13 +149,13 @@ def _json_strings(value, file: str, path: str, where: dict) -> None:
 
 def _text_strings(text: str, file: str, where: dict) -> None:
     for n, line in enumerate(text.splitlines(), 1):
-        where[line].append((file, f"line {n}"))
+        _note(where, line, file, f"line {n}")
 
 
 def _parquet_strings(path: Path, file: str, where: dict) -> None:
     table = pq.read_table(path)
     for name in table.column_names:
-        where[name].append((file, "(column name)"))
+        _note(where, name, file, "(column name)")
         column, t = table.column(name), table.schema.field(name).type
         if pa.types.is_list(t) or pa.types.is_large_list(t):
             column, t = pc.list_flatten(column), t.value_type
@@ -162,4 +170,4 @@ def _parquet_strings(path: Path, file: str, where: dict) -> None:
                     continue
                 except ValueError:
                     pass
-            where[value].append((file, name))
+            _note(where, value, file, name)
