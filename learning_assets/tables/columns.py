@@ -78,7 +78,7 @@ def _items_match(pattern: str):
     """A check function: every item of each list matches `pattern` (all items at once, in pyarrow)."""
     def check(series: pd.Series) -> pd.Series:
         lists = arrow_values(series)
-        bad = pc.invert(pc.match_substring_regex(pc.list_flatten(lists), pattern))
+        bad = pc.invert(pc.fill_null(pc.match_substring_regex(pc.list_flatten(lists), pattern), False))
         failing = pc.unique(pc.filter(pc.list_parent_indices(lists), bad)).to_numpy()
         ok = np.ones(len(series), dtype=bool)
         ok[failing] = False
