@@ -78,8 +78,8 @@ def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Ser
 
 def _each_distinct(items: pa.Array, fn) -> pa.Array:
     """`fn` of each distinct item, taken back to every item."""
-    distinct = pc.unique(items)
-    return pa.array([fn(v) for v in distinct.to_pylist()], pa.string()).take(pc.index_in(items, distinct))
+    uniques = pc.unique(items)
+    return pa.array([fn(v) for v in uniques.to_pylist()], pa.string()).take(pc.index_in(items, uniques))
 
 
 @dataclass
