@@ -332,7 +332,9 @@ def read_json_document(root: Path, path: Path, out: SourceRead, count: Callable[
         unusable(_wide_reason(encoding), doc)
         return None
     try:
-        return json.loads(data.decode("utf-8-sig"))  # a byte-order mark is tolerated
+        text = data.decode("utf-8-sig")  # a byte-order mark is tolerated
+        del data  # the bytes go before parsing, not held alongside the document
+        return json.loads(text)
     except UnicodeDecodeError:
         unusable("not valid UTF-8")
     except (ValueError, RecursionError) as exc:
