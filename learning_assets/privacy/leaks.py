@@ -135,12 +135,17 @@ def _note(where: dict, value: str, file: str, location: str) -> None:
 
 
 def _json_strings(value, file: str, path: str, where: dict) -> None:
+    """Every string of a JSON value, keys included; the places are noted inline (this runs per string)."""
     if isinstance(value, str):
         if not (path.endswith("sha256") and _SHA256.fullmatch(value)):
-            _note(where, value, file, path)
+            places = where[value]
+            if len(places) < LOCATIONS_SHOWN:
+                places.append((file, path))
     elif isinstance(value, dict):
         for key, item in value.items():
-            _note(where, str(key), file, f"{path} (key)")
+            places = where[str(key)]
+            if len(places) < LOCATIONS_SHOWN:
+                places.append((file, f"{path} (key)"))
             _json_strings(item, file, f"{path}.{key}", where)
     elif isinstance(value, list):
         for i, item in enumerate(value):
