@@ -15,7 +15,6 @@ from dagster import (
     AssetOut,
     MetadataValue,
     Output,
-    asset,
     multi_asset,
 )
 
@@ -92,18 +91,6 @@ def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> V
     return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
-@asset(
-    group_name=ANONYMIZED_GROUP,
-    ins={name: AssetIn(AssetKey(["raw", name])) for name in TABLE_NAMES},
-    description="User, host and project names found in the source; scrubbed wherever they appear. Never exported.",
-)
-def anonymization_vocabulary(context: AssetExecutionContext, source: SourceDirectory, **raw_tables) -> dict:
-    vocab = learn_source_vocabulary(source.root(), raw_tables.values())
-    context.add_output_metadata({"users": len(vocab.users), "hosts": len(vocab.hosts),
-                                 "projects": len(vocab.projects)})
-    return vocab.as_dict()
-
-
 @dataclass
 class AnonymizedTable:
     name: str
@@ -135,28 +122,38 @@ def anonymized_output(table: AnonymizedTable) -> Output:
     })
 
 
+VOCABULARY = "anonymization_vocabulary"
+
+
 @multi_asset(
     name="anonymized_tables",
     group_name=ANONYMIZED_GROUP,
-    ins={"vocabulary": AssetIn("anonymization_vocabulary"),
-         **{table: AssetIn(AssetKey(["raw", table])) for table in TABLE_NAMES}},
-    outs={table: AssetOut(key=AssetKey(["anonymized", table]), dagster_type=ANONYMIZED_TYPES[table],
-                          description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
-                          is_required=False)
-          for table in TABLE_NAMES},
+    ins={table: AssetIn(AssetKey(["raw", table])) for table in TABLE_NAMES},
+    outs={VOCABULARY: AssetOut(key=AssetKey(VOCABULARY), is_required=False,
+                               description="User, host and project names found in the source; scrubbed wherever "
+                                           "they appear. Never exported."),
+          **{table: AssetOut(key=AssetKey(["anonymized", table]), dagster_type=ANONYMIZED_TYPES[table],
+                             description=f"The {table.replace('_', ' ')} with every anonymization rule applied.",
+                             is_required=False)
+             for table in TABLE_NAMES}},
     check_specs=[schema_check_spec("anonymized", table) for table in TABLE_NAMES],
     can_subset=True,
 )
-def anonymized_tables(context: AssetExecutionContext, vocabulary: dict, anonymization: Anonymization,
+def anonymized_tables(context: AssetExecutionContext, source: SourceDirectory, anonymization: Anonymization,
                       **raw_tables: pd.DataFrame):
-    """Every selected table anonymized in one step with one scrubber, so text that several tables share
-    (expert queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
+    """The vocabulary learned from every raw table, then every selected table anonymized with one scrubber,
+    in one step: the raw tables are loaded once for both, and text that several tables share (expert
+    queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
+    vocabulary = learn_source_vocabulary(source.root(), raw_tables.values())
+    if VOCABULARY in context.selected_output_names:
+        yield Output(vocabulary.as_dict(), output_name=VOCABULARY, metadata={
+            "users": len(vocabulary.users), "hosts": len(vocabulary.hosts), "projects": len(vocabulary.projects)})
     pseudonymize = Pseudonymizer(anonymization.secret())
-    scrubber = Scrubber(pseudonymize, Vocabulary.from_dict(vocabulary))
+    scrubber = Scrubber(pseudonymize, vocabulary)
     selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
     for table in anonymize_tables(raw_tables, selected, pseudonymize, scrubber, checked):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 
-ANONYMIZED_ASSETS = [anonymization_vocabulary, anonymized_tables]
+ANONYMIZED_ASSETS = [anonymized_tables]

@@ -16,6 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from learning_assets.defs.export.anonymized import VOCABULARY
 from learning_assets.exportfiles.atomic import new_export_id
 from learning_assets.exportfiles.document import build_document, export_metadata
 from learning_assets.exportfiles.report import build_report
@@ -56,7 +57,7 @@ def check_results(instance, run_id: str) -> list[dict]:
 
 
 @asset(group_name=EXPORT_GROUP, deps=list(ANONYMIZED_KEYS.values()),
-       ins={"vocabulary": AssetIn("anonymization_vocabulary")},
+       ins={"vocabulary": AssetIn(VOCABULARY)},
        description="What every anonymization rule did and what was skipped. Part of the export.")
 def anonymization_report(context: AssetExecutionContext, anonymization: Anonymization, vocabulary: dict) -> Output:
     """Warnings name source files and what was wrong with them: they leave only as allowed words."""
