@@ -103,7 +103,7 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None, scal
                     reasons.append(COMMON_REASON)
                 elif i < 14:
                     reasons.append(RARE_REASON)
-                reasons.append(f"flaky fixture in suite {chr(97 + i)}")  # one project each
+                reasons.append(f"flaky fixture in suite {chr(97 + i) if i < 26 else i}")  # one project each
             patterns.append({"pattern_id": _id("pat", i, ptype, j), "pattern_type": ptype,
                              "code_lines": int(rng.integers(2, 40)), "context": "retry wrapper for the client",
                              "quality_score": clip(PATTERN_QUALITY[ptype] + o + rng.normal(0, 0.03)),
