@@ -20,6 +20,7 @@ from pydantic import Field
 
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
+from learning_assets.insights.engine import EngineSettings
 from resources.anonymization import load_or_create_key
 
 MiB = 1 << 20
@@ -60,7 +61,8 @@ class InsightsStore(ConfigurableResource):
     (verified tables waiting to be pooled), `submissions/<submission>.json` (each verdict),
     `projects/<project>.json` (the accepted submission of every project), `pooled/<table>/project=<p>/`
     (cross-project Parquet tables), `rejections.jsonl`, `arrivals.jsonl`, `releases/<id>/`,
-    `releases/LATEST`, `best_practices.json` and `privacy_ledger.jsonl`.
+    `releases/LATEST`, `best_practices.json` and `privacy_ledger.jsonl`; `spill/` while DuckDB
+    aggregates more than its memory limit holds.
     """
 
     path: str = Field(default="shared_insights", description="Directory of the receiver's state and releases.")
@@ -69,9 +71,16 @@ class InsightsStore(ConfigurableResource):
                                                             "only their capability aggregates are pooled).")
     leak_rescan: bool = Field(default=True, description="Rescan every submitted value for secrets and personal "
                                                         "data; any finding rejects the submission.")
+    duckdb_memory_limit: str = Field(default="1GB", description="Memory DuckDB may use to aggregate the pooled "
+                                                                "tables (e.g. 1GB, 500MB); beyond it, it spills "
+                                                                "to <store>/spill/.")
+    duckdb_threads: int = Field(default=2, ge=1, description="Threads DuckDB uses to aggregate the pooled tables.")
 
     def root(self) -> Path:
         return Path(self.path).expanduser().resolve()
+
+    def engine(self) -> EngineSettings:
+        return EngineSettings(memory_limit=self.duckdb_memory_limit, threads=self.duckdb_threads)
 
     def dir(self, *parts: str) -> Path:
         path = self.root().joinpath(*parts)

@@ -56,8 +56,11 @@ def _frame(name: str, records: list[dict]) -> pd.DataFrame:
     return conform(pd.DataFrame(records), schema)  # the receiver validates every table
 
 
-def project_tables(i: int, seed: int = 20260302, shift: dict | None = None) -> dict[str, pd.DataFrame]:
-    """The anonymized tables of synthetic project `i` (0..19); `shift` overrides truths for a resubmission."""
+def project_tables(i: int, seed: int = 20260302, shift: dict | None = None, scale: int = 1) -> dict[str, pd.DataFrame]:
+    """The anonymized tables of synthetic project `i` (0..19); `shift` overrides truths for a resubmission.
+
+    About 110 rows across the tables, times `scale` (the pooling benchmark uses 2 to 20).
+    """
     rng = np.random.default_rng(seed + i)
     shift = shift or {}
     off = lambda: float(rng.uniform(-0.04, 0.04))  # noqa: E731  per-project offset
@@ -69,7 +72,7 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None) -> d
         cap_types[RARE_CAPABILITY] = 0.5
     for ctype, base in cap_types.items():
         o = off()
-        for j in range(3):
+        for j in range(3 * scale):
             cid = _id("cap", i, ctype, j)
             caps.append({"capability_id": cid, "agent_id": "reviewer", "capability_type": ctype,
                          "success_rate": clip(base + o + rng.normal(0, 0.03)),
@@ -93,14 +96,14 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None) -> d
     for ptype, base in PATTERN_SUCCESS.items():
         base = shift.get("pattern_success", {}).get(ptype, base)
         o = off()
-        for j in range(4):
+        for j in range(4 * scale):
             reasons = []
             if j == 0 and ptype == "function":
                 if i < 10:
                     reasons.append(COMMON_REASON)
                 elif i < 14:
                     reasons.append(RARE_REASON)
-                reasons.append(f"flaky fixture in suite {chr(97 + i)}")  # one project each
+                reasons.append(f"flaky fixture in suite {chr(97 + i) if i < 26 else i}")  # one project each
             patterns.append({"pattern_id": _id("pat", i, ptype, j), "pattern_type": ptype,
                              "code_lines": int(rng.integers(2, 40)), "context": "retry wrapper for the client",
                              "quality_score": clip(PATTERN_QUALITY[ptype] + o + rng.normal(0, 0.03)),
@@ -115,15 +118,15 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None) -> d
         agent_set[RARE_AGENT] = 0.5
     for agent, p in agent_set.items():
         o = off()
-        for j in range(10):
+        for j in range(10 * scale):
             agents.append({"agent_id": agent, "agent_name": f"{agent.title()} Agent",
                            "duration": float(max(0.0, AGENT_DURATION.get(agent, 40.0) * (1 + o) + rng.normal(0, 2))),
-                           "success": bool(j < round((p + o) * 10)), "timestamp": DAY + pd.Timedelta(days=j % 3)})
+                           "success": bool(j % 10 < round((p + o) * 10)), "timestamp": DAY + pd.Timedelta(days=j % 3)})
 
     tasks = []
     n = 0
     for outcome, count in OUTCOME_COUNTS.items():
-        for _ in range(count):
+        for _ in range(count * scale):
             tasks.append({"task_id": _id("task", i, "t", n), "agent_id": "implementer", "command": "implement",
                           "timestamp": DAY, "outcome": outcome, "quality_score": float(rng.uniform(0.5, 0.9)),
                           "key_learnings": [], "patterns_used": [], "similar_tasks": [], "context": "{}",

@@ -1,9 +1,10 @@
 """Pooled cross-project tables: one row set per project, replaced whole when the project resubmits.
 
-Layout (Hive partitioning, read with `pyarrow.dataset`): `pooled/<table>/project=<pseudonym>/<submission>.parquet`,
-each file with a `submission` column. A project's row sets are swapped under the store's lock: the new
-directory is written under a dot-name (which dataset readers skip), the old one is renamed away and
-the new one into place, so readers holding the lock see either the old or the new rows of a project.
+Layout (Hive partitioning): `pooled/<table>/project=<pseudonym>/<submission>.parquet`, each file with a
+`submission` column; the release reads it with DuckDB (`engine`), `read_pooled` with `pyarrow.dataset`.
+A project's row sets are swapped under the store's lock: the new directory is written under a dot-name
+(which both readers skip), the old one is renamed away and the new one into place, so readers holding
+the lock see either the old or the new rows of a project.
 """
 
 from __future__ import annotations
@@ -75,20 +76,19 @@ def dataset(root: Path, table: str) -> ds.Dataset:
                       partitioning=ds.partitioning(pa.schema([pa.field("project", pa.string())]), flavor="hive"))
 
 
-def read_pooled(root: Path, tables: tuple[str, ...] = TABLE_NAMES, columns: dict[str, list[str]] | None = None
-                ) -> dict[str, pd.DataFrame]:
-    """Pooled tables as DataFrames (with `project` and `submission` columns)."""
+def read_pooled(root: Path, tables: tuple[str, ...] = TABLE_NAMES) -> dict[str, pd.DataFrame]:
+    """Pooled tables as DataFrames (with `project` and `submission` columns), to inspect a store.
+
+    The release does not load them: it aggregates the Parquet files in DuckDB (`release`, `engine`).
+    """
     out = {}
     for table in tables:
-        wanted = None
-        if columns and table in columns:
-            wanted = list(dict.fromkeys([*columns[table], "project", "submission"]))
-        t = dataset(root, table).to_table(columns=wanted)
+        t = dataset(root, table).to_table()
         df = t.to_pandas()
         for f in t.schema:
             if pa.types.is_list(f.type):
                 df[f.name] = df[f.name].map(lambda v: [] if v is None else list(v))
-        if df.empty and wanted is None:
+        if df.empty:
             df = plain(empty_frame(ANONYMIZED[table])).assign(submission=pd.Series(dtype=object),
                                                               project=pd.Series(dtype=object))
         out[table] = df

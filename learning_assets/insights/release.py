@@ -14,6 +14,9 @@ Contribution bounding makes a project's influence independent of how much data i
 * failure reasons (scrubbed free text, normalized): each project counts once for at most R of its
   most frequent reasons: noisy counts, sensitivity R.
 
+The bounding and the per-group sums run as DuckDB SQL over the pooled Parquet (`engine`), so they
+scale past memory; only the small per-group vectors come back to Python, where OpenDP adds the noise.
+
 A group is published only when at least k projects contributed to it AND its noisy count is at
 least k. The first condition is the policy "never fewer than k projects"; it is a deterministic
 test on the true count, so whether a group appears at all is not covered by epsilon (only the
@@ -26,12 +29,11 @@ approximation; the spread is clipped to what a bounded value can have).
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from statistics import NormalDist
-from typing import Callable
 
+import duckdb
 import numpy as np
 import pandas as pd
 
@@ -41,12 +43,12 @@ from learning_assets.insights.dp import (
     OpenDPLaplace,
     laplace_variance,
 )
+from learning_assets.insights.engine import EngineSettings, Pooled, connect, literal
 from learning_assets.tables.columns import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"
 RULES_FORMAT = "learning-best-practices"
 FORMAT_VERSION = 1
-PSEUDONYM = re.compile(r"^[a-z]+_[0-9a-f]{16}$")
 REASON_MAX_CHARS = 80
 
 
@@ -73,8 +75,7 @@ class MeanSlot:
     metric: str
     table: str
     group: str
-    columns: tuple[str, ...]
-    value: Callable[[pd.DataFrame], pd.Series]
+    value: str  # SQL expression over the table's columns; NULL or not finite: the row does not count
     lo: float
     hi: float
     vocabulary: tuple[str, ...] | None = None
@@ -96,41 +97,38 @@ class MeanSlot:
         return (self.hi - self.lo) / 2
 
 
-def _col(name: str) -> Callable[[pd.DataFrame], pd.Series]:
-    return lambda df: pd.to_numeric(df[name], errors="coerce").astype(float)
-
-
-def _diff(after: str, before: str) -> Callable[[pd.DataFrame], pd.Series]:
-    return lambda df: _col(after)(df) - _col(before)(df)
+def _num(column: str) -> str:
+    return f'TRY_CAST("{column}" AS DOUBLE)'
 
 
 def mean_slots(policy: Policy) -> list[MeanSlot]:
     patterns, improvements = tuple(PATTERN_TYPES + ["other"]), tuple(IMPROVEMENT_TYPES + ["other"])
     return [
-        MeanSlot("capability_type", "success_rate", "capabilities", "capability_type",
-                 ("capability_type", "success_rate"), _col("success_rate"), 0.0, 1.0),
-        MeanSlot("capability_type", "quality_score", "capabilities", "capability_type",
-                 ("capability_type", "quality_score"), _col("quality_score"), 0.0, 1.0),
-        MeanSlot("pattern_type", "success_rate", "patterns", "pattern_type", ("pattern_type", "success_rate"),
-                 _col("success_rate"), 0.0, 1.0, patterns),
-        MeanSlot("pattern_type", "quality_score", "patterns", "pattern_type", ("pattern_type", "quality_score"),
-                 _col("quality_score"), 0.0, 1.0, patterns),
-        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", ("agent_id", "success"),
-                 lambda df: df["success"].astype("Float64").astype(float), 0.0, 1.0),
-        MeanSlot("agent", "duration_seconds", "agent_executions", "agent_id", ("agent_id", "duration"),
-                 _col("duration"), 0.0, float(policy.duration_cap_seconds), unit="seconds"),
+        MeanSlot("capability_type", "success_rate", "capabilities", "capability_type", _num("success_rate"),
+                 0.0, 1.0),
+        MeanSlot("capability_type", "quality_score", "capabilities", "capability_type", _num("quality_score"),
+                 0.0, 1.0),
+        MeanSlot("pattern_type", "success_rate", "patterns", "pattern_type", _num("success_rate"), 0.0, 1.0,
+                 patterns),
+        MeanSlot("pattern_type", "quality_score", "patterns", "pattern_type", _num("quality_score"), 0.0, 1.0,
+                 patterns),
+        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0),
+        MeanSlot("agent", "duration_seconds", "agent_executions", "agent_id", _num("duration"),
+                 0.0, float(policy.duration_cap_seconds), unit="seconds"),
         MeanSlot("improvement_type", "success_gain", "capability_refinements", "improvement_type",
-                 ("improvement_type", "before_success_rate", "after_success_rate"),
-                 _diff("after_success_rate", "before_success_rate"), -1.0, 1.0, improvements, unit="difference"),
+                 f"{_num('after_success_rate')} - {_num('before_success_rate')}", -1.0, 1.0, improvements,
+                 unit="difference"),
         MeanSlot("improvement_type", "quality_gain", "capability_refinements", "improvement_type",
-                 ("improvement_type", "before_quality_score", "after_quality_score"),
-                 _diff("after_quality_score", "before_quality_score"), -1.0, 1.0, improvements, unit="difference"),
+                 f"{_num('after_quality_score')} - {_num('before_quality_score')}", -1.0, 1.0, improvements,
+                 unit="difference"),
     ]
 
 
 OUTCOME_SLOT = "task_outcome.share"
 REASON_SLOT = "failure_reason.projects"
 OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
+PROJECTS = "projects"  # exact_aggregates: the number of projects with rows in the tables a release reads
+RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories")
 
 
 MEAN_KINDS = ("count", "sum", "sumsq")
@@ -140,100 +138,123 @@ def planned_measurements(policy: Policy) -> int:
     return len(MEAN_KINDS) * len(mean_slots(policy)) + len(MEAN_KINDS) + 1
 
 
-def columns_needed(policy: Policy) -> dict[str, list[str]]:
-    cols: dict[str, list[str]] = {}
-    for s in mean_slots(policy):
-        cols.setdefault(s.table, []).extend(s.columns)
-    cols.setdefault("task_memories", []).append("outcome")
-    cols.setdefault("patterns", []).append("failure_reasons")
-    return {t: list(dict.fromkeys(c)) for t, c in cols.items()}
+# --- per-project contributions (bounded), in SQL --------------------------------------------------
+
+# What Python's str.isspace() calls whitespace (RE2's \s is ASCII only), so reasons that differ only in
+# a no-break or ideographic space are one reason.
+WHITESPACE = (r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}"
+              r"\x{205f}\x{3000}]+")
 
 
-# --- per-project contributions (bounded) ----------------------------------------------------------
+def _double(x: float) -> str:
+    return f"CAST({float(x)!r} AS DOUBLE)"
 
 
-def _shareable_group(value: str) -> bool:
-    """Groups that can be shared across projects: not a per-project pseudonym, not `unknown`."""
-    return bool(value) and value != "unknown" and not PSEUDONYM.match(value)
+def _clip(expr: str, lo: float, hi: float) -> str:
+    return f"least(greatest({expr}, {_double(lo)}), {_double(hi)})"
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(literal(v) for v in values) + ")"
+
+
+def _top(per: str, limit: int) -> str:
+    """Each project's `limit` groups with the most rows (ties: the smaller group name)."""
+    return f'{per} QUALIFY row_number() OVER (PARTITION BY project ORDER BY "rows" DESC, "group") <= {limit}'
+
+
+def mean_contributions_sql(slot: MeanSlot, policy: Policy) -> str:
+    """One row per (project, group): the project's own mean, clipped; at most G groups per project.
+
+    Groups that cannot be shared across projects are dropped: empty, `unknown`, or a per-project
+    pseudonym (`<kind>_<16 hex>`).
+    """
+    group = f"CASE WHEN g IN {_in(slot.vocabulary)} THEN g ELSE 'other' END" if slot.vocabulary else "g"
+    return f"""
+        WITH source AS (
+            SELECT CAST(project AS VARCHAR) AS project, CAST("{slot.group}" AS VARCHAR) AS g,
+                   CAST({slot.value} AS DOUBLE) AS v
+            FROM "{slot.table}"),
+        kept AS (
+            SELECT project, {group} AS "group", {_clip("v", slot.lo, slot.hi)} AS v FROM source
+            WHERE g IS NOT NULL AND isfinite(v) AND g NOT IN ('', 'unknown')
+              AND NOT regexp_full_match(g, '[a-z]+_[0-9a-f]{{16}}\\n?')),
+        per AS (
+            SELECT project, "group", fsum(v) / count(*) AS value, count(*) AS "rows" FROM kept
+            GROUP BY project, "group")
+        {_top(f'SELECT project, "group", {_clip("value", slot.lo, slot.hi)} AS value, "rows" FROM per',
+              slot.groups_per_project(policy))}"""
+
+
+def reason_contributions_sql(policy: Policy) -> str:
+    """One row per (project, reason): each project's R most frequent normalized failure reasons.
+
+    A reason is normalized by collapsing whitespace, trimming spaces and then `.;:,` from both ends and
+    lowercasing (DuckDB's Unicode lowercase: a final sigma stays σ); 1 to REASON_MAX_CHARS characters.
+    """
+    normalized = (f"lower(trim(trim(regexp_replace(reason, {literal(WHITESPACE)}, ' ', 'g'), ' '), "
+                  f"{literal('.;:,')}))")
+    return f"""
+        WITH reasons AS (
+            SELECT CAST(project AS VARCHAR) AS project, unnest(CAST(failure_reasons AS VARCHAR[])) AS reason
+            FROM patterns),
+        normalized AS (SELECT project, {normalized} AS "group" FROM reasons),
+        per AS (
+            SELECT project, "group", count(*) AS "rows" FROM normalized
+            WHERE length("group") BETWEEN 1 AND {REASON_MAX_CHARS} GROUP BY project, "group")
+        {_top('SELECT project, "group", "rows" FROM per', policy.max_failure_reasons)}"""
+
+
+OUTCOME_SHARES_SQL = f"""
+    WITH tasks AS (
+        SELECT CAST(project AS VARCHAR) AS project,
+               CASE WHEN outcome IN {_in(OUTCOME_VOCABULARY)} THEN outcome ELSE 'other' END AS outcome
+        FROM task_memories),
+    per AS (SELECT project, outcome, count(*) AS n FROM tasks GROUP BY project, outcome)
+    SELECT project, outcome, n / sum(n) OVER (PARTITION BY project) AS share FROM per"""  # a project's sum to 1
 
 
 def mean_contributions(df: pd.DataFrame, slot: MeanSlot, policy: Policy) -> pd.DataFrame:
-    """One row per (project, group): the project's own mean, clipped; at most G groups per project."""
-    if df.empty:
-        return pd.DataFrame({"project": [], "group": [], "value": [], "rows": []})
-    d = pd.DataFrame({"project": df["project"].astype(str).to_numpy(),
-                      "group": df[slot.group].astype(object).where(df[slot.group].notna(), None).to_numpy(),
-                      "value": slot.value(df).to_numpy(dtype=float)})
-    d = d[d["group"].notna() & np.isfinite(d["value"])]
-    d["group"] = d["group"].astype(str)
-    d = d[d["group"].map(_shareable_group)]
-    if slot.vocabulary:
-        d["group"] = d["group"].where(d["group"].isin(slot.vocabulary), "other")
-    d["value"] = d["value"].clip(slot.lo, slot.hi)
-    per = d.groupby(["project", "group"], sort=True).agg(value=("value", "mean"), rows=("value", "size")).reset_index()
-    per = per.sort_values(["project", "rows", "group"], ascending=[True, False, True])
-    per = per.groupby("project", sort=False).head(slot.groups_per_project(policy))
-    per["value"] = per["value"].clip(slot.lo, slot.hi)
-    return per.sort_values(["group", "project"]).reset_index(drop=True)
+    """`mean_contributions_sql` over one DataFrame of the slot's table (with `project`)."""
+    with connect({slot.table: df}, (slot.table,)) as con:
+        return con.sql(mean_contributions_sql(slot, policy) + ' ORDER BY "group", project').df()
 
 
-def outcome_shares(tasks: pd.DataFrame) -> pd.DataFrame:
-    """Per project with tasks: its share of tasks with each outcome (a row sums to 1)."""
-    if tasks.empty:
-        return pd.DataFrame(columns=list(OUTCOME_VOCABULARY), dtype=float)
-    outcome = tasks["outcome"].astype(object).where(tasks["outcome"].isin(OUTCOME_VOCABULARY), "other")
-    shares = pd.crosstab(tasks["project"].astype(str), outcome, normalize="index")
-    return shares.reindex(columns=list(OUTCOME_VOCABULARY), fill_value=0.0).astype(float)
+def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
+    return con.execute(sql).fetchall()
 
 
-def normalize_reason(text) -> str | None:
-    if not isinstance(text, str):
-        return None
-    t = re.sub(r"\s+", " ", text).strip().strip(".;:,").lower()
-    return t if 0 < len(t) <= REASON_MAX_CHARS else None
+def exact_aggregates(pooled: Pooled, policy: Policy, engine: EngineSettings | None = None
+                     ) -> dict[str, dict[str, dict[str, float]]]:
+    """The true (pre-noise) value of every measurement: {slot: {"count"/"sum"/"sumsq": {group: value}}}.
 
-
-def reason_contributions(patterns: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """One row per (project, reason): each project's R most frequent normalized failure reasons."""
-    if patterns.empty:
-        return pd.DataFrame({"project": [], "group": [], "rows": []})
-    d = patterns[["project", "failure_reasons"]].explode("failure_reasons")
-    d = pd.DataFrame({"project": d["project"].astype(str), "group": d["failure_reasons"].map(normalize_reason)})
-    d = d[d["group"].notna()]
-    per = d.groupby(["project", "group"]).size().rename("rows").reset_index()
-    per = per.sort_values(["project", "rows", "group"], ascending=[True, False, True])
-    return per.groupby("project", sort=False).head(policy.max_failure_reasons).reset_index(drop=True)
-
-
-def _mean_vectors(per: pd.DataFrame, slot: MeanSlot) -> tuple[list[str], list[int], list[float], list[float]]:
-    """Per group: number of projects, sum of centred values, sum of squared centred values."""
-    c = per["value"].astype(float) - slot.center
-    agg = pd.DataFrame({"group": per["group"], "c": c, "c2": c * c}).groupby("group").agg(
-        n=("c", "size"), s=("c", "sum"), q=("c2", "sum"))
-    return ([str(g) for g in agg.index], [int(v) for v in agg["n"]], [float(v) for v in agg["s"]],
-            [float(v) for v in agg["q"]])
-
-
-def exact_aggregates(tables: dict[str, pd.DataFrame], policy: Policy) -> dict[str, dict[str, dict[str, float]]]:
-    """The true (pre-noise) value of every measurement: {slot: {"count"/"sum": {group: value}}}.
-
-    Not for publication: the release adds noise to exactly these vectors, so their change between
-    neighbouring inputs is what the sensitivities must bound (tests check that).
+    Groups in name order. Also the outcome slot's per-outcome `support` (projects with that outcome)
+    and {PROJECTS: {"count": {"*": n}}}. Not for publication: the release adds noise to exactly these
+    vectors, so their change between neighbouring inputs is what the sensitivities must bound (tests
+    check that).
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
-    for slot in mean_slots(policy):
-        groups, counts, sums, squares = _mean_vectors(mean_contributions(tables[slot.table], slot, policy), slot)
-        out[slot.name] = {"count": dict(zip(groups, map(float, counts))), "sum": dict(zip(groups, sums)),
-                          "sumsq": dict(zip(groups, squares))}
-    shares = outcome_shares(tables["task_memories"])
-    out[OUTCOME_SLOT] = {"count": {"*": float(len(shares))},
-                         "sum": {g: float(shares[g].sum()) for g in shares.columns},
-                         "sumsq": {g: float((shares[g] ** 2).sum()) for g in shares.columns},
-                         "support": {g: float((shares[g] > 0).sum()) for g in shares.columns}}
-    reasons = reason_contributions(tables["patterns"], policy)
-    out[REASON_SLOT] = {"count": {g: float(v) for g, v in reasons.groupby("group").size().items()}}
+    with connect(pooled, RELEASE_TABLES, engine) as con:
+        for slot in mean_slots(policy):
+            c = _double(slot.center)
+            found = _rows(con, f"""
+                SELECT "group", count(*), fsum(value - {c}), fsum((value - {c}) * (value - {c}))
+                FROM ({mean_contributions_sql(slot, policy)}) GROUP BY "group" ORDER BY "group" """)
+            out[slot.name] = {kind: {g: float(row[i]) for g, *row in found} for i, kind in enumerate(MEAN_KINDS)}
+        (tasked,), = _rows(con, "SELECT count(DISTINCT project) FROM task_memories")
+        shares = {g: (s, q, n) for g, s, q, n in _rows(con, f"""
+            SELECT outcome, fsum(share), fsum(share * share), count(*) FROM ({OUTCOME_SHARES_SQL})
+            GROUP BY outcome""")}
+        out[OUTCOME_SLOT] = {"count": {"*": float(tasked)}}
+        for i, kind in enumerate(("sum", "sumsq", "support")):
+            out[OUTCOME_SLOT][kind] = {g: float(shares.get(g, (0.0, 0.0, 0))[i]) for g in OUTCOME_VOCABULARY}
+        out[REASON_SLOT] = {"count": {g: float(n) for g, n in _rows(con, f"""
+            SELECT "group", count(*) FROM ({reason_contributions_sql(policy)}) GROUP BY "group" ORDER BY "group"
+            """)}}
+        union = " UNION ".join(f'SELECT CAST(project AS VARCHAR) FROM "{t}"' for t in RELEASE_TABLES)
+        (projects,), = _rows(con, f"SELECT count(*) FROM ({union})")
+        out[PROJECTS] = {"count": {"*": float(projects)}}
     return out
-
 
 def sensitivities(policy: Policy) -> dict[tuple[str, str], float]:
     """L1 sensitivity of every measurement under adding or removing one project."""
@@ -281,25 +302,24 @@ def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, q_noisy, var_n, 
             "bounds": [lo, hi]}
 
 
-def build_release(tables: dict[str, pd.DataFrame], policy: Policy, *, release_id: str,
-                  noise: Noise | None = None, now: datetime | None = None) -> Release:
-    """Compute the DP release from pooled tables (each with a `project` column)."""
+def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noise | None = None,
+                  now: datetime | None = None, engine: EngineSettings | None = None) -> Release:
+    """Compute the DP release from the pooled tables (a store's root, or DataFrames with `project`)."""
+    exact = exact_aggregates(pooled, policy, engine)
     acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace())
     sens = sensitivities(policy)
     z = NormalDist().inv_cdf(0.5 + policy.confidence / 2)
     k = policy.k
     rows: list[dict] = []
     withheld: dict[str, int] = {}
-    projects = set()
-    for df in tables.values():
-        if "project" in df:
-            projects |= set(df["project"].astype(str))
 
     for slot in mean_slots(policy):
-        groups, counts, sums, squares = _mean_vectors(mean_contributions(tables[slot.table], slot, policy), slot)
+        groups, counts = list(exact[slot.name]["count"]), [int(v) for v in exact[slot.name]["count"].values()]
         noisy_n, scale_n = acct.measure(slot.name, "count", counts, sens[(slot.name, "count")], integer=True)
-        noisy_s, scale_s = acct.measure(slot.name, "sum", sums, sens[(slot.name, "sum")])
-        noisy_q, _ = acct.measure(slot.name, "sumsq", squares, sens[(slot.name, "sumsq")])
+        noisy_s, scale_s = acct.measure(slot.name, "sum", list(exact[slot.name]["sum"].values()),
+                                        sens[(slot.name, "sum")])
+        noisy_q, _ = acct.measure(slot.name, "sumsq", list(exact[slot.name]["sumsq"].values()),
+                                  sens[(slot.name, "sumsq")])
         var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
         for g, n, nn, ns, nq in zip(groups, counts, noisy_n, noisy_s, noisy_q):
             if n < k or nn < k:
@@ -308,29 +328,27 @@ def build_release(tables: dict[str, pd.DataFrame], policy: Policy, *, release_id
             rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, nq, var_n, var_s, slot.lo,
                                   slot.hi, slot.center, z))
 
-    shares = outcome_shares(tables["task_memories"])
-    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [len(shares)], sens[(OUTCOME_SLOT, "count")],
+    outcomes = exact[OUTCOME_SLOT]
+    tasked = int(outcomes["count"]["*"])
+    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [tasked], sens[(OUTCOME_SLOT, "count")],
                                            integer=True)
-    has = len(shares) > 0
-    share_sums = [float(shares[g].sum()) if has else 0.0 for g in OUTCOME_VOCABULARY]
-    share_squares = [float((shares[g] ** 2).sum()) if has else 0.0 for g in OUTCOME_VOCABULARY]
-    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", share_sums, sens[(OUTCOME_SLOT, "sum")])
-    noisy_squares, _ = acct.measure(OUTCOME_SLOT, "sumsq", share_squares, sens[(OUTCOME_SLOT, "sumsq")])
+    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [outcomes["sum"][g] for g in OUTCOME_VOCABULARY],
+                                         sens[(OUTCOME_SLOT, "sum")])
+    noisy_squares, _ = acct.measure(OUTCOME_SLOT, "sumsq", [outcomes["sumsq"][g] for g in OUTCOME_VOCABULARY],
+                                    sens[(OUTCOME_SLOT, "sumsq")])
     var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
     for g, ns, nq in zip(OUTCOME_VOCABULARY, noisy_shares, noisy_squares):
-        support = int((shares[g] > 0).sum()) if has else 0
-        if len(shares) < k or noisy_tasks < k or support < k:
+        if tasked < k or noisy_tasks < k or outcomes["support"][g] < k:
             withheld[OUTCOME_SLOT] = withheld.get(OUTCOME_SLOT, 0) + 1
             continue
         rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, nq, var_n, var_s, 0.0, 1.0, 0.0,
                               z))
 
-    reasons = reason_contributions(tables["patterns"], policy)
-    sizes = reasons.groupby("group").size()
-    noisy_r, scale_r = acct.measure(REASON_SLOT, "count", [int(v) for v in sizes.to_numpy()],
-                                    sens[(REASON_SLOT, "count")], integer=True)
+    reasons = exact[REASON_SLOT]["count"]
+    sizes = [int(v) for v in reasons.values()]
+    noisy_r, scale_r = acct.measure(REASON_SLOT, "count", sizes, sens[(REASON_SLOT, "count")], integer=True)
     sd_r = math.sqrt(laplace_variance(scale_r, True))
-    for g, n, nn in sorted(zip(sizes.index, sizes.to_numpy(), noisy_r), key=lambda t: (-t[2], t[0])):
+    for g, n, nn in sorted(zip(reasons, sizes, noisy_r), key=lambda t: (-t[2], t[0])):
         if n < k or nn < k:
             withheld[REASON_SLOT] = withheld.get(REASON_SLOT, 0) + 1
             continue
@@ -352,7 +370,8 @@ def build_release(tables: dict[str, pd.DataFrame], policy: Policy, *, release_id
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "release_id": release_id,
                 "created_at": created, "privacy": privacy, "insights": rows}
     rules = best_practices(document, policy)
-    return Release(document=document, rules=rules, accountant=acct, projects=len(projects), withheld=withheld)
+    return Release(document=document, rules=rules, accountant=acct, projects=int(exact[PROJECTS]["count"]["*"]),
+                   withheld=withheld)
 
 
 # --- best-practice rules (post-processing of the release only) -------------------------------------

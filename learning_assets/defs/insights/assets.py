@@ -28,11 +28,7 @@ from pydantic import Field
 from learning_assets.exportfiles.atomic import new_export_id, write_atomic
 from learning_assets.insights import pool
 from learning_assets.insights.intake import commit, receive
-from learning_assets.insights.release import (
-    Policy,
-    build_release,
-    columns_needed,
-)
+from learning_assets.insights.release import Policy, build_release
 from resources.shared_insights import InsightsStore, SubmissionInbox
 
 SHARED_GROUP = "shared_insights"
@@ -127,10 +123,9 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
         raise Failure(f"releasing with epsilon {policy.epsilon} would bring the lifetime total to "
                       f"{lifetime + policy.epsilon:g}, over max_lifetime_epsilon {config.max_lifetime_epsilon:g}")
     root = insights_store.root()
-    with insights_store.lock():
-        tables = pool.read_pooled(root, tuple(columns_needed(policy)), columns_needed(policy))
     release_id = new_export_id()
-    release = build_release(tables, policy, release_id=release_id)
+    with insights_store.lock():  # DuckDB reads the pooled Parquet; intake waits (noise takes milliseconds)
+        release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
     doc = release.document
     doc["privacy"]["policy"] = config.model_dump()
     doc["privacy"]["lifetime_epsilon"] = lifetime + release.accountant.spent

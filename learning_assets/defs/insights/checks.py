@@ -8,11 +8,9 @@ from learning_assets.defs.insights.assets import (
     latest_release,
     shared_insights,
 )
-from learning_assets.insights import pool
 from learning_assets.insights.release import (
     OUTCOME_SLOT,
     REASON_SLOT,
-    columns_needed,
     exact_aggregates,
     mean_slots,
     sensitivities,
@@ -40,8 +38,7 @@ def release_respects_k(insights_store: InsightsStore) -> AssetCheckResult:
         return NO_RELEASE
     doc, policy = found
     with insights_store.lock():
-        tables = pool.read_pooled(insights_store.root(), tuple(columns_needed(policy)), columns_needed(policy))
-    exact = exact_aggregates(tables, policy)
+        exact = exact_aggregates(insights_store.root(), policy, insights_store.engine())
     slot_of = {(s.dimension, s.metric): s.name for s in mean_slots(policy)}
     slot_of[("task_outcome", "share")] = OUTCOME_SLOT
     slot_of[("failure_reason", "projects")] = REASON_SLOT
