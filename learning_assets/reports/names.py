@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow.compute as pc
 
@@ -43,17 +44,24 @@ class Names:
         return PSEUDONYM.sub(lambda m: self.names.get(m.group(0), m.group(0)), value) if "_" in value else value
 
     def frame(self, df: pd.DataFrame) -> pd.DataFrame:
-        """`df` with the pseudonyms in its text columns replaced by names (once per distinct value)."""
+        """`df` with the pseudonyms in its text and text-list columns replaced by names (once per distinct text)."""
         if not self.names:
             return df
-        out = df.copy()
+        out, seen = df.copy(), {}
+
+        def one(value):
+            if isinstance(value, str):
+                if value not in seen:
+                    seen[value] = self.show(value)
+                return seen[value]
+            if isinstance(value, (list, tuple, np.ndarray)):
+                return [one(v) for v in value]
+            return value
+
         for column in df.columns:
             series = df[column]
-            if series.dtype == object or isinstance(series.dtype, pd.StringDtype) or series.dtype == TEXT:
-                uniques = series.dropna().unique()
-                mapping = {v: self.show(v) for v in uniques if isinstance(v, str)}
-                if any(k != v for k, v in mapping.items()):
-                    out[column] = series.map(lambda v, m=mapping: m.get(v, v) if isinstance(v, str) else v)
+            if series.dtype == object or isinstance(series.dtype, pd.StringDtype) or series.dtype in (TEXT, TEXT_LIST):
+                out[column] = pd.Series([one(v) for v in series.tolist()], index=series.index, dtype=object)
         return out
 
 
