@@ -1,4 +1,4 @@
-"""The `learning_export` code location: the four areas under `defs/`, bound to their resources."""
+"""The `learning_export` code location: the five areas under `defs/`, bound to their resources."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from learning_assets.defs.dashboard import definitions as dashboard
 from learning_assets.defs.export import definitions as export
 from learning_assets.defs.incremental import definitions as incremental
 from learning_assets.defs.insights import definitions as insights
+from learning_assets.defs.preview import definitions as preview
 from resources import (
     Anonymization,
     ExportStore,
@@ -45,7 +46,7 @@ def build_resources(source: str | None = None, output: str | None = None) -> dic
 
 
 def build_definitions(**resource_args) -> Definitions:
-    return Definitions.merge(export.defs, incremental.defs, insights.defs, dashboard.defs,
+    return Definitions.merge(export.defs, incremental.defs, insights.defs, dashboard.defs, preview.defs,
                              Definitions(resources=build_resources(**resource_args), executor=EXECUTOR))
 
 

@@ -78,7 +78,10 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
     assert html.count("<svg") >= 3 and "2026-03-03" in html
     assert "<script" not in html and "<link" not in html and "src=" not in html and "url(" not in html
     assert "://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network, no CDN
-    assert (output / "dashboard.html").is_file()  # written by the learning_dashboard asset
+    assert oct(report.stat().st_mode & 0o777) == "0o600" and "never part of an export" in html
+    # written by the learning_dashboard asset to the instance home, never into the export directory
+    assert not (output / "dashboard.html").exists()
+    assert oct((cli.home / "learning" / "dashboard.html").stat().st_mode & 0o777) == "0o600"
     from dagster import AssetKey, DagsterInstance
 
     monkeypatch.setenv("DAGSTER_HOME", str(cli.home))  # the instance's dagster.yaml reads it
@@ -92,8 +95,14 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
     assert {"capabilities", "top_patterns", "agents_per_day", "html_report"} <= set(meta)
     assert "|" in meta["agents_per_day"].value and "2026-03-03" in meta["agents_per_day"].value
 
-    # submit: a tar.gz with manifest, checksums and the anonymization report, listed exactly
-    proc = cli("submit", "--output", output, check=0)
+    # submit: a summary first; without an answer (or `--yes`) nothing is packaged
+    refused = cli("submit", "--output", output)
+    assert "tables/agent_executions.parquet" in refused.stdout and "ids_pseudonymized" in refused.stdout
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: not confirmed; nothing was packaged")
+    assert not (output / "submissions").exists()
+    # with --yes: a tar.gz with manifest, checksums and the anonymization report, listed exactly
+    proc = cli("submit", "--output", output, "--yes", check=0)
     package = Path(proc.stdout.strip().splitlines()[-1])
     assert package.parent == output.resolve() / "submissions" and package.name.endswith(".tar.gz")
     with tarfile.open(package) as tar:

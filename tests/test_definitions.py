@@ -24,7 +24,7 @@ DAILY_TABLES = ["agent_executions", "code_outcomes", "task_memories", "workflow_
 SNAPSHOT_TABLES = ["capabilities", "capability_refinements", "patterns"]
 EXPECTED = {
     "assets": sorted([
-        "anonymization_report", "anonymization_vocabulary", "best_practices", "learning_dashboard",
+        "anonymization_report", "anonymization_vocabulary", "best_practices", "export_preview", "learning_dashboard",
         "learning_export", "pooled_submission", "published_export", "shared_insights", "submission_intake",
         *(f"raw/{t}" for t in TABLES), *(f"anonymized/{t}" for t in TABLES),
         *(f"daily/{t}" for t in DAILY_TABLES), "daily/staged_export", "daily/published_export",
@@ -39,7 +39,7 @@ EXPECTED = {
         "snapshots/staged_export:snapshot_manifest_intact", "snapshots/staged_export:snapshot_no_sensitive_values",
         "shared_insights:privacy_budget_accounted", "shared_insights:release_respects_k",
     ]),
-    "jobs": ["daily_export_job", "learning_export_job", "shared_insights_job", "snapshot_export_job",
+    "jobs": ["daily_export_job", "learning_export_job", "preview_job", "shared_insights_job", "snapshot_export_job",
              "submission_intake_job"],
     "schedules": ["daily_export_schedule", "snapshot_export_schedule"],
     "sensors": ["learning_source_sensor", "learning_submission_sensor"],
@@ -60,6 +60,18 @@ def test_definitions_snapshot():
         "resources": sorted(repo.get_top_level_resources()),
     }
     assert actual == EXPECTED
+
+
+def test_the_preview_is_in_no_export_job_and_no_schedule():
+    """The preview's metadata holds raw values: only its own job runs it, and nothing runs that on a timer."""
+    repo = defs.get_repository_def()
+    preview = {key.to_user_string() for key in repo.get_job("preview_job").asset_layer.executable_asset_keys}
+    assert preview == {"export_preview"}
+    for job in repo.get_all_jobs():
+        if job.name != "preview_job" and not job.name.startswith("__"):  # not the implicit job of all assets
+            assert "export_preview" not in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}, job.name
+    assert all(schedule.job_name != "preview_job" for schedule in repo.schedule_defs)
+    assert all("preview_job" not in [t.job_name for t in sensor.targets] for sensor in repo.sensor_defs)
 
 
 @pytest.mark.slow

@@ -137,7 +137,7 @@ def test_a_file_left_out_whole_says_which_why_and_how_many_records(damaged_run, 
 # --- the submission package ---------------------------------------------------------------------------
 
 def test_the_submission_package_validates_and_submission_json_is_known(home, published, tmp_path):
-    code, out, err = learning("submit", "--output", published.parent.parent, "--export", published.name)
+    code, out, err = learning("submit", "--output", published.parent.parent, "--export", published.name, "--yes")
     assert code == 0, err
     with tarfile.open(out.strip().splitlines()[-1]) as tar:
         tar.extractall(tmp_path, filter="data")
@@ -263,14 +263,14 @@ def test_damaged_exports_through_dashboard_and_submit(home, published):
             error_line(code, out, err, f"{export_id}/{rel}: cannot read this table", "learning validate")
         else:  # it needs only the tables; the manifest and metadata are for validate and submit
             in_words(code, out, err, failed=False)
-        code, out, err = learning("submit", "--output", root, "--export", export_id)
+        code, out, err = learning("submit", "--output", root, "--export", export_id, "--yes")
         line = error_line(code, out, err)
         assert "not packaged" in line or "not in this instance's audit trail" in line, line
     assert not list((root / "submissions").glob("*2099*"))  # nothing damaged was packaged
 
     (root / "LATEST").write_bytes(b"\xff\xfe../../etc")
     error_line(*learning("dashboard", "--output", root), "LATEST names no published export", "--export")
-    error_line(*learning("submit", "--output", root), "LATEST names no published export")
+    error_line(*learning("submit", "--output", root, "--yes"), "LATEST names no published export")
 
 
 # --- export: bad arguments, bad keys, failed checks, consent revoked, a full disk ----------------------------

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import learning_assets.privacy.scrub as scrub_module
-from learning_assets.defs.export.anonymized import text_values
+from learning_assets.privacy.learned import text_values
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import (
     _NAME_TRIGGERS,

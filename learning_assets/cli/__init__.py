@@ -1,6 +1,7 @@
 """The `learning` command: runs the same Dagster assets in-process against the configured instance.
 
     learning export      materialize the export job (consent required), with live progress and a summary
+    learning preview     what an export would hold: rows before and after anonymization, side by side
     learning dashboard   learning metrics of the latest export in the terminal, or as a self-contained HTML file
     learning submit      package the latest export as a tar.gz for manual upload
     learning consent     grant | revoke | status: export consent per project, kept in the instance home
@@ -25,7 +26,7 @@ from rich.markup import escape
 
 # Importing a command module registers its commands, in this order in `learning --help`.
 # isort: off
-from learning_assets.cli import export, dashboard, governance, validate, backfill  # noqa: F401
+from learning_assets.cli import export, preview, dashboard, governance, validate, backfill  # noqa: F401
 # isort: on
 from learning_assets.cli.app import DEBUG, app, console
 from learning_assets.errors import in_words

@@ -128,3 +128,18 @@ def published_export(root: Path, export_id: str | None) -> Path:
         raise CliError(f"{pointer} names no published export; name one of {root / 'exports'} with --export")
     raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
 
+
+
+def anonymization_key(create: bool = True) -> bytes | None:
+    """The key an export uses: $LEARNING_ANONYMIZATION_KEY, else the instance's key file. Without `create`,
+    None when there is no key yet (nothing was exported, so there is nothing to map back)."""
+    from resources.anonymization import Anonymization, AnonymizationKeyError, default_key_file
+
+    instance_home()
+    env_key = os.environ.get("LEARNING_ANONYMIZATION_KEY") or None
+    if env_key is None and not create and not default_key_file().is_file():
+        return None
+    try:
+        return Anonymization(key=env_key).secret()
+    except AnonymizationKeyError as exc:
+        raise CliError(str(exc)) from None

@@ -30,7 +30,7 @@ from learning_assets.governance.consent import (
     ConsentStore,
     project_key,
 )
-from learning_assets.governance.submit import SubmitError, build_package, packages
+from learning_assets.governance.submit import SubmitError, Summary, build_package, packages, summarize
 
 
 def _export_source(home: Path, export_dir: Path) -> str:
@@ -51,12 +51,32 @@ def _export_source(home: Path, export_dir: Path) -> str:
     return entry["source"]
 
 
+def print_summary(summary: Summary) -> None:
+    """What the package would hold: its tables with rows and bytes, and what the anonymization generalized."""
+    table = Table(title=f"Export {summary.export_id}: what the package would hold", title_justify="left")
+    for col, kw in [("file", {}), ("rows", {"justify": "right"}), ("bytes", {"justify": "right"})]:
+        table.add_column(col, **kw)
+    for t in summary.tables:
+        table.add_row(escape(str(t["path"])), "" if t["rows"] is None else f"{t['rows']:,}",
+                      "" if t["bytes"] is None else f"{t['bytes']:,}")
+    out.print(table)
+    out.print(f"{summary.files} files, {summary.rows:,} rows, {summary.bytes:,} bytes before packaging",
+                  highlight=False)
+    if summary.generalized:
+        out.print("what the anonymization changed: " + ", ".join(
+            f"{escape(k)} {v:,}" for k, v in summary.generalized.items()), highlight=False, soft_wrap=True)
+    out.print("`learning preview` shows rows before and after anonymization; the Parquet files hold exactly "
+                  "what is listed here.", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def submit(
     output: Path = typer.Option(None, "--output", help="Export directory (env LEARNING_EXPORT_DIR, else ./export)."),
     export_id: str = typer.Option(None, "--export", help="Export id (default: the latest)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Build the package without asking (for scripts)."),
 ) -> None:
-    """Package the latest export (tar.gz with manifest, checksums, anonymization report) for manual upload."""
+    """Show what the latest export holds, then package it (tar.gz with manifest, checksums, anonymization
+    report) for manual upload, once you confirm."""
 
     root = export_root(output)
     path = published_export(root, export_id)
@@ -66,6 +86,18 @@ def submit(
         ConsentStore(home).require(source, refused="nothing was packaged")
     except ConsentRequired as exc:
         raise CliError(str(exc)) from None
+    try:
+        print_summary(summarize(path))
+    except SubmitError as exc:
+        raise CliError(str(exc)) from None
+    if not yes:
+        try:
+            confirmed = typer.confirm("Build the submission package?", default=False, err=True)
+        except (typer.Abort, EOFError, OSError):  # no answer (stdin closed): not a yes
+            console.print("", highlight=False)
+            confirmed = False
+        if not confirmed:
+            raise CliError("not confirmed; nothing was packaged (`--yes` skips the confirmation in scripts)")
     try:
         package = build_package(path, root)
     except SubmitError as exc:

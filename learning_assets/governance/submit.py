@@ -70,6 +70,44 @@ def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     return info
 
 
+@dataclass
+class Summary:
+    """What a package of an export would hold, shown before it is built."""
+
+    export_id: str
+    tables: list[dict]  # path, rows, bytes
+    files: int
+    bytes: int
+    rows: int
+    generalized: dict[str, int]  # what the anonymization did, per rule (non-zero)
+
+
+def summarize(export_dir: Path) -> Summary:
+    """The tables, rows, bytes and what was generalized, from the export's manifest and anonymization report."""
+    export_dir = Path(export_dir)
+    try:
+        manifest = json.loads((export_dir / "manifest.json").read_bytes())
+        files = [f for f in manifest["files"] if isinstance(f, dict)]
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        raise SubmitError(f"{export_dir}: manifest.json is missing or unreadable; not packaged") from None
+    try:
+        report = json.loads((export_dir / "anonymization_report.json").read_bytes())
+        rules = report.get("rules", {}) if isinstance(report, dict) else {}
+    except (OSError, ValueError, RecursionError):
+        rules = {}
+    generalized = {}
+    for name, value in rules.items():
+        if isinstance(value, dict):
+            generalized.update({f"{name}: {k}": v for k, v in value.items() if isinstance(v, int) and v})
+        elif isinstance(value, int) and value:
+            generalized[name] = value
+    tables = [{"path": f.get("path"), "rows": f.get("rows"), "bytes": f.get("bytes")} for f in files
+              if str(f.get("path", "")).startswith("tables/") or "rows" in f]
+    return Summary(export_id=manifest.get("export_id") or export_dir.name, tables=tables, files=len(files) + 1,
+                   bytes=sum(int(f.get("bytes") or 0) for f in files), rows=sum(int(t["rows"] or 0) for t in tables),
+                   generalized=generalized)
+
+
 def build_package(export_dir: Path, export_root: Path) -> Package:
     """Verify a published export against its manifest and write its submission package."""
 

@@ -1,9 +1,12 @@
-"""Learning metrics at a glance, computed from a published export's Parquet tables.
+"""The project owner's learning metrics, computed from a published export's Parquet tables.
 
 One computation (`build`) and three renderings of it: rich tables for the terminal (`learning
 dashboard`), markdown for the `learning_dashboard` asset's metadata in the Dagster UI, and a
 self-contained HTML report with inline SVG charts (`learning dashboard --html FILE`; no scripts, no
-network). Everything shown comes from the export, so it is already anonymized.
+network). The numbers come from the export; with `names` (`reports.names`, built on the owner's machine
+from the source and the key) capabilities, agents, workflows and steps are shown by their own names, not
+their pseudonyms. The dashboard is for the owner only: it is never written into an export or a
+submission package, and its HTML says so.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from rich.markup import escape
 from rich.table import Table
 
 from learning_assets.errors import UserError, os_words
+from learning_assets.reports.names import Names
 
 SPARKS = "▁▂▃▄▅▆▇█"
 BAR = "█"
@@ -48,6 +53,14 @@ class Dashboard:
     agent_series: dict[str, list[float | None]] = field(default_factory=dict)  # per agent, per day
     task_outcomes: dict[str, int] = field(default_factory=dict)
     days: list[str] = field(default_factory=list)
+    agent_durations: dict[str, list[float | None]] = field(default_factory=dict)  # per agent, per day (s)
+    refinement_days: list[str] = field(default_factory=list)
+    capability_series: dict[str, list[float | None]] = field(default_factory=dict)  # success after refinement
+    capability_durations: dict[str, list[float | None]] = field(default_factory=dict)  # duration after refinement
+    workflows: pd.DataFrame = field(default_factory=pd.DataFrame)  # workflow, runs, success_rate, average_duration
+    steps: pd.DataFrame = field(default_factory=pd.DataFrame)  # step, runs, success_rate, average_seconds, failed
+    failures: pd.DataFrame = field(default_factory=pd.DataFrame)  # where, reason, count
+    named: int = 0  # pseudonyms mapped back to the owner's names (0: shown as exported)
 
     @property
     def empty(self) -> bool:
@@ -61,11 +74,15 @@ class Dashboard:
 COLUMNS = {
     "capabilities": ["capability_id", "agent_id", "success_rate", "quality_score", "usage_count", "refinement_count"],
     "capability_refinements": ["capability_id", "position", "timestamp", "before_success_rate",
-                               "after_success_rate"],
-    "patterns": ["pattern_id", "pattern_type", "usage_count", "success_rate", "quality_score", "is_anti_pattern"],
+                               "after_success_rate", "after_average_duration"],
+    "patterns": ["pattern_id", "pattern_type", "usage_count", "success_rate", "quality_score", "is_anti_pattern",
+                 "failure_reasons"],
     "agent_executions": ["agent_id", "duration", "success", "timestamp"],
     "task_memories": ["outcome"],
+    "workflow_executions": ["workflow_name", "duration", "success", "timestamp"],
+    "step_executions": ["step_id", "status", "duration_ms", "error_message"],
 }
+FAILED_STATUSES = ("failed", "failure", "error", "timeout", "cancelled")
 
 
 def load_tables(export_dir: Path) -> tuple[dict[str, pd.DataFrame], dict[str, int]]:
@@ -128,10 +145,66 @@ def bar(value: float | None, width: int = 20, hi: float = 1.0) -> str:
     return BAR * full + ("" if part == 0 else "▏▎▍▌▋▊▉"[part - 1])
 
 
-def build(export_dir: Path, top: int = 10) -> Dashboard:
-    """Everything the dashboard shows, from the export in `export_dir`."""
+def _per_day(df: pd.DataFrame, key: str, value: str, days: list[str]) -> dict[str, list[float | None]]:
+    """Mean of `value` per `key` and day (`day` column), one list per key over `days`."""
+    if not len(df):
+        return {}
+    per = df.groupby([key, "day"])[value].mean().unstack("day").reindex(columns=days)
+    return {str(k): [None if pd.isna(v) else float(v) for v in row] for k, row in per.iterrows()}
+
+
+def _workflows(df: pd.DataFrame) -> pd.DataFrame:
+    columns = ["workflow", "runs", "success_rate", "average_duration"]
+    if not len(df):
+        return pd.DataFrame(columns=columns)
+    g = df.assign(ok=df["success"].astype("float")).groupby("workflow_name")
+    out = pd.DataFrame({"runs": g.size(), "success_rate": g["ok"].mean(), "average_duration": g["duration"].mean()})
+    out = out.reset_index().rename(columns={"workflow_name": "workflow"})
+    return out.sort_values(["runs", "workflow"], ascending=[False, True]).reset_index(drop=True)[columns]
+
+
+def _steps(df: pd.DataFrame) -> pd.DataFrame:
+    columns = ["step", "runs", "success_rate", "average_seconds", "failed"]
+    if not len(df):
+        return pd.DataFrame(columns=columns)
+    status = df["status"].astype("string").str.lower()
+    a = df.assign(ok=(status == "success").astype("float"), bad=status.isin(FAILED_STATUSES).astype("int"),
+                  seconds=pd.to_numeric(df["duration_ms"], errors="coerce") / 1000)
+    g = a.groupby("step_id")
+    out = pd.DataFrame({"runs": g.size(), "success_rate": g["ok"].mean(), "average_seconds": g["seconds"].mean(),
+                        "failed": g["bad"].sum()}).reset_index().rename(columns={"step_id": "step"})
+    return out.sort_values(["runs", "step"], ascending=[False, True]).reset_index(drop=True)[columns]
+
+
+def _failures(steps: pd.DataFrame, workflows: pd.DataFrame, patterns: pd.DataFrame, top: int) -> pd.DataFrame:
+    """Why things failed, most frequent first: step errors, failed workflows, patterns' failure reasons."""
+    rows: list[dict] = []
+    if len(steps):
+        status = steps["status"].astype("string").str.lower()
+        bad = steps[status.isin(FAILED_STATUSES).fillna(False)]
+        for (step, reason), n in bad.groupby(["step_id", bad["error_message"].fillna("(no message)")]).size().items():
+            rows.append({"where": f"step {step}", "reason": str(reason), "count": int(n)})
+    if len(workflows):
+        failed = workflows[workflows["success"].eq(False).fillna(False)]
+        for name, n in failed.groupby("workflow_name").size().items():
+            rows.append({"where": f"workflow {name}", "reason": "workflow did not succeed", "count": int(n)})
+    if len(patterns) and "failure_reasons" in patterns:
+        for pid, reasons in zip(patterns["pattern_id"], patterns["failure_reasons"]):
+            for reason in (list(reasons) if reasons is not None and not isinstance(reasons, str) else []):
+                rows.append({"where": f"pattern {pid}", "reason": str(reason), "count": 1})
+    out = pd.DataFrame(rows, columns=["where", "reason", "count"])
+    if len(out):
+        out = out.groupby(["where", "reason"], as_index=False)["count"].sum()
+        out = out.sort_values(["count", "where"], ascending=[False, True]).head(top)
+    return out.reset_index(drop=True)
+
+
+def build(export_dir: Path, top: int = 10, names: Names | None = None) -> Dashboard:
+    """Everything the dashboard shows, from the export in `export_dir`; with `names`, by the owner's names."""
     export_dir = Path(export_dir)
     tables, table_rows = load_tables(export_dir)
+    if names:
+        tables = {name: names.frame(df) for name, df in tables.items()}
     try:
         manifest = json.loads((export_dir / "manifest.json").read_bytes())
     except (OSError, ValueError, RecursionError):
@@ -169,10 +242,18 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
         })
     cap_df = pd.DataFrame(cap_rows, columns=["capability_id", "agent_id", "success_rate", "quality_score",
                                              "usage_count", "refinements", "trend", "delta"])
+    refinement_days: list[str] = []
+    cap_series, cap_durations = {}, {}
     if len(refs):
-        by_day = refs.assign(day=_day(refs["timestamp"])).dropna(subset=["day"]).groupby("day")
+        dated = refs.assign(day=_day(refs["timestamp"])).dropna(subset=["day"])
+        by_day = dated.groupby("day")
         cap_days = pd.DataFrame({"success_rate": by_day["after_success_rate"].mean(),
                                  "refinements": by_day.size()}).reset_index()
+        refinement_days = sorted(dated["day"].unique())
+        shown_caps = dated[dated["capability_id"].isin(top_caps["capability_id"])]
+        cap_series = _per_day(shown_caps, "capability_id", "after_success_rate", refinement_days)
+        if "after_average_duration" in dated:
+            cap_durations = _per_day(shown_caps, "capability_id", "after_average_duration", refinement_days)
     else:
         cap_days = pd.DataFrame(columns=["day", "success_rate", "refinements"])
 
@@ -186,6 +267,7 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
     # agents: per day, and per agent with a daily success-rate trend
     days: list[str] = []
     agent_series: dict[str, list[float | None]] = {}
+    agent_durations: dict[str, list[float | None]] = {}
     if len(agents):
         a = agents.assign(day=_day(agents["timestamp"]), ok=agents["success"].astype("float"))
         a = a.dropna(subset=["day"])
@@ -196,6 +278,7 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
         agent_days = agent_days.rename(columns={"index": "day"})
         per = a.groupby(["agent_id", "day"])["ok"].mean().unstack("day").reindex(columns=days)
         agent_series = {str(k): [None if pd.isna(v) else float(v) for v in row] for k, row in per.iterrows()}
+        agent_durations = _per_day(a, "agent_id", "duration", days)
         ga = a.groupby("agent_id")
         agent_df = pd.DataFrame({"executions": ga.size(), "success_rate": ga["ok"].mean(),
                                  "average_duration": ga["duration"].mean()}).reset_index()
@@ -213,10 +296,40 @@ def build(export_dir: Path, top: int = 10) -> Dashboard:
         table_rows=table_rows,
         capabilities=cap_df.reset_index(drop=True), capability_days=cap_days, patterns=pat_df.reset_index(drop=True),
         agent_days=agent_days, agents=agent_df.reset_index(drop=True), agent_series=agent_series,
-        task_outcomes=outcomes, days=days)
+        task_outcomes=outcomes, days=days, agent_durations=agent_durations, refinement_days=refinement_days,
+        capability_series=cap_series, capability_durations=cap_durations,
+        workflows=_workflows(_frame(tables, "workflow_executions")).head(top),
+        steps=_steps(_frame(tables, "step_executions")).head(top),
+        failures=_failures(_frame(tables, "step_executions"), _frame(tables, "workflow_executions"), pats, top),
+        named=len(names) if names else 0)
 
 
 # --- formatting helpers --------------------------------------------------------------------
+
+LOCAL_NOTE = ("For this project's owner only: it stays on this machine and is never part of an export or a "
+              "submission package.")
+
+
+def names_note(dash: Dashboard) -> str:
+    if dash.named:
+        return ("Capabilities, agents, workflows and steps are shown by their names in the source (mapped back "
+                "from the export's pseudonyms on this machine). " + LOCAL_NOTE)
+    return ("Names are shown as exported (pseudonyms): the source or the anonymization key was not available "
+            "to map them back. " + LOCAL_NOTE)
+
+
+def _workflow_rows(dash: Dashboard) -> list[list[str]]:
+    return [[str(r["workflow"]), f"{int(r['runs']):,}", pct(r["success_rate"]), num(r["average_duration"], 1)]
+            for _, r in dash.workflows.iterrows()]
+
+
+def _step_rows(dash: Dashboard) -> list[list[str]]:
+    return [[str(r["step"]), f"{int(r['runs']):,}", pct(r["success_rate"]), num(r["average_seconds"], 1),
+             f"{int(r['failed']):,}"] for _, r in dash.steps.iterrows()]
+
+
+def _failure_rows(dash: Dashboard) -> list[list[str]]:
+    return [[str(r["where"]), str(r["reason"]), f"{int(r['count']):,}"] for _, r in dash.failures.iterrows()]
 
 def pct(v) -> str:
     return "" if v is None or pd.isna(v) else f"{100 * float(v):.0f}%"
@@ -241,6 +354,7 @@ def render_terminal(dash: Dashboard, console) -> None:
                   f" (schema {dash.schema_version or '?'})", highlight=False)
     rows = ", ".join(f"{n} {r:,}" for n, r in dash.table_rows.items() if r)
     console.print(f"rows: {rows or 'none'}", highlight=False)
+    console.print(f"[dim]{names_note(dash)}[/dim]", highlight=False)
 
     t = Table(title="Capabilities (top by usage)", title_justify="left")
     for col, kw in [("capability", {}), ("agent", {}), ("success", {"justify": "right"}), ("", {}),
@@ -291,6 +405,17 @@ def render_terminal(dash: Dashboard, console) -> None:
         if len(dash.agent_days) > len(shown):
             t.caption = f"last {len(shown)} of {len(dash.agent_days)} days"
         console.print(t)
+    for title, headers, rows in [
+            ("Workflows", ["workflow", "runs", "success", "avg s"], _workflow_rows(dash)),
+            ("Steps", ["step", "runs", "success", "avg s", "failed"], _step_rows(dash)),
+            ("Failure reasons (as exported: scrubbed text)", ["where", "reason", "count"], _failure_rows(dash))]:
+        if rows:
+            t = Table(title=title, title_justify="left")
+            for h in headers:
+                t.add_column(h, justify="right" if h in ("runs", "success", "avg s", "failed", "count") else "left")
+            for row in rows:
+                t.add_row(*(escape(c) for c in row))
+            console.print(t)
     if dash.task_outcomes:
         total = sum(dash.task_outcomes.values())
         console.print("task outcomes: " + ", ".join(f"{k} {v:,} ({100 * v / total:.0f}%)"
@@ -331,6 +456,13 @@ def render_markdown(dash: Dashboard) -> dict[str, str]:
         [[r["day"], f"{int(r['executions']):,}", pct(r["success_rate"]), f"`{bar(r['success_rate'], 12)}`",
           num(r["average_duration"], 1)] for _, r in dash.agent_days.iterrows()]) \
         if len(dash.agent_days) else "_no agent executions_"
+    out["workflows"] = _md_table(["workflow", "runs", "success", "avg s"], _workflow_rows(dash)) \
+        if len(dash.workflows) else "_no workflow executions_"
+    out["steps"] = _md_table(["step", "runs", "success", "avg s", "failed"], _step_rows(dash)) \
+        if len(dash.steps) else "_no step executions_"
+    out["failure_reasons"] = _md_table(["where", "reason", "count"], _failure_rows(dash)) \
+        if len(dash.failures) else "_no failures_"
+    out["names"] = names_note(dash)
     return out
 
 
@@ -432,6 +564,7 @@ table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}
 td,th{padding:.2rem .6rem;border-bottom:1px solid #eee;text-align:left}
 th{background:#f6f6f6}.meta{color:#666;font-size:.9rem}svg{max-width:100%;height:auto}
 svg .lbl,svg .val{font-size:11px;fill:#333;font-family:inherit}svg .grid{stroke:#e5e5e5;stroke-width:1}
+.local{background:#fff4e5;border:1px solid #f0c36d;padding:.5rem 1rem}
 """
 
 
@@ -441,7 +574,7 @@ def render_html(dash: Dashboard) -> str:
     sections = [
         f"<h1>Learning dashboard</h1><p class=meta>Export {_esc(dash.export_id)}"
         f"{' created ' + _esc(dash.created_at) if dash.created_at else ''}, schema {_esc(dash.schema_version)}."
-        f" All values are anonymized (pseudonymous ids, days).</p>",
+        f" Days are UTC.</p><p class=local id=local-only>{_esc(names_note(dash))} Do not share this file.</p>",
         _html_table(["table", "rows"], [[n, f"{r:,}"] for n, r in dash.table_rows.items()]),
         "<h2>Capability success rates</h2>",
         svg_bars(list(caps["capability_id"].astype(str)), list(caps["success_rate"]), hi=1.0,
@@ -453,6 +586,14 @@ def render_html(dash: Dashboard) -> str:
             [[r["capability_id"], r["agent_id"] or "", pct(r["success_rate"]), num(r["quality_score"]),
               f"{r['usage_count']:,}", str(r["refinements"]), r["trend"], signed_pct(r["delta"])]
              for _, r in caps.iterrows()]))
+    if dash.capability_series:
+        sections += ["<h2>Capabilities per day</h2>",
+                     "<p class=meta>Success rate after each day's refinements, per capability</p>",
+                     svg_lines(dash.refinement_days, dash.capability_series, hi=1.0,
+                               title="Capability success rate per day"),
+                     "<p class=meta>Average duration after each day's refinements, per capability (seconds)</p>",
+                     svg_lines(dash.refinement_days, dash.capability_durations, fmt=lambda v: f"{v:,.1f}s",
+                               title="Capability duration per day")]
     if len(dash.capability_days):
         sections += ["<h2>Capability success rate after refinements, per day</h2>",
                      svg_lines(list(dash.capability_days["day"]),
@@ -477,8 +618,8 @@ def render_html(dash: Dashboard) -> str:
             "<p class=meta>Success rate per day, per agent (top 8 by executions)</p>",
             svg_lines(dash.days, {a: dash.agent_series.get(a, []) for a in top_agents}, hi=1.0,
                       title="Agent success rate per day"),
-            "<p class=meta>Average duration per day, all agents (seconds)</p>",
-            svg_lines(list(dash.agent_days["day"]), {"average duration": list(dash.agent_days["average_duration"])},
+            "<p class=meta>Average duration per day, per agent (top 8 by executions, seconds)</p>",
+            svg_lines(dash.days, {a: dash.agent_durations.get(a, []) for a in top_agents},
                       fmt=lambda v: f"{v:,.1f}s", title="Agent duration per day"),
             _html_table(["agent", "runs", "success", "avg s"],
                         [[r["agent_id"], f"{int(r['executions']):,}", pct(r["success_rate"]),
@@ -486,6 +627,20 @@ def render_html(dash: Dashboard) -> str:
         ]
     else:
         sections.append("<p>No agent executions.</p>")
+    if len(dash.workflows):
+        sections += ["<h2>Workflows</h2>",
+                     svg_bars(list(dash.workflows["workflow"].astype(str)), list(dash.workflows["success_rate"]),
+                              hi=1.0, title="Workflow success rates"),
+                     _html_table(["workflow", "runs", "success", "avg s"], _workflow_rows(dash))]
+    if len(dash.steps):
+        sections += ["<h2>Steps</h2>",
+                     svg_bars(list(dash.steps["step"].astype(str)), list(dash.steps["success_rate"]), hi=1.0,
+                              title="Step success rates"),
+                     _html_table(["step", "runs", "success", "avg s", "failed"], _step_rows(dash))]
+    sections.append("<h2>Failure reasons</h2>")
+    sections.append("<p class=meta>As exported: error text is scrubbed; names are the owner's.</p>"
+                    + _html_table(["where", "reason", "count"], _failure_rows(dash))
+                    if len(dash.failures) else "<p>No failures.</p>")
     if dash.task_outcomes:
         sections += ["<h2>Task outcomes</h2>",
                      svg_bars(list(dash.task_outcomes), list(dash.task_outcomes.values()),

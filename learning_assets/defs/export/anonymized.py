@@ -1,13 +1,10 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     AssetIn,
@@ -26,18 +23,10 @@ from learning_assets.defs.export.schema_checks import (
 )
 from learning_assets.defs.metadata import table_metadata
 from learning_assets.defs.types import table_dagster_type
-from learning_assets.privacy.anonymize import Anonymizer, json_doc_strings
+from learning_assets.privacy.anonymize import Anonymizer
+from learning_assets.privacy.learned import learn_source_vocabulary
 from learning_assets.privacy.pseudonyms import Pseudonymizer
-from learning_assets.privacy.scrub import (
-    ROLES,
-    VOCABULARY_TRIGGER,
-    Scrubber,
-    Vocabulary,
-    flagged,
-    learn_vocabulary,
-    to_arrow,
-)
-from learning_assets.sources.frames import TEXT, TEXT_LIST, arrow_values, distinct
+from learning_assets.privacy.scrub import Scrubber
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, anonymize_table
 from resources import Anonymization, SourceDirectory
 
@@ -45,50 +34,6 @@ ANONYMIZED_GROUP = "anonymized"
 
 # Shape (columns, order, dtypes) as the Dagster type; value rules run as the blocking `pandera_schema` check.
 ANONYMIZED_TYPES = {name: table_dagster_type(schema) for name, schema in ANONYMIZED.items()}
-
-
-def text_values(df: pd.DataFrame, trigger: str | None = None):
-    """Every distinct string in a frame's text columns: list items, and JSON columns decoded to their leaves.
-
-    With a `trigger` (see `privacy.scrub`), only the strings it flags; a JSON document is not even decoded
-    when its text has no escape (so every string in it is a plain substring) and the trigger does not flag it.
-    """
-    for col in df.columns:
-        if df[col].dtype == TEXT_LIST:
-            strings = pc.unique(pc.list_flatten(arrow_values(df[col])))
-        elif df[col].dtype == TEXT:
-            strings = pc.unique(arrow_values(df[col]).drop_null())
-        else:
-            continue
-        if df[col].dtype == TEXT and len(strings) and strings[0].as_py().startswith("{"):
-            docs = _flagged(strings, None if trigger is None else r"\\|" + trigger)
-            leaves = [s for doc in docs for s in _json_leaves(doc)]
-            array = to_arrow(leaves)  # None when a leaf cannot be UTF-8 (a lone surrogate from JSON)
-            yield from leaves if trigger is None or array is None else _flagged(array, trigger)
-        else:
-            yield from _flagged(strings, trigger)
-
-
-def _json_leaves(doc: str) -> list[str]:
-    """A JSON document's strings; the document itself when it is not JSON."""
-    strings = json_doc_strings(doc)
-    return [doc] if strings is None else strings
-
-
-def _flagged(strings: pa.Array, trigger: str | None) -> list[str]:
-    """The strings `trigger` flags (all of them without one)."""
-    return strings.to_pylist() if trigger is None else strings.take(flagged(strings, trigger)).to_pylist()
-
-
-def learn_source_vocabulary(root: Path, raw_tables: Iterable[pd.DataFrame]) -> Vocabulary:
-    """User, host and project names from the source directory's own path and every string of the raw tables."""
-    values = [str(root.resolve())]
-    agent_ids = set()
-    for df in raw_tables:
-        values.extend(text_values(df, VOCABULARY_TRIGGER))
-        if "agent_id" in df:
-            agent_ids.update(distinct(df["agent_id"])[1])
-    return learn_vocabulary(values, agent_ids, roles=ROLES)
 
 
 @dataclass

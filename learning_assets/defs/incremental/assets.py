@@ -34,7 +34,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from learning_assets.defs.export.anonymized import learn_source_vocabulary
+from learning_assets.privacy.learned import learn_source_vocabulary
 from learning_assets.exportfiles import incremental as inc
 from learning_assets.exportfiles.manifest import verify_manifest
 from learning_assets.privacy.leaks import scan_export
