@@ -79,13 +79,19 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
     assert "<script" not in html and "<link" not in html and "src=" not in html and "url(" not in html
     assert "://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # no network, no CDN
     assert oct(report.stat().st_mode & 0o777) == "0o600" and "never part of an export" in html
-    # written by the learning_dashboard asset to the instance home, never into the export directory
+    # the learning_dashboard asset (its own job, refreshed by its automation sensor, no step of the export
+    # job) writes to the instance home, never into the export directory
     assert not (output / "dashboard.html").exists()
-    assert oct((cli.home / "learning" / "dashboard.html").stat().st_mode & 0o777) == "0o600"
     from dagster import AssetKey, DagsterInstance
+
+    from learning_assets.definitions import build_definitions
 
     monkeypatch.setenv("DAGSTER_HOME", str(cli.home))  # the instance's dagster.yaml reads it
     with DagsterInstance.from_config(str(cli.home)) as instance:
+        job = build_definitions(source=str(source), output=str(output)).resolve_job_def("dashboard_job")
+        assert job.execute_in_process(instance=instance).success
+        assert oct((cli.home / "learning" / "dashboard.html").stat().st_mode & 0o777) == "0o600"
+        assert not (output / "dashboard.html").exists()
         meta = instance.get_latest_materialization_event(AssetKey("learning_dashboard")).asset_materialization.metadata
         messages = [record.event_log_entry for run in instance.get_runs()
                     for record in instance.get_records_for_run(run.run_id).records

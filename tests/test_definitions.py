@@ -39,10 +39,10 @@ EXPECTED = {
         "snapshots/staged_export:snapshot_manifest_intact", "snapshots/staged_export:snapshot_no_sensitive_values",
         "shared_insights:privacy_budget_accounted", "shared_insights:release_respects_k",
     ]),
-    "jobs": ["daily_export_job", "learning_export_job", "preview_job", "shared_insights_job", "snapshot_export_job",
+    "jobs": ["daily_export_job", "dashboard_job", "learning_export_job", "preview_job", "shared_insights_job", "snapshot_export_job",
              "submission_intake_job"],
     "schedules": ["daily_export_schedule", "snapshot_export_schedule"],
-    "sensors": ["learning_source_sensor", "learning_submission_sensor"],
+    "sensors": ["dashboard_automation", "learning_source_sensor", "learning_submission_sensor"],
     "resources": ["anonymization", "export_store", "governance", "inbox", "insights_store", "io_manager",
                   "source"],
 }
@@ -72,6 +72,16 @@ def test_the_preview_is_in_no_export_job_and_no_schedule():
             assert "export_preview" not in {k.to_user_string() for k in job.asset_layer.executable_asset_keys}, job.name
     assert all(schedule.job_name != "preview_job" for schedule in repo.schedule_defs)
     assert all("preview_job" not in [t.job_name for t in sensor.targets] for sensor in repo.sensor_defs)
+
+
+def test_the_dashboard_is_no_step_of_the_export_and_follows_it():
+    """The owner's dashboard is no part of an export: its own job, refreshed by a sensor that runs from the start."""
+    repo = defs.get_repository_def()
+    export = {key.to_user_string() for key in repo.get_job("learning_export_job").asset_layer.executable_asset_keys}
+    assert "learning_dashboard" not in export and "published_export" in export
+    sensor = repo.get_sensor_def("dashboard_automation")
+    assert sensor.default_status.value == "RUNNING"
+    assert {key.to_user_string() for key in sensor.asset_selection.resolve(repo.asset_graph)} == {"learning_dashboard"}
 
 
 @pytest.mark.slow

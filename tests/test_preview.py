@@ -16,6 +16,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tarfile
 from datetime import timezone
 from pathlib import Path
@@ -157,6 +158,10 @@ def exported(tmp_path_factory):
     dashboard = _run(env, "dashboard", "--output", out, cwd=tmp).stdout
     html = tmp / "private" / "dashboard.html"
     _run(env, "dashboard", "--output", out, "--html", html, cwd=tmp)
+    dagster = [str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m", "learning_assets.definitions",
+               "--select", "learning_dashboard"]  # the asset, as the UI or its automation sensor runs it
+    subprocess.run(dagster, env={**env, "LEARNING_SOURCE_DIR": str(SMALL), "LEARNING_EXPORT_DIR": str(out)}, cwd=tmp,
+                   check=True, capture_output=True, timeout=300)
     _run(env, "preview", "--source", SMALL, "--output", out, cwd=tmp)
     _run(env, "submit", "--output", out, "--yes", cwd=tmp)
     return {"out": out, "export": export_dir, "dashboard": dashboard, "html": html, "home": tmp / "home"}

@@ -212,15 +212,14 @@ def export(
     Anonymization(key=os.environ.get("LEARNING_ANONYMIZATION_KEY") or None).secret()
 
     parquet, json_document = FORMATS[fmt.value]
-    job = export_job(str(src), str(root))
-    kwargs = dict(parquet=parquet, json_document=json_document, compress_json=compress, since=since, until=until,
-                  job=job)
+    kwargs = dict(source=str(src), output=str(root), parquet=parquet, json_document=json_document,
+                  compress_json=compress, since=since, until=until)
     try:
         if quiet:
             result = run_export(**kwargs, log_level="CRITICAL")
         else:
             console.print(f"exporting {src} → {root}", highlight=False, soft_wrap=True)
-            with ExportProgress(step_count(job)) as progress:
+            with ExportProgress(step_count(export_job(str(src), str(root)))) as progress:
                 result = run_export(**kwargs, on_event=progress.event, on_log=progress.log, log_level="CRITICAL")
     except ExportFailed as exc:
         message = str(exc)

@@ -7,9 +7,16 @@ It shows the owner's names, so its HTML report is written to the instance home
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, AssetKey, MetadataValue, Output, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AutomationCondition,
+    MetadataValue,
+    Output,
+    asset,
+)
 
-from learning_assets.defs.export.publish import EXPORT_GROUP
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.reports.dashboard import (
@@ -22,9 +29,12 @@ from learning_assets.reports.names import NAME_TABLES, owner_names
 from resources import Anonymization, Governance
 
 HTML_REPORT = "dashboard.html"
+DASHBOARD_GROUP = "dashboard"
 
 
-@asset(group_name=EXPORT_GROUP,
+@asset(group_name=DASHBOARD_GROUP,
+       # not a step of the export job (it is no part of an export); refreshed after each export
+       automation_condition=AutomationCondition.eager(),
        ins={"published": AssetIn("published_export"),
             **{f"raw_{name}": AssetIn(AssetKey(["raw", name])) for name in NAME_TABLES}},
        description="The owner's learning metrics of the published export, by the owner's names: capability, "

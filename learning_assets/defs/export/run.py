@@ -15,7 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dagster import AssetCheckSeverity, DagsterEvent, DagsterInstance, logger
+from dagster import (
+    AssetCheckSeverity,
+    DagsterEvent,
+    DagsterInstance,
+    build_reconstructable_job,
+    execute_job,
+    logger,
+)
 
 from learning_assets.definitions import build_definitions
 from learning_assets.defs.export.publish import check_results
@@ -120,19 +127,22 @@ def _engine_notice(meta: dict) -> bool:
     return str(meta.get("orig_message") or "").startswith("Dependencies for step")
 
 
-def progress_logger(on_event: OnEvent, on_log: OnLog | None = None):
-    """A Dagster logger that hands every event (and warning) of the run to callbacks as it happens."""
-    @logger(description="Feeds the run's events to the CLI's progress display.")
-    def _progress(_init_context):
-        log = logging.Logger("learning.progress", level=logging.DEBUG)
-        log.addHandler(_EventHandler(on_event, on_log))
-        return log
-    return _progress
+PROGRESS = logging.getLogger("learning.progress")
 
 
-def export_job(source: str | None = None, output: str | None = None):
+@logger(description="Hands the run's events to the CLI's progress display (the handlers `run_export` adds).")
+def progress_logger(_init_context):
+    PROGRESS.setLevel(logging.DEBUG)
+    return PROGRESS
 
-    return build_definitions(source=source, output=output).resolve_job_def(JOB_NAME)
+
+def export_job(source: str | None = None, output: str | None = None, progress: bool = False):
+    """`learning_export_job` bound to a source and an export directory, with the progress logger if asked.
+
+    Module scope, so that `run_export` can hand Dagster a reconstructable job (see there).
+    """
+    job = build_definitions(source=source, output=output).resolve_job_def(JOB_NAME)
+    return job.with_logger_defs({**job.loggers, "learning_progress": progress_logger}) if progress else job
 
 
 def step_count(job) -> int:
@@ -154,16 +164,28 @@ def run_config(*, parquet: bool = True, json_document: bool = True, compress_jso
 def run_export(source: str | None = None, output: str | None = None, *, compress_json: bool = False,
                parquet: bool = True, json_document: bool = True, since: str | None = None,
                until: str | None = None, instance: DagsterInstance | None = None, log_level: str = "WARNING",
-               on_event: OnEvent | None = None, on_log: OnLog | None = None, job=None) -> ExportResult:
-    """Execute `learning_export_job` and return where the published export is and what it holds."""
+               on_event: OnEvent | None = None, on_log: OnLog | None = None) -> ExportResult:
+    """Execute `learning_export_job` and return where the published export is and what it holds.
+
+    The job runs through `execute_job`, with the code location's in-process executor: unlike
+    `execute_in_process`, it keeps no step's output alive until the run ends, so each table is freed
+    once the steps that read it are done.
+    """
 
     started = time.monotonic()
-    job = job or export_job(source, output)
-    if on_event is not None:
-        job = job.with_logger_defs({**job.loggers, "learning_progress": progress_logger(on_event, on_log)})
+    progress = on_event is not None
+    job = build_reconstructable_job(__name__, export_job.__name__,
+                                    reconstructable_kwargs={"source": source, "output": output, "progress": progress})
     config = run_config(parquet=parquet, json_document=json_document, compress_json=compress_json, since=since,
-                        until=until, log_level=log_level, progress=on_event is not None)
-    result, instance = _execute_exclusively(job, instance, config)
+                        until=until, log_level=log_level, progress=progress)
+    handler = _EventHandler(on_event, on_log) if progress else None
+    if handler is not None:
+        PROGRESS.addHandler(handler)
+    try:
+        result, instance = _execute_exclusively(job, instance, config)
+    finally:
+        if handler is not None:
+            PROGRESS.removeHandler(handler)
     published = _materialized(result, "published_export")
     if published is None:
         raise ExportFailed(_failure_message(result))
@@ -193,7 +215,7 @@ def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
     try:
         with exclusive(Path(home) / LOCK_FILE, f"with the Dagster instance in {home}"):
             instance = instance or DagsterInstance.get()
-            return job.execute_in_process(instance=instance, run_config=config, raise_on_error=False), instance
+            return execute_job(job, instance=instance, run_config=config, raise_on_error=False), instance
     except ExportBusy as exc:
         raise ExportFailed(str(exc)) from None
 
