@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from collections import Counter
 from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,9 +27,22 @@ def read_all(root: Path, tz) -> dict[str, S.SourceRead]:
     return read_tables(root, tz)
 
 
+def by_record(self: S.Fields, records: list, naive_tz) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """`Fields.table` as `Fields.parse` of one record after another (what the readers did before)."""
+    rows, errors = [], []
+    for i, rec in enumerate(records):
+        try:
+            rows.append(self.parse(rec, naive_tz))
+        except fields.RECORD_ERRORS as exc:
+            errors.append((i, str(exc)))
+    return pa.Table.from_pylist(rows, schema=self.schema), errors
+
+
 def slow(monkeypatch) -> None:
-    """Force the line-by-line reading of every file (what the readers did before the fast path)."""
+    """Force the line-by-line reading of every file, and the parsing of one record after another (what the
+    readers did before the fast paths)."""
     monkeypatch.setattr(S, "_file_bytes", lambda path: None)
+    monkeypatch.setattr(S.Fields, "table", by_record)
 
 
 def assert_same(fast: S.SourceRead, slow_read: S.SourceRead) -> None:
@@ -87,9 +101,17 @@ def test_files_split_down_to_single_lines_read_the_same(generated, monkeypatch):
     """Every segment refused by Arrow: the line-by-line reading of segments matches that of whole files."""
     fast = read_all(generated["sample"], NY)
     monkeypatch.setattr(S, "_arrow_records", lambda data, first, read: (None, None))
+    by_line, parse = Counter(), S.parse_records
+
+    def counted(records, fields_, naive_tz, out, reject=None):
+        records = list(records)  # all lines read before any is parsed: the skips still come in line order
+        by_line[out.table] += len(records)
+        parse(records, fields_, naive_tz, out, reject)
+
+    monkeypatch.setattr(S, "parse_records", counted)
     split = read_all(generated["sample"], NY)
     for table in FLAT_READERS:
-        assert arrow_rows(split[table]) == 0
+        assert by_line[table] >= len(split[table].frame()) > 0
         assert_same(split[table], fast[table])
 
 
@@ -202,3 +224,59 @@ def test_inside_compares_whole_path_components(tmp_path):
     assert S.inside(root, root / "feedback" / "in.json") and S.inside(root, root)
     assert not S.inside(root, root / "feedback" / "out.json")
     assert not S.inside(root, tmp_path / "src2" / "f.json")
+
+
+def pattern(i: int, **kw) -> dict:
+    return {"pattern_id": f"p{i}", "pattern_type": "function", "code_snippet": "def f():\n    pass", "context": "ctx",
+            "quality_score": 0.5, "usage_count": 3, "success_rate": 0.9, "learned_from": ["task-1"],
+            "metadata": {"b": 1, "a": [1.5, None, "ü"]}, "security_score": 7.0, "is_anti_pattern": False,
+            "failure_reasons": [], "rejection_count": 0, **kw}
+
+
+ODD_VALUES = [
+    {"pattern_id": ""}, {"pattern_id": None}, {"pattern_id": 7}, {"pattern_id": "p3"}, {"pattern_id": "p\ud800"},
+    {"pattern_type": True},
+    {"context": "x" * (fields.MAX_TOKEN_CHARS + 1)}, {"context": "y " * fields.MAX_TOKEN_CHARS}, {"context": ["a"]},
+    {"code_snippet": "z" * (fields.MAX_TEXT_CHARS + 1)}, {"code_snippet": "\udc00"}, {"quality_score": True},
+    {"quality_score": 2**53 + 1}, {"quality_score": 2**70}, {"quality_score": "1"}, {"usage_count": 2**63},
+    {"usage_count": -3.7}, {"usage_count": 2**53 + 2}, {"learned_from": None}, {"learned_from": "task-9"},
+    {"learned_from": ["a", None, 3, {"k": [2, 1]}, ["x"]]}, {"learned_from": ["t"] * (fields.MAX_LIST_ITEMS + 1)},
+    {"learned_from": ["w" * (fields.MAX_TOKEN_CHARS + 1)]}, {"learned_from": ["v " * fields.MAX_TOKEN_CHARS]},
+    {"learned_from": ["\ud800"]}, {"learned_from": {"a": 1}}, {"metadata": None}, {"metadata": {}},
+    {"metadata": "free text"}, {"metadata": [1]}, {"metadata": {"z": "q" * (fields.MAX_TOKEN_CHARS + 1)}},
+    {"metadata": {"x": float("nan"), "y": 10**30}}, {"is_anti_pattern": 1}, {"failure_reasons": [""]},
+    {"security_score": float("inf")}, {"rejection_count": None},
+]
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=lambda d: repr(d)[:40])
+def test_records_read_column_wise_as_one_by_one(tmp_path, odd, monkeypatch):
+    """Patterns (JSON Lines) and task memories (a JSON document): an odd value in the middle of plain
+    records is parsed, or skipped with its reason, exactly as record by record."""
+    records = [pattern(i) for i in range(30)]
+    records[12] = pattern(12, **odd)
+    write(tmp_path, "learning/patterns.jsonl", [json.dumps(r) for r in records])
+    memories = [{"task_id": f"t{i}", "agent_id": "tester", "timestamp": "2026-03-01T15:51:04",
+                 "key_learnings": ["a"], "context": {"file": "f"}} for i in range(30)]
+    memories[5] = {**memories[5], **{k.replace("pattern_id", "task_id").replace("learned_from", "key_learnings")
+                                     .replace("metadata", "context"): v for k, v in odd.items()}}
+    memories[20] = ["not", "an", "object"]
+    (tmp_path / "memory").mkdir()
+    (tmp_path / "memory" / "memories.json").write_text(json.dumps({"memories": memories}))
+    fast = {t: read_table(t, tmp_path, NY) for t in ("patterns", "task_memories")}
+    assert all(arrow_rows(r) for r in fast.values())
+    monkeypatch.setattr(S.Fields, "table", by_record)
+    for table, read in fast.items():
+        assert_same(read, read_table(table, tmp_path, NY))
+
+
+def test_skips_of_parsing_and_of_reading_come_in_line_order(tmp_path, monkeypatch):
+    lines = [json.dumps(pattern(i)) for i in range(40)]
+    lines[3], lines[10], lines[11], lines[30] = "{broken", json.dumps(pattern(10, usage_count="x")), "[1]", \
+        json.dumps(pattern(30, pattern_id=""))
+    write(tmp_path, "learning/patterns.jsonl", lines)
+    monkeypatch.setattr(S, "CHUNK_RECORDS", 7)
+    fast = read_table("patterns", tmp_path)
+    assert [s.line for s in fast.skipped] == [4, 11, 12, 31]
+    monkeypatch.setattr(S.Fields, "table", by_record)
+    assert_same(fast, read_table("patterns", tmp_path))

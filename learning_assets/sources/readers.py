@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone, tzinfo
-from itertools import groupby
+from itertools import groupby, islice
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ import pyarrow.json as pa_json
 from learning_assets.errors import os_words
 from learning_assets.jsontext import json_error, wide_encoding
 from learning_assets.sources.fields import (
+    MAX_LIST_ITEMS,
     MAX_TOKEN_CHARS,
     MAX_TS,
     MIN_TS,
@@ -41,11 +42,15 @@ from learning_assets.sources.fields import (
     boolean,
     checked_text,
     integer,
+    json_text,
     number,
     parse_timestamp,
+    required_text,
     text,
+    texts,
 )
-from learning_assets.sources.frames import TEXT, conform
+from learning_assets.sources.frames import TEXT_LIST, conform
+from learning_assets.sources.frames import TEXT as TEXT_DTYPE
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024
@@ -103,18 +108,25 @@ class SourceRead:
         """Keep the last record per key; record the superseded ones. Returns the superseded keys."""
         if self.key is None:
             return set()
-        key, rows = ", ".join(self.key), self.rows
-        ident = (lambda row: row[self.key[0]]) if len(self.key) == 1 else (lambda row: tuple(row[k] for k in self.key))
-        last = {ident(row): i for i, row in enumerate(rows)}
-        if len(last) == len(rows):
+        idents = self._keys()
+        last = {ident: i for i, ident in enumerate(idents)}
+        if len(last) == len(idents):  # the usual case: the parts stay as they are
             return set()
         keep = set(last.values())
-        dropped = {ident(row) for i, row in enumerate(rows) if i not in keep}
-        superseded = len(rows) - len(keep)
-        self.rows = [row for i, row in enumerate(rows) if i in keep]
+        dropped = {ident for i, ident in enumerate(idents) if i not in keep}
+        self.rows = [row for i, row in enumerate(self.rows) if i in keep]
         self.skipped.append(Skip(self.files[-1] if self.files else self.table, None,
-                                 f"{superseded} record(s) with a duplicate {key} superseded by a later one"))
+                                 f"{len(idents) - len(keep)} record(s) with a duplicate {', '.join(self.key)} "
+                                 "superseded by a later one"))
         return dropped
+
+    def _keys(self) -> list:
+        """Each record's key (a tuple when it has several columns), in order, without converting Arrow parts."""
+        def part_keys(part) -> Iterable:
+            columns = [part.column(k).to_pylist() if isinstance(part, pa.Table) else [row[k] for row in part]
+                       for k in self.key]
+            return columns[0] if len(columns) == 1 else zip(*columns)
+        return [ident for part in self.parts for ident in part_keys(part)]
 
     def frame(self) -> pd.DataFrame:
         self.drop_duplicate_keys()
@@ -133,7 +145,8 @@ def _rows_frame(rows: list[dict], schema) -> pd.DataFrame:
     return conform(pd.DataFrame.from_records(rows, columns=list(schema.columns)), schema)
 
 
-_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): TEXT}.get
+_ARROW_TO_PANDAS = {pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): TEXT_DTYPE,
+                    pa.list_(pa.string()): TEXT_LIST}.get
 
 
 def _arrow_frame(table: pa.Table, schema) -> pd.DataFrame:
@@ -369,8 +382,8 @@ def outside(rec: dict, naive_tz: tzinfo, days: frozenset[str] | None, near: froz
     return stamp is not None and stamp.date().isoformat() not in days
 
 
-def read_jsonl_source(root: Path, out: SourceRead, paths: Iterable[Path], parse: Callable[[dict], dict],
-                       skip: Callable[[dict], bool] | None = None) -> SourceRead:
+def read_jsonl_source(root: Path, out: SourceRead, paths: Iterable[Path], fields: Fields, naive_tz: tzinfo,
+                      skip: Callable[[dict], bool] | None = None) -> SourceRead:
     """Parse the records of JSON Lines files into `out` (records `skip` rules out are not parsed)."""
     for path in paths:
         if not inside(root, path):
@@ -379,19 +392,148 @@ def read_jsonl_source(root: Path, out: SourceRead, paths: Iterable[Path], parse:
         records = read_jsonl(root, path, out)
         if skip is not None:
             records = ((lineno, rec) for lineno, rec in records if not skip(rec))
-        _parse_records(records, parse, out)
+        parse_records(records, fields, naive_tz, out)
     return out
 
 
-def _parse_records(records: Iterable[tuple[int, dict]], parse: Callable[[dict], dict], out: SourceRead) -> None:
-    """Append the parsed records as a new part of `out`; record the ones `parse` rejects."""
-    rows: list[dict] = []
-    out.parts.append(rows)
-    for lineno, rec in records:
+def parse_records(records: Iterable[tuple[int, Any]], fields: Fields, naive_tz: tzinfo, out: SourceRead,
+                  reject: Callable[[int, str], Skip] | None = None) -> None:
+    """Parse (line, record) pairs into Arrow parts of `out`, a chunk at a time (`Fields.table`); each record
+    that cannot be used is recorded as `reject(line, reason)` (default: a skip of that line of the current
+    file), in line order among the skips that reading those lines recorded."""
+    records = iter(records)
+    while True:
+        start = len(out.skipped)
+        chunk = list(islice(records, CHUNK_RECORDS))
+        if not chunk:
+            return
+        table, errors = fields.table([rec for _, rec in chunk], naive_tz)
+        out.parts.append(table)
+        if not errors:
+            continue
+        skips = [reject(chunk[i][0], reason) if reject else Skip(out.files[-1], chunk[i][0], reason)
+                 for i, reason in errors]
+        read_skips = out.skipped[start:]
+        out.skipped[start:] = sorted(read_skips + skips, key=lambda s: (s.line is None, s.line or 0)) \
+            if read_skips else skips
+
+
+# --- records parsed column by column ---------------------------------------------------------
+#
+# A table's fields are declared once (`Fields`): `parse` coerces one record with the field helpers of
+# `fields.py`, the reference; `table` gives the same for many records a column at a time in pyarrow, and
+# sends only the records some column cannot vouch for (a wrong type, a value at a limit, ...) through
+# `parse`, which then keeps or rejects them exactly as record by record.
+
+TEXT, REQUIRED, CODE, NUM, INT, BOOL, TIME, TEXTS, OBJECT = (
+    "text", "required", "code", "num", "int", "bool", "time", "texts", "object")
+_FIELD_PARSERS = {TEXT: text, REQUIRED: required_text, CODE: lambda rec, key: text(rec, key, limits=False),
+                  NUM: number, INT: integer, BOOL: boolean, TEXTS: texts, OBJECT: json_text}
+_ARROW_TYPES = {TEXT: pa.string(), REQUIRED: pa.string(), CODE: pa.string(), NUM: pa.float64(), INT: pa.float64(),
+                BOOL: pa.bool_(), TIME: pa.string(), TEXTS: pa.list_(pa.string())}
+_OUT_TYPES = {**_ARROW_TYPES, INT: pa.int64(), TIME: pa.timestamp("us", tz="UTC"), OBJECT: pa.string()}
+# The Python types each kind takes from JSON as they are (anything else goes through the field helper)
+_PLAIN = {TEXT: {str}, REQUIRED: {str}, CODE: {str}, NUM: {float, int}, INT: {float, int}, BOOL: {bool},
+          TIME: {str}, TEXTS: {list}}
+CHUNK_RECORDS = 16384  # records coerced together: bounds what is held twice (records and their columns)
+
+
+def _field(rec: dict, key: str, kind: str, naive_tz: tzinfo):
+    return parse_timestamp(rec.get(key), naive_tz) if kind == TIME else _FIELD_PARSERS[kind](rec, key)
+
+
+@dataclass(frozen=True)
+class Fields:
+    """The fields of a source's records: (column, source field, kind) in output order."""
+
+    fields: tuple[tuple[str, str, str], ...]
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(column, _OUT_TYPES[kind]) for column, _, kind in self.fields])
+
+    def parse(self, rec: Any, naive_tz: tzinfo) -> dict:
+        """One record on its own: the reference the column-wise paths must match."""
+        if not isinstance(rec, dict):
+            raise BadRecord(f"expected an object, got {type(rec).__name__}")
+        return {column: _field(rec, src, kind, naive_tz) for column, src, kind in self.fields}
+
+    def table(self, records: list, naive_tz: tzinfo) -> tuple[pa.Table, list[tuple[int, str]]]:
+        """`parse` of each record, a column at a time: (the records that parse, in order; (position, reason)
+        of each that does not)."""
+        unsure = np.array([type(rec) is not dict for rec in records], dtype=bool)
+        dicts = [rec if type(rec) is dict else {} for rec in records] if unsure.any() else records
+        columns = {}
+        for column, src, kind in self.fields:
+            columns[column], doubtful = _column([rec.get(src) for rec in dicts], src, kind, naive_tz)
+            if doubtful is not None:
+                unsure |= doubtful
+        if not unsure.any():
+            return pa.table(columns, schema=self.schema), []
+        rows, placed, errors = [], [], []
+        for i in np.flatnonzero(unsure).tolist():
+            try:
+                rows.append(self.parse(records[i], naive_tz))
+                placed.append(i)
+            except RECORD_ERRORS as exc:
+                errors.append((i, str(exc)))
+        sure = pa.array(~unsure)
+        table = pa.concat_tables([pa.table({c: v.filter(sure) for c, v in columns.items()}, schema=self.schema),
+                                  pa.Table.from_pylist(rows, schema=self.schema)])
+        order = np.argsort(np.concatenate([np.flatnonzero(~unsure), np.array(placed, dtype=np.int64)]), kind="stable")
+        return table.take(order), errors
+
+
+def _column(values: list, key: str, kind: str, naive_tz: tzinfo) -> tuple[pa.Array, np.ndarray | None]:
+    """One column as the field helper makes it, and the rows it cannot vouch for (None when it vouches for all)."""
+    if kind != OBJECT and set(map(type, values)) <= _PLAIN[kind] | {type(None)}:
         try:
-            rows.append(parse(rec))
-        except RECORD_ERRORS as exc:
-            out.skipped.append(Skip(out.files[-1], lineno, str(exc)))
+            arrow = pa.array(values, _ARROW_TYPES[kind])
+        except (pa.ArrowException, UnicodeError):  # e.g. a lone surrogate, or an int too big for a double
+            arrow = None
+        if arrow is not None and kind == TEXTS:
+            return _text_lists(arrow, values, key)
+        coerced = None if arrow is None else _arrow_values(arrow, key, kind, naive_tz)
+        if coerced is not None:
+            return coerced, _missing(coerced) if kind == REQUIRED else None
+    return _one_by_one(values, key, kind, naive_tz)
+
+
+def _missing(values: pa.Array) -> np.ndarray:
+    """The rows of a required text that is null or empty (`required_text` rejects them)."""
+    return pc.fill_null(pc.equal(values, ""), True).to_numpy(zero_copy_only=False)
+
+
+def _text_lists(lists: pa.Array, values: list, key: str) -> tuple[pa.Array, np.ndarray | None]:
+    """Lists of plain texts as `texts` gives them (a missing list is empty); the rows with an item at a text
+    limit are left to it, and so is the whole column if a list has a null item or too many items."""
+    items = pc.list_flatten(lists)
+    if items.null_count or pc.any(pc.greater(pc.list_value_length(lists), MAX_LIST_ITEMS)).as_py():
+        return _one_by_one(values, key, TEXTS, None)
+    unsure = None
+    long = np.flatnonzero(pc.greater(pc.utf8_length(items), MAX_TOKEN_CHARS).to_numpy(zero_copy_only=False))
+    if len(long):
+        unsure, parents = np.zeros(len(values), dtype=bool), pc.list_parent_indices(lists).to_numpy()
+        for i, item in zip(long.tolist(), items.take(pa.array(long)).to_pylist()):
+            try:
+                checked_text(key, item)
+            except BadRecord:
+                unsure[parents[i]] = True
+    if lists.null_count:
+        lists = pa.array([[] if v is None else v for v in values], lists.type)
+    return lists, unsure
+
+
+def _one_by_one(values: list, key: str, kind: str, naive_tz: tzinfo) -> tuple[pa.Array, np.ndarray]:
+    """A column value by value through the field helper; the values it rejects are left to `Fields.parse`."""
+    out, unsure = [], np.zeros(len(values), dtype=bool)
+    for i, v in enumerate(values):
+        try:
+            out.append(_field({key: v}, key, kind, naive_tz))
+        except RECORD_ERRORS:
+            out.append(None)
+            unsure[i] = True
+    return pa.array(out, _OUT_TYPES[kind]), unsure
 
 
 # --- flat JSON Lines sources, read whole files with Arrow ---------------------------------------
@@ -402,11 +544,6 @@ def _parse_records(records: Iterable[tuple[int, dict]], parse: Callable[[dict], 
 # limit, timestamps outside a plain ISO 8601 form, ...) are split and retried, down to a few lines
 # that go through `_parse_lines`, so skipped records and their line numbers stay exactly the same.
 
-TEXT, NUM, INT, BOOL, TIME = "text", "num", "int", "bool", "time"
-_FIELD_PARSERS = {TEXT: text, NUM: number, INT: integer, BOOL: boolean}
-_ARROW_TYPES = {TEXT: pa.string(), NUM: pa.float64(), INT: pa.float64(), BOOL: pa.bool_(), TIME: pa.string()}
-_OUT_TYPES = {TEXT: pa.string(), NUM: pa.float64(), INT: pa.int64(), BOOL: pa.bool_(),
-              TIME: pa.timestamp("us", tz="UTC")}
 
 FAST_MAX_BYTES = 64 * 1024 * 1024  # larger files are read line by line, keeping memory bounded
 BATCH_BYTES = 4 * 1024 * 1024  # small files are read together, up to about this much
@@ -424,31 +561,19 @@ _UTC_US = pa.timestamp("us", tz="UTC")
 _MIN_US, _MAX_US = (round(t.timestamp()) * 10**6 for t in (MIN_TS, MAX_TS))
 
 
-@dataclass(frozen=True)
-class FlatSource:
-    """A JSON Lines source of scalar fields: (column, source field, kind) in output order."""
-
-    fields: tuple[tuple[str, str, str], ...]
-
-    def parse(self, rec: dict, naive_tz: tzinfo) -> dict:
-        """One record, line by line: the reference the Arrow path must match."""
-        return {column: parse_timestamp(rec.get(src), naive_tz) if kind == TIME else _FIELD_PARSERS[kind](rec, src)
-                for column, src, kind in self.fields}
-
-
 @dataclass
 class _FlatRead:
     """What reading one flat source needs at every step."""
 
-    source: FlatSource
+    source: Fields
     naive_tz: tzinfo
     out: SourceRead
 
     def slow(self, records: Iterable[tuple[int, dict]]) -> None:
-        _parse_records(records, lambda rec: self.source.parse(rec, self.naive_tz), self.out)
+        parse_records(records, self.source, self.naive_tz, self.out)
 
 
-def read_flat(root: Path, out: SourceRead, source: FlatSource, paths: Iterable[Path], naive_tz: tzinfo) -> SourceRead:
+def read_flat(root: Path, out: SourceRead, source: Fields, paths: Iterable[Path], naive_tz: tzinfo) -> SourceRead:
     """Read flat JSON Lines files into `out`, whole files at a time with Arrow where that is exact."""
     read = _FlatRead(source, naive_tz, out)
     batch: list[tuple[str, bytes]] = []  # whole files, each ending in a newline, for one Arrow read
@@ -570,7 +695,7 @@ def _arrow_records(data: bytes, first: int, read: _FlatRead) -> tuple[pa.Table |
         if values is None:
             return None, None
         columns[column] = values
-    return pa.table(columns, schema=pa.schema([(c, _OUT_TYPES[k]) for c, _, k in fields])), None
+    return pa.table(columns, schema=read.source.schema), None
 
 
 def _plain_lines(data: bytes, first: int) -> tuple[int | None, int | None]:
@@ -601,8 +726,10 @@ def _plain_lines(data: bytes, first: int) -> tuple[int | None, int | None]:
 
 def _arrow_values(values: pa.ChunkedArray, key: str, kind: str, naive_tz: tzinfo) -> pa.ChunkedArray | None:
     """One column coerced as the field helpers would, or None when that cannot be vouched for."""
-    if kind == TEXT:
+    if kind in (TEXT, REQUIRED):
         return values if _texts_ok(values, key) else None
+    if kind == CODE:
+        return values  # valid Unicode, and no limits apply
     if kind == BOOL:
         return values  # Arrow already refused anything but true, false and null
     if kind == TIME:
@@ -671,7 +798,7 @@ def history_files(root: Path, days: Iterable[str] | None = None, *, kind: str,
     return found
 
 
-def read_history(root: Path, out: SourceRead, source: FlatSource, kind: str, naive_tz: tzinfo,
+def read_history(root: Path, out: SourceRead, source: Fields, kind: str, naive_tz: tzinfo,
                  days: Iterable[str] | None = None) -> SourceRead:
     """Flat records of the analytics day files of `kind` into `out`; with `days`, only those (local) dates'
     files. No files at all is recorded as a warning."""

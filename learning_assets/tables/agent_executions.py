@@ -15,7 +15,7 @@ from learning_assets.sources.readers import (
     NUM,
     TEXT,
     TIME,
-    FlatSource,
+    Fields,
     SourceRead,
     history_files,
     read_history,
@@ -28,7 +28,7 @@ from learning_assets.tables.summaries import at, per_day
 NAME = "agent_executions"
 KIND = "agents"
 SOURCE = f"analytics/history/{KIND}-*.jsonl"
-FIELDS = FlatSource((
+FIELDS = Fields((
     ("agent_id", "agent_id", TEXT), ("agent_name", "agent_name", TEXT), ("duration", "duration", NUM),
     ("success", "success", BOOL), ("timestamp", "timestamp", TIME)))
 

@@ -18,8 +18,15 @@ from learning_assets.privacy.rules import (
     Pseudonym,
     Scores,
 )
-from learning_assets.sources import fields
 from learning_assets.sources.readers import (
+    BOOL,
+    INT,
+    NUM,
+    OBJECT,
+    TEXT,
+    TEXTS,
+    TIME,
+    Fields,
     SourceRead,
     find,
     near_days,
@@ -62,28 +69,19 @@ ANONYMIZED = col.schema("anonymized_code_outcomes", {
 })
 
 
-def _parse(rec: dict, naive_tz: tzinfo) -> dict:
-    return {
-        "workflow_id": fields.text(rec, "workflow_id"),
-        "file_path": fields.text(rec, "file_path"),
-        "initial_scores": fields.json_text(rec, "initial_scores"),
-        "final_scores": fields.json_text(rec, "final_scores"),
-        "iterations": fields.integer(rec, "iterations"),
-        "expert_consultations": fields.texts(rec, "expert_consultations"),
-        "time_to_correctness": fields.number(rec, "time_to_correctness"),
-        "first_pass_success": fields.boolean(rec, "first_pass_success"),
-        "timestamp": fields.parse_timestamp(rec.get("timestamp"), naive_tz),
-        "agent_id": fields.text(rec, "agent_id"),
-        "prompt_hash": fields.text(rec, "prompt_hash"),
-    }
+FIELDS = Fields((
+    ("workflow_id", "workflow_id", TEXT), ("file_path", "file_path", TEXT),
+    ("initial_scores", "initial_scores", OBJECT), ("final_scores", "final_scores", OBJECT),
+    ("iterations", "iterations", INT), ("expert_consultations", "expert_consultations", TEXTS),
+    ("time_to_correctness", "time_to_correctness", NUM), ("first_pass_success", "first_pass_success", BOOL),
+    ("timestamp", "timestamp", TIME), ("agent_id", "agent_id", TEXT), ("prompt_hash", "prompt_hash", TEXT)))
 
 
 def read_code_outcomes(root: Path, naive_tz: tzinfo, days: Iterable[str] | None = None) -> dict[str, SourceRead]:
     """Code outcomes; with `days`, only those days' records are parsed (as for task memories)."""
     days, near = (frozenset(days), near_days(days)) if days is not None else (None, frozenset())
     path = find(root, SOURCE)
-    out = read_jsonl_source(root, SourceRead(NAME, RAW), [path] if path else [],
-                            lambda rec: _parse(rec, naive_tz),
+    out = read_jsonl_source(root, SourceRead(NAME, RAW), [path] if path else [], FIELDS, naive_tz,
                             skip=(lambda rec: outside(rec, naive_tz, days, near)) if days is not None else None)
     if path is None:
         out.warnings.append(f"{SOURCE} is missing: no code outcomes exported")

@@ -13,7 +13,7 @@ from learning_assets.sources.readers import (
     NUM,
     TEXT,
     TIME,
-    FlatSource,
+    Fields,
     SourceRead,
     find,
     read_flat,
@@ -26,7 +26,7 @@ NAME = "expert_performance"
 SOURCE = "learning/expert_performance.jsonl"
 EXPERTS = ("expert_ids", "expert_id_aliases")
 DOMAINS = ("expert_domains", "expert_domain_aliases")
-FIELDS = FlatSource((
+FIELDS = Fields((
     ("expert_id", "expert_id", TEXT), ("domain", "domain", TEXT), ("confidence", "confidence", NUM),
     ("query", "query", TEXT), ("timestamp", "timestamp", TIME)))
 

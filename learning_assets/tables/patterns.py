@@ -17,8 +17,20 @@ from learning_assets.privacy.rules import (
     Text,
     Texts,
 )
-from learning_assets.sources import fields
-from learning_assets.sources.readers import SourceRead, find, read_jsonl_source
+from learning_assets.sources.readers import (
+    BOOL,
+    CODE,
+    INT,
+    NUM,
+    OBJECT,
+    REQUIRED,
+    TEXT,
+    TEXTS,
+    Fields,
+    SourceRead,
+    find,
+    read_jsonl_source,
+)
 from learning_assets.tables import columns as col
 from learning_assets.tables import migration as m
 from learning_assets.tables.spec import DocumentPart, Migration, Snapshot, TableSpec
@@ -62,27 +74,18 @@ ANONYMIZED = col.schema("anonymized_patterns", {
 })
 
 
-def _parse(rec: dict) -> dict:
-    return {
-        "pattern_id": fields.required_text(rec, "pattern_id"),
-        "pattern_type": fields.text(rec, "pattern_type"),
-        "code_snippet": fields.text(rec, "code_snippet", limits=False),  # never exported: only its lines are counted
-        "context": fields.text(rec, "context"),
-        "quality_score": fields.number(rec, "quality_score"),
-        "usage_count": fields.integer(rec, "usage_count"),
-        "success_rate": fields.number(rec, "success_rate"),
-        "learned_from": fields.texts(rec, "learned_from"),
-        "metadata": fields.json_text(rec, "metadata"),
-        "security_score": fields.number(rec, "security_score"),
-        "is_anti_pattern": fields.boolean(rec, "is_anti_pattern"),
-        "failure_reasons": fields.texts(rec, "failure_reasons"),
-        "rejection_count": fields.integer(rec, "rejection_count"),
-    }
+FIELDS = Fields((
+    ("pattern_id", "pattern_id", REQUIRED), ("pattern_type", "pattern_type", TEXT),
+    ("code_snippet", "code_snippet", CODE),  # never exported: only its lines are counted
+    ("context", "context", TEXT), ("quality_score", "quality_score", NUM), ("usage_count", "usage_count", INT),
+    ("success_rate", "success_rate", NUM), ("learned_from", "learned_from", TEXTS), ("metadata", "metadata", OBJECT),
+    ("security_score", "security_score", NUM), ("is_anti_pattern", "is_anti_pattern", BOOL),
+    ("failure_reasons", "failure_reasons", TEXTS), ("rejection_count", "rejection_count", INT)))
 
 
 def read_patterns(root: Path, naive_tz: tzinfo) -> dict[str, SourceRead]:
     path = find(root, SOURCE)
-    out = read_jsonl_source(root, SourceRead(NAME, RAW, KEY), [path] if path else [], _parse)
+    out = read_jsonl_source(root, SourceRead(NAME, RAW, KEY), [path] if path else [], FIELDS, naive_tz)
     if path is None:
         out.warnings.append(f"{SOURCE} is missing: no patterns exported")
     return {NAME: out}

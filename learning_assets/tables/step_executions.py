@@ -22,7 +22,7 @@ from learning_assets.sources.readers import (
     NUM,
     TEXT,
     TIME,
-    FlatSource,
+    Fields,
     SourceRead,
     listed,
     read_flat,
@@ -34,7 +34,7 @@ from learning_assets.tables.task_memories import COMMANDS, strip_star
 
 NAME = "step_executions"
 SOURCE = "metrics/executions_*.jsonl"
-FIELDS = FlatSource((
+FIELDS = Fields((
     ("execution_id", "execution_id", TEXT), ("workflow_id", "workflow_id", TEXT), ("step_id", "step_id", TEXT),
     ("command", "command", TEXT), ("status", "status", TEXT), ("duration_ms", "duration_ms", NUM),
     ("timestamp", "started_at", TIME), ("retry_count", "retry_count", INT),

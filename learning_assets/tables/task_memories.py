@@ -19,13 +19,20 @@ from learning_assets.privacy.rules import (
     Pseudonyms,
     Texts,
 )
-from learning_assets.sources import fields
 from learning_assets.sources.readers import (
+    NUM,
+    OBJECT,
+    REQUIRED,
+    TEXT,
+    TEXTS,
+    TIME,
+    Fields,
     Skip,
     SourceRead,
     document_records,
     near_days,
     outside,
+    parse_records,
 )
 from learning_assets.tables import columns as col
 from learning_assets.tables import migration as m
@@ -66,6 +73,13 @@ ANONYMIZED = col.schema("anonymized_task_memories", {
 })
 
 
+FIELDS = Fields((
+    ("task_id", "task_id", REQUIRED), ("agent_id", "agent_id", TEXT), ("command", "command", TEXT),
+    ("timestamp", "timestamp", TIME), ("outcome", "outcome", TEXT), ("quality_score", "quality_score", NUM),
+    ("key_learnings", "key_learnings", TEXTS), ("patterns_used", "patterns_used", TEXTS),
+    ("similar_tasks", "similar_tasks", TEXTS), ("context", "context", OBJECT), ("metadata", "metadata", OBJECT)))
+
+
 def read_task_memories(root: Path, naive_tz: tzinfo, days: Iterable[str] | None = None) -> dict[str, SourceRead]:
     """Task memories; with `days` (UTC dates), only those days' records and undated ones are parsed
     (a one-day run reads the whole file but parses only that day's records)."""
@@ -74,27 +88,9 @@ def read_task_memories(root: Path, naive_tz: tzinfo, days: Iterable[str] | None 
     records = document_records(root, out, SOURCE, ("memories", "tasks"), "task memories")
     if records is None:
         return {NAME: out}
-    for i, rec in enumerate(records):
-        if outside(rec, naive_tz, days, near):
-            continue
-        try:
-            if not isinstance(rec, dict):
-                raise fields.BadRecord(f"expected an object, got {type(rec).__name__}")
-            out.rows.append({
-                "task_id": fields.required_text(rec, "task_id"),
-                "agent_id": fields.text(rec, "agent_id"),
-                "command": fields.text(rec, "command"),
-                "timestamp": fields.parse_timestamp(rec.get("timestamp"), naive_tz),
-                "outcome": fields.text(rec, "outcome"),
-                "quality_score": fields.number(rec, "quality_score"),
-                "key_learnings": fields.texts(rec, "key_learnings"),
-                "patterns_used": fields.texts(rec, "patterns_used"),
-                "similar_tasks": fields.texts(rec, "similar_tasks"),
-                "context": fields.json_text(rec, "context"),
-                "metadata": fields.json_text(rec, "metadata"),
-            })
-        except fields.RECORD_ERRORS as exc:
-            out.skipped.append(Skip(out.files[-1], None, f"[{i}]: {exc}"))
+    rel = out.files[-1]
+    parse_records(((i, rec) for i, rec in enumerate(records) if not outside(rec, naive_tz, days, near)),
+                  FIELDS, naive_tz, out, reject=lambda i, reason: Skip(rel, None, f"[{i}]: {reason}"))
     return {NAME: out}
 
 

@@ -17,7 +17,7 @@ from learning_assets.sources.readers import (
     NUM,
     TEXT,
     TIME,
-    FlatSource,
+    Fields,
     SourceRead,
     history_files,
     read_history,
@@ -30,7 +30,7 @@ from learning_assets.tables.summaries import at, per_day
 NAME = "workflow_executions"
 KIND = "workflows"
 SOURCE = f"analytics/history/{KIND}-*.jsonl"
-FIELDS = FlatSource((
+FIELDS = Fields((
     ("workflow_id", "workflow_id", TEXT), ("workflow_name", "workflow_name", TEXT), ("duration", "duration", NUM),
     ("steps", "steps", INT), ("success", "success", BOOL), ("timestamp", "timestamp", TIME)))
 

@@ -3,7 +3,7 @@
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -75,8 +75,9 @@ def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterato
             reads.update(SPECS[table].read(root, tz))
         read = reads[table]
         df = read.frame()
+        read.parts = []  # the records are in the frame now: not held twice while the other tables are read
         report = schema_report("raw", table, df) if table in checked else None
-        yield TableRead(table, replace(read, parts=[]), df, time.perf_counter() - started, report)
+        yield TableRead(table, read, df, time.perf_counter() - started, report)
 
 
 @multi_asset(
