@@ -20,7 +20,7 @@ from pydantic import Field
 
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
-from resources.anonymization import load_or_create_key
+from learning_assets.privacy.keyfile import load_or_create_key
 
 MiB = 1 << 20
 PACKAGE_SUFFIXES = (".tar.gz", ".tgz")
