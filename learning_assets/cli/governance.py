@@ -67,7 +67,7 @@ def submit(
     except ConsentRequired as exc:
         raise CliError(str(exc)) from None
     try:
-        package = build_package(path, root)
+        package = build_package(path, root, home)
     except SubmitError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
