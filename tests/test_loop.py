@@ -170,6 +170,17 @@ def test_a_withdrawal_proof_binds_the_project_and_the_commitment(tmp_path):
     assert not proves(request, later)  # a resubmission's commitment is new: a replay cannot erase it
     assert not proves(request, submission_commitment(home, other, "e1"))
     doc = json.loads(path.read_text())
-    renamed = parse_request(json.dumps({**doc, "project": other}).encode())
-    assert not proves(renamed, submission_commitment(home, other, "e1"))  # the hash covers the project
+    theirs = submission_commitment(home, other, "e1")
+    renamed = parse_request(json.dumps({**doc, "project": other, "proofs": [
+        {**doc["proofs"][0], "commitment": theirs}]}).encode())
+    assert not proves(renamed, theirs)  # the hash covers the project
     assert stat.S_IMODE((home / "withdrawal.key").stat().st_mode) == 0o600
+
+
+def test_withdraw_and_pool_errors_are_one_line(receiver, tmp_path):
+    inbox, state = receiver
+    for args, words in ((["withdraw", "--output", tmp_path / "none"], "no published export yet"),
+                        (["insights", "pool", "--inbox", tmp_path / "nowhere", "--state", state],
+                         "inbox directory does not exist")):
+        code, _, stderr = learning(*args)
+        assert code == 1 and stderr.count("\n") == 1 and stderr.startswith("error: ") and words in stderr, stderr
