@@ -43,8 +43,8 @@ def learning_submission_sensor(context: SensorEvaluationContext, inbox: Submissi
         context.log.info(note)
     new_cursor = json.dumps(scan.cursor, separators=(",", ":"), sort_keys=True)
     if not scan.new and not scan.withdrawals:
-        return SensorResult(skip_reason=SkipReason("; ".join(["no new submissions", *scan.notes[:3]])
-                                                   + (f" and {len(scan.notes) - 3} more" if len(scan.notes) > 3 else "")),
+        more = f" and {len(scan.notes) - 3} more" if len(scan.notes) > 3 else ""
+        return SensorResult(skip_reason=SkipReason("; ".join(["no new submissions", *scan.notes[:3]]) + more),
                             cursor=new_cursor)
     keys, requests = [k for k, _ in scan.new], [k for k, _ in scan.withdrawals]
     runs = [RunRequest(partition_key=k, run_key=f"submission:{k}", job_name=submission_intake_job.name)
