@@ -510,7 +510,8 @@ def test_the_code_location_registers_the_shared_insights_group():
     full = set(defs.resolve_job_def("learning_export_job").graph.node_dict)
     assert not full & {"submission_intake", "pooled_submission", "shared_insights", "best_practices"}
     assert {a.key.to_user_string() for a in defs.resolve_all_asset_specs() if a.group_name == SHARED_GROUP} == {
-        "submission_intake", "pooled_submission", "shared_insights", "best_practices"}
+        "submission_intake", "pooled_submission", "submission_withdrawal", "pool_retention", "shared_insights",
+        "best_practices"}
 
 
 def test_the_sensor_skips_a_missing_inbox_and_survives_a_bad_cursor(tmp_path, instance):
