@@ -32,7 +32,8 @@ def _from_env(field: str, name: str) -> dict:
     return {field: EnvVar(name)} if os.environ.get(name) else {}
 
 
-def build_resources(source: str | None = None, output: str | None = None) -> dict:
+def build_resources(source: str | None = None, output: str | None = None, inbox: str | None = None,
+                    state: str | None = None) -> dict:
     """Resources from explicit paths, else from LEARNING_* environment variables, else defaults."""
     return {
         "source": SourceDirectory(path=source) if source else SourceDirectory(**_from_env("path", "LEARNING_SOURCE_DIR")),
@@ -40,8 +41,10 @@ def build_resources(source: str | None = None, output: str | None = None) -> dic
         "anonymization": Anonymization(**_from_env("key", "LEARNING_ANONYMIZATION_KEY")),
         "io_manager": TableIOManager(),
         "governance": Governance(),  # consent and audit trail under $DAGSTER_HOME/learning
-        "inbox": SubmissionInbox(**_from_env("path", "LEARNING_INBOX_DIR")),  # default ./inbox
-        "insights_store": InsightsStore(**_from_env("path", "LEARNING_INSIGHTS_DIR")),  # default ./shared_insights
+        # the receiving side; defaults ./inbox and ./shared_insights
+        "inbox": SubmissionInbox(path=inbox) if inbox else SubmissionInbox(**_from_env("path", "LEARNING_INBOX_DIR")),
+        "insights_store": InsightsStore(path=state) if state else InsightsStore(
+            **_from_env("path", "LEARNING_INSIGHTS_DIR")),
     }
 
 

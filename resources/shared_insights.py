@@ -20,15 +20,17 @@ from pydantic import Field
 
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
+from learning_assets.governance import withdrawal
 from learning_assets.insights.engine import EngineSettings
-from resources.anonymization import load_or_create_key
+from learning_assets.privacy.keyfile import load_or_create_key
 
 MiB = 1 << 20
 PACKAGE_SUFFIXES = (".tar.gz", ".tgz")
 
 
 class SubmissionInbox(ConfigurableResource):
-    """Directory where `learning submit` packages (`learning-submission-*.tar.gz`) are dropped.
+    """Directory where `learning submit` packages (`learning-submission-*.tar.gz`) and `learning withdraw`
+    requests (`learning-withdrawal-*.json`) are dropped.
 
     Hidden files and names ending in `.part`/`.tmp` are uploads in progress and are ignored; so is a
     package modified less than `settle_seconds` ago. The limits bound what one package may cost to
@@ -45,13 +47,20 @@ class SubmissionInbox(ConfigurableResource):
     def root(self) -> Path:
         return Path(self.path).expanduser().resolve()
 
-    def packages(self) -> list[Path]:
-        """Candidate package files, by name; never raises (a missing inbox has none)."""
+    def _files(self, suffixes: tuple[str, ...], prefix: str = "") -> list[Path]:
+        """Visible files with one of `suffixes`, by name; never raises (a missing inbox has none)."""
         try:
             entries = sorted(self.root().iterdir())
         except OSError:
             return []
-        return [p for p in entries if p.name.endswith(PACKAGE_SUFFIXES) and not p.name.startswith(".")]
+        return [p for p in entries if p.name.endswith(suffixes) and p.name.startswith(prefix)
+                and not p.name.startswith(".")]
+
+    def packages(self) -> list[Path]:
+        return self._files(PACKAGE_SUFFIXES)
+
+    def withdrawals(self) -> list[Path]:
+        return self._files((withdrawal.SUFFIX,), withdrawal.PREFIX)
 
 
 class InsightsStore(ConfigurableResource):
@@ -60,9 +69,9 @@ class InsightsStore(ConfigurableResource):
     Layout: `received/<submission>.tar.gz` (the copy that was verified), `intake/<submission>/`
     (verified tables waiting to be pooled), `submissions/<submission>.json` (each verdict),
     `projects/<project>.json` (the accepted submission of every project), `pooled/<table>/project=<p>/`
-    (cross-project Parquet tables), `rejections.jsonl`, `arrivals.jsonl`, `releases/<id>/`,
-    `releases/LATEST`, `best_practices.json` and `privacy_ledger.jsonl`; `spill/` while DuckDB
-    aggregates more than its memory limit holds.
+    (cross-project Parquet tables), `rejections.jsonl`, `arrivals.jsonl`, `erasures.jsonl` (withdrawn
+    and expired projects), `releases/<id>/`, `releases/LATEST`, `best_practices.json` and
+    `privacy_ledger.jsonl`; `spill/` while DuckDB aggregates more than its memory limit holds.
     """
 
     path: str = Field(default="shared_insights", description="Directory of the receiver's state and releases.")
@@ -75,6 +84,8 @@ class InsightsStore(ConfigurableResource):
                                                                 "tables (e.g. 1GB, 500MB); beyond it, it spills "
                                                                 "to <store>/spill/.")
     duckdb_threads: int = Field(default=2, ge=1, description="Threads DuckDB uses to aggregate the pooled tables.")
+    retention_days: int = Field(default=365, ge=1, description="Purge a project's pooled rows this many days "
+                                "after its submission was received (the receiver's clock, recorded at intake).")
 
     def root(self) -> Path:
         return Path(self.path).expanduser().resolve()

@@ -139,8 +139,11 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None, scal
 
 
 def write_package(root: Path, tables: dict[str, pd.DataFrame], project: str, export_id: str,
-                  created: datetime, k: int = 5) -> Path:
-    """Write an export of `tables` under `root/exports/<export_id>` and package it; returns the package."""
+                  created: datetime, k: int = 5, home: Path | None = None) -> Path:
+    """Write an export of `tables` under `root/exports/<export_id>` and package it; returns the package.
+
+    `home` holds the installation's withdrawal key (default `root/home`: one installation per root).
+    """
     per_table = {name: {"stats": {}, "rows_in": len(df),
                         "rows_out": len(df), "skipped": 0, "warnings": []} for name, df in tables.items()}
     report = build_report(per_table, k)
@@ -149,7 +152,7 @@ def write_package(root: Path, tables: dict[str, pd.DataFrame], project: str, exp
     export_dir = root / "exports" / export_id
     export_dir.mkdir(parents=True)
     write_export(export_dir, tables, document, report)
-    return build_package(export_dir, root).path
+    return build_package(export_dir, root, home or root / "home").path
 
 
 def export_id(i: int, created: datetime) -> str:

@@ -21,7 +21,7 @@ from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber, Vocabulary, learn_vocabulary
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, RAW, anonymize_table
-from resources.anonymization import AnonymizationKeyError, load_or_create_key
+from learning_assets.privacy.keyfile import SecretKeyError, load_or_create_key
 
 KEY = b"k" * 32
 pseudo = Pseudonymizer(KEY)
@@ -192,7 +192,7 @@ def test_generated_key_is_owner_only_and_reused(tmp_path):
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and len(key) >= 32
     assert load_or_create_key(path) == key
     os.chmod(path, 0o644)
-    with pytest.raises(AnonymizationKeyError, match=r"key file is readable by others \(mode 644\); chmod 600 it"):
+    with pytest.raises(SecretKeyError, match=r"key file is readable by others \(mode 644\); chmod 600 it"):
         load_or_create_key(path)
 
 

@@ -25,7 +25,8 @@ SNAPSHOT_TABLES = ["capabilities", "capability_refinements", "patterns"]
 EXPECTED = {
     "assets": sorted([
         "anonymization_report", "anonymization_vocabulary", "best_practices", "export_preview", "learning_dashboard",
-        "learning_export", "pooled_submission", "published_export", "shared_insights", "submission_intake",
+        "learning_export", "pool_retention", "pooled_submission", "published_export", "shared_insights",
+        "submission_intake", "submission_withdrawal",
         *(f"raw/{t}" for t in TABLES), *(f"anonymized/{t}" for t in TABLES),
         *(f"daily/{t}" for t in DAILY_TABLES), "daily/staged_export", "daily/published_export",
         *(f"snapshots/{t}" for t in SNAPSHOT_TABLES), "snapshots/staged_export", "snapshots/published_export",
@@ -39,9 +40,9 @@ EXPECTED = {
         "snapshots/staged_export:snapshot_manifest_intact", "snapshots/staged_export:snapshot_no_sensitive_values",
         "shared_insights:privacy_budget_accounted", "shared_insights:release_respects_k",
     ]),
-    "jobs": ["daily_export_job", "dashboard_job", "learning_export_job", "preview_job", "shared_insights_job", "snapshot_export_job",
-             "submission_intake_job"],
-    "schedules": ["daily_export_schedule", "snapshot_export_schedule"],
+    "jobs": ["daily_export_job", "dashboard_job", "learning_export_job", "pool_retention_job", "preview_job",
+             "shared_insights_job", "snapshot_export_job", "submission_intake_job", "withdrawal_job"],
+    "schedules": ["daily_export_schedule", "pool_retention_schedule", "snapshot_export_schedule"],
     "sensors": ["dashboard_automation", "learning_source_sensor", "learning_submission_sensor"],
     "resources": ["anonymization", "export_store", "governance", "inbox", "insights_store", "io_manager",
                   "source"],

@@ -189,7 +189,7 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
     real_out = tmp_path / "real_export"
     assert run_pipeline(tiny_source.root, real_out, instance).success
     real_dir = next((real_out / "exports").iterdir())
-    real_pkg = build_package(real_dir, real_out)
+    real_pkg = build_package(real_dir, real_out, real_out / "home")
     shutil.copy(real_pkg.path, inbox / real_pkg.path.name)
     projects[real_pkg.project] = {t: read_arrow_frame(real_dir / "tables" / f"{t}.parquet") for t in TABLE_NAMES}
 
@@ -241,7 +241,8 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
                                synth.base_time(500))
     older6 = synth.write_package(tmp_path / "older6", synth.project_tables(6), p6,
                                  synth.export_id(6, synth.base_time(-600)), synth.base_time(-600))
-    again7 = build_package(next((tmp_path / "projects" / "7" / "exports").iterdir()), tmp_path / "again7").path
+    again7 = build_package(next((tmp_path / "projects" / "7" / "exports").iterdir()), tmp_path / "again7",
+                           tmp_path / "projects" / "7" / "home").path
     for path, name in ((new5, "resubmit-5.tar.gz"), (older6, "older-6.tar.gz"), (again7, "again-7.tar.gz")):
         shutil.copy(path, inbox / name)
     cursor, verdicts, _ = _ingest(instance, resources, cursor)
@@ -463,7 +464,7 @@ def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tm
     (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
                                                           "created_at": "2026-03-02T14:05:11+00:00",
                                                           "files": files}))
-    package = build_package(export_dir, tmp_path / "framework").path
+    package = build_package(export_dir, tmp_path / "framework", tmp_path / "home").path
     (tmp_path / "inbox").mkdir()
     shutil.copy(package, tmp_path / "inbox" / package.name)
     resources = _resources(tmp_path)
@@ -489,7 +490,7 @@ def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tm
             return datetime(2030, 1, 1, tzinfo=tz)
 
     monkeypatch.setattr(submit_mod, "datetime", Later)
-    again = build_package(export_dir, tmp_path / "again").path
+    again = build_package(export_dir, tmp_path / "again", tmp_path / "home").path
     assert again.read_bytes() != package.read_bytes()
     shutil.copy(again, tmp_path / "inbox" / "again.tar.gz")
     (key2, _), = scan_inbox(inbox, store, scan.cursor, {key}).new
@@ -509,7 +510,8 @@ def test_the_code_location_registers_the_shared_insights_group():
     full = set(defs.resolve_job_def("learning_export_job").graph.node_dict)
     assert not full & {"submission_intake", "pooled_submission", "shared_insights", "best_practices"}
     assert {a.key.to_user_string() for a in defs.resolve_all_asset_specs() if a.group_name == SHARED_GROUP} == {
-        "submission_intake", "pooled_submission", "shared_insights", "best_practices"}
+        "submission_intake", "pooled_submission", "submission_withdrawal", "pool_retention", "shared_insights",
+        "best_practices"}
 
 
 def test_the_sensor_skips_a_missing_inbox_and_survives_a_bad_cursor(tmp_path, instance):

@@ -4,8 +4,10 @@
     learning preview     what an export would hold: rows before and after anonymization, side by side
     learning dashboard   learning metrics of the latest export in the terminal, or as a self-contained HTML file
     learning submit      package the latest export as a tar.gz for manual upload
+    learning withdraw    a request that erases the project's submissions from the pool, for delivery by hand
     learning consent     grant | revoke | status: export consent per project, kept in the instance home
     learning audit       the append-only log of exports, submissions and consent changes
+    learning insights    pool: the receiving side's intake, retention and release, for an operator
 
 Every error is one line on stderr and a non-zero exit; `--debug` shows the traceback. Human-readable
 progress and summaries go to stderr; what a command produces (the export's path, the package's path,
@@ -26,7 +28,7 @@ from rich.markup import escape
 
 # Importing a command module registers its commands, in this order in `learning --help`.
 # isort: off
-from learning_assets.cli import export, preview, dashboard, governance, validate, backfill  # noqa: F401
+from learning_assets.cli import export, preview, dashboard, governance, validate, backfill, insights  # noqa: F401
 # isort: on
 from learning_assets.cli.app import DEBUG, app, console
 from learning_assets.errors import in_words

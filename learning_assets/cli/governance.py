@@ -1,4 +1,5 @@
-"""`learning submit`, `learning consent` and `learning audit`: what leaves the machine, with whose consent."""
+"""`learning submit`, `learning withdraw`, `learning consent` and `learning audit`: what leaves the machine,
+with whose consent, and how it is taken back."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ from learning_assets.governance.consent import (
     ConsentStore,
     project_key,
 )
-from learning_assets.governance.submit import SubmitError, Summary, build_package, packages, summarize
+from learning_assets.governance.submit import SubmitError, Summary, build_package, packages, submissions_dir, summarize
+from learning_assets.governance.withdrawal import write_request
 
 
 def _export_source(home: Path, export_dir: Path) -> str:
@@ -99,7 +101,7 @@ def submit(
         if not confirmed:
             raise CliError("not confirmed; nothing was packaged (`--yes` skips the confirmation in scripts)")
     try:
-        package = build_package(path, root)
+        package = build_package(path, root, home)
     except SubmitError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -121,6 +123,41 @@ def submit(
     for line in lines:
         out.print(escape(line), highlight=False)
     typer.echo(package.path)
+
+
+@app.command()
+def withdraw(
+    output: Path = typer.Option(None, "--output", help="Export directory (env LEARNING_EXPORT_DIR, else ./export)."),
+    export_id: str = typer.Option(None, "--export", help="An export of the project (default: the latest)."),
+) -> None:
+    """Write a request that erases the project's submissions from the pool, for delivery like a package."""
+
+    root = export_root(output)
+    path = published_export(root, export_id)
+    try:
+        project = json.loads((path / "export_metadata.json").read_bytes()).get("project_hash")
+    except (OSError, ValueError, AttributeError):
+        project = None
+    if not project:
+        raise CliError(f"{path}: export_metadata.json names no project; the export is damaged: learning validate "
+                       f"{path} lists what else is wrong")
+    home = learning_dir()
+    submitted = sorted({e["export_id"] for e in audit.read(home) if e.get("event") == "submission"
+                        and e.get("project") == project and e.get("export_id")})
+    if not submitted:
+        raise CliError(f"no submission of project {project} is recorded in this instance's audit trail "
+                       f"({audit.audit_path(home)}); nothing to withdraw")
+    try:
+        request = write_request(home, project, submitted, submissions_dir(root))
+    except OSError as exc:
+        raise CliError(f"{submissions_dir(root)}: cannot write the request ({os_words(exc)})") from None
+    audit.append(home, "withdrawal", project=project, request=str(request), export_ids=submitted)
+    out.print(escape(f"withdrawal request for project {project}: {len(submitted)} submission(s) "
+                     f"({', '.join(submitted)}). Deliver the file to the receiver like a package; once its intake "
+                     f"verifies it, the project's pooled rows are erased and later releases are computed without "
+                     f"them. It proves your withdrawal secret: keep it private until delivered."),
+              highlight=False)
+    typer.echo(request)
 
 
 # --- consent -------------------------------------------------------------------------------
@@ -234,6 +271,9 @@ def _audit_details(e: dict) -> str:
                 f" checks {ok}/{len(checks)}, schema {e.get('schema_version')}")
     if event == "submission":
         return f"{Path(e.get('package', '')).name} ({e.get('bytes', 0):,} bytes, sha256 {str(e.get('sha256'))[:12]})"
+    if event == "withdrawal":
+        return (f"{Path(e.get('request', '')).name} (project {e.get('project')}, "
+                f"{len(e.get('export_ids') or [])} submission(s))")
     if event == "consent_revoke":
         n = len(e.get("packages_deleted") or [])
         return f"{e.get('source')}; {n} package(s) deleted"

@@ -2,9 +2,10 @@
 
 `<export dir>/submissions/learning-submission-<export id>.tar.gz` holds one directory with the
 export's files (tables, JSON document, metadata, anonymization report, manifest), a `checksums.sha256`
-(`sha256sum -c` format) and `SUBMISSION.json` describing the package. Archive headers carry no user,
-group or local time: owners are 0/root-less, times are the export's creation time, the gzip header has
-no name and no time, so the package reveals nothing the export does not.
+(`sha256sum -c` format) and `SUBMISSION.json` describing the package, with the commitment that lets
+this installation withdraw it later (`learning_assets.governance.withdrawal`). Archive headers carry
+no user, group or local time: owners are 0/root-less, times are the export's creation time, the gzip
+header has no name and no time, so the package reveals nothing the export does not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from learning_assets import __version__
 from learning_assets.errors import UserError
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.governance.withdrawal import submission_commitment
 
 SUBMISSIONS = "submissions"
 PREFIX = "learning-submission-"
@@ -108,8 +110,11 @@ def summarize(export_dir: Path) -> Summary:
                    generalized=generalized)
 
 
-def build_package(export_dir: Path, export_root: Path) -> Package:
-    """Verify a published export against its manifest and write its submission package."""
+def build_package(export_dir: Path, export_root: Path, home: Path) -> Package:
+    """Verify a published export against its manifest and write its submission package.
+
+    `home` is the instance's learning directory, where the withdrawal key is kept.
+    """
 
     export_dir = Path(export_dir)
     problems = verify_manifest(export_dir)
@@ -119,6 +124,7 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
     manifest = json.loads((export_dir / "manifest.json").read_text())
     metadata = json.loads((export_dir / "export_metadata.json").read_text())
     export_id = manifest.get("export_id") or export_dir.name
+    project = metadata.get("project_hash")
     mtime = _epoch(manifest.get("created_at"))
 
     names = [f["path"] for f in manifest["files"]] + ["manifest.json"]
@@ -131,7 +137,9 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
     description = {
         "format": "learning-export-submission", "format_version": 1,
         "export_id": export_id, "schema_version": manifest.get("schema_version"),
-        "export_created_at": manifest.get("created_at"), "project": metadata.get("project_hash"),
+        "export_created_at": manifest.get("created_at"), "project": project,
+        # a framework (1.0) export names no project of ours: the receiver pseudonymizes it, so no commitment
+        **({"withdrawal_commitment": submission_commitment(home, project, export_id)} if project else {}),
         "packaged_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "packaged_by": f"learning-export {__version__}",
         "anonymization_applied": metadata.get("anonymization_applied"),
@@ -161,7 +169,7 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
     listed = [{"path": f"{top}/{n}", "bytes": len(contents[n]), "sha256": _sha256(contents[n]),
                **({"rows": by_path[n]["rows"]} if "rows" in by_path.get(n, {}) else {})} for n in order]
     return Package(path=final, export_id=export_id, sha256=_sha256(data), bytes=len(data), members=listed,
-                   project=metadata.get("project_hash"))
+                   project=project)
 
 
 def _verify(path: Path, top: str, contents: dict[str, bytes]) -> None:

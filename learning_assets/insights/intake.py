@@ -1,9 +1,10 @@
-"""Intake steps behind the Dagster sensor and assets: notice packages, verify one, pool it.
+"""Intake steps behind the Dagster sensor and assets: notice packages and withdrawal requests, verify a
+package, pool it.
 
-A submission is named by the first 20 hex digits of its package's SHA-256, so the same bytes are the
-same submission whatever the file is called. Every decision is written to
+A submission (or a withdrawal request) is named by the first 20 hex digits of its file's SHA-256, so the
+same bytes are the same submission whatever the file is called. Every decision is written to
 `submissions/<submission>.json`; every refusal also to `rejections.jsonl`. None of these functions
-raises for a bad package: refusals are results.
+raises for a bad package: refusals are results. Withdrawals and retention are in `erasure`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
+from learning_assets.governance.withdrawal import MAX_REQUEST_BYTES
 from learning_assets.insights import pool
 
 if TYPE_CHECKING:  # the resources are passed in by the assets and the sensor
@@ -32,6 +34,7 @@ from learning_assets.insights.package import (
 )
 
 KEY_CHARS = 20
+ERASURES = "erasures.jsonl"
 
 
 def submission_key(sha256: str) -> str:
@@ -46,13 +49,15 @@ def limits(inbox: SubmissionInbox) -> Limits:
 @dataclass
 class Scan:
     new: list[tuple[str, str]] = field(default_factory=list)  # (submission, file name)
+    withdrawals: list[tuple[str, str]] = field(default_factory=list)  # (request, file name)
     notes: list[str] = field(default_factory=list)
     cursor: dict = field(default_factory=dict)
 
 
 def scan_inbox(inbox: SubmissionInbox, store: InsightsStore, cursor: dict | None, known: set[str],
                now: float | None = None) -> Scan:
-    """New, settled package files in the inbox; refusals that need no unpacking are logged here.
+    """New, settled packages and withdrawal requests in the inbox; refusals that need no unpacking are
+    logged here.
 
     `cursor` maps each file name to (size, mtime_ns, ctime_ns, submission) as last seen, so a file is
     looked at again only when it changes.
@@ -61,7 +66,8 @@ def scan_inbox(inbox: SubmissionInbox, store: InsightsStore, cursor: dict | None
     seen: dict[str, list] = dict((cursor or {}).get("files", {}))
     scan = Scan()
     present = set()
-    for path in inbox.packages():
+    limit = {"package": inbox.max_package_bytes, "withdrawal": MAX_REQUEST_BYTES}
+    for kind, path in [*(("package", p) for p in inbox.packages()), *(("withdrawal", p) for p in inbox.withdrawals())]:
         name = path.name
         present.add(name)
         try:
@@ -76,10 +82,9 @@ def scan_inbox(inbox: SubmissionInbox, store: InsightsStore, cursor: dict | None
             scan.notes.append(f"{name}: modified {now - st.st_mtime:.0f}s ago, waiting for it to settle")
             continue
         try:
-            if st.st_size > inbox.max_package_bytes:
-                raise Rejected("too_large", f"package is {st.st_size} bytes, over the limit of "
-                                            f"{inbox.max_package_bytes}")
-            digest = sha256_file(path, inbox.max_package_bytes)
+            if st.st_size > limit[kind]:
+                raise Rejected("too_large", f"{kind} is {st.st_size} bytes, over the limit of {limit[kind]}")
+            digest = sha256_file(path, limit[kind])
         except Rejected as exc:
             store.reject(None, exc.code, exc.reason, file=name)
             scan.notes.append(f"{name}: rejected ({exc.code})")
@@ -94,12 +99,13 @@ def scan_inbox(inbox: SubmissionInbox, store: InsightsStore, cursor: dict | None
         seen[name] = [*sig, key]
         if prev and len(prev) > 3 and prev[3] == key:
             continue  # touched, same bytes
-        if key in known or any(key == k for k, _ in scan.new):
+        if key in known or any(key == k for k, _ in scan.new + scan.withdrawals):
             store.reject(key, "duplicate", f"same bytes as submission {key}, which is already known", file=name)
             scan.notes.append(f"{name}: duplicate of {key}")
             continue
-        store.append("arrivals.jsonl", {"submission": key, "file": name, "sha256": digest, "bytes": st.st_size})
-        scan.new.append((key, name))
+        store.append("arrivals.jsonl", {"submission": key, "kind": kind, "file": name, "sha256": digest,
+                                        "bytes": st.st_size})
+        (scan.new if kind == "package" else scan.withdrawals).append((key, name))
     scan.cursor = {"files": {n: v for n, v in seen.items() if n in present}}
     return scan
 
@@ -115,22 +121,31 @@ def read_verdict(store: InsightsStore, key: str) -> dict | None:
     return store.read_json(verdict_path(store, key))
 
 
-def _save(store: InsightsStore, verdict: dict) -> dict:
+def save_verdict(store: InsightsStore, verdict: dict) -> dict:
     verdict["updated_at"] = now_iso()
     store.write_json(verdict_path(store, verdict["submission"]), verdict)
     return verdict
 
 
-def _reject(store: InsightsStore, verdict: dict, code: str, reason: str) -> dict:
+def reject_verdict(store: InsightsStore, verdict: dict, code: str, reason: str) -> dict:
     verdict.update(status="rejected", code=code, reason=reason)
     store.reject(verdict["submission"], code, reason, file=verdict.get("file"))
     with contextlib.suppress(OSError):  # keep no copy of refused content; the inbox still has the original
         received_path(store, verdict["submission"]).unlink()
-    return _save(store, verdict)
+    return save_verdict(store, verdict)
 
 
 def received_path(store: InsightsStore, key: str) -> Path:
     return store.root() / "received" / f"{key}.tar.gz"
+
+
+def project_path(store: InsightsStore, project: str) -> Path:
+    """The project's state: its pooled submission, when it was received, its withdrawal commitment."""
+    return store.root() / "projects" / f"{project}.json"
+
+
+def withdrawn_commitments(store: InsightsStore) -> set[str]:
+    return {c for e in store.read_log(ERASURES) for c in e.get("commitments") or ()}
 
 
 def _copy_verified(src: Path, dest: Path, expected_sha: str, limit: int) -> None:
@@ -180,12 +195,12 @@ def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
                                 migration_key=store.migration_key())
     except Rejected as exc:
         shutil.rmtree(work, ignore_errors=True)
-        return _reject(store, verdict, exc.code, exc.reason)
+        return reject_verdict(store, verdict, exc.code, exc.reason)
     except OSError as exc:
         shutil.rmtree(work, ignore_errors=True)
         if environmental(exc):
             raise  # disk full or read-only store: a failed run to retry, not a verdict on the package
-        return _reject(store, verdict, "unreadable", f"cannot read the package ({type(exc).__name__})")
+        return reject_verdict(store, verdict, "unreadable", f"cannot read the package ({type(exc).__name__})")
     staged = work / "tables"
     staged.mkdir()
     for name, df in verified.tables.items():
@@ -198,18 +213,19 @@ def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
                    schema_version=verified.schema_version, migrated_from=verified.migrated_from,
                    k=verified.report.get("k"), achieved_k=verified.report.get("achieved_k"),
                    rows={n: int(len(df)) for n, df in verified.tables.items()},
-                   warnings=verified.warnings[:20])
-    return _save(store, verdict)
+                   warnings=verified.warnings[:20], withdrawal_commitment=verified.withdrawal_commitment)
+    return save_verdict(store, verdict)
 
 
-def _when(value) -> datetime | None:
+def parse_time(value) -> datetime | None:
     with contextlib.suppress(TypeError, ValueError):
         return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     return None
 
 
 def commit(key: str, store: InsightsStore) -> dict:
-    """Pool a verified submission, replacing its project's earlier rows; duplicates and stale ones are rejected."""
+    """Pool a verified submission, replacing its project's earlier rows; duplicates, stale and withdrawn ones
+    are rejected."""
     verdict = read_verdict(store, key)
     if verdict is None:
         return {"submission": key, "status": "rejected", "code": "package_missing", "reason": "not verified"}
@@ -217,17 +233,22 @@ def commit(key: str, store: InsightsStore) -> dict:
         return verdict
     work = store.root() / "intake" / key
     with store.lock():
-        project_file = store.root() / "projects" / f"{verdict['project']}.json"
+        commitment = verdict.get("withdrawal_commitment")
+        if commitment and commitment in withdrawn_commitments(store):
+            shutil.rmtree(work, ignore_errors=True)
+            return reject_verdict(store, verdict, "withdrawn", "the project withdrew this submission; it is not "
+                                                               "pooled again")
+        project_file = project_path(store, verdict["project"])
         state = store.read_json(project_file)
         if state and state.get("submission") != key:
             if state.get("export_id") == verdict["export_id"]:
                 shutil.rmtree(work, ignore_errors=True)
-                return _reject(store, verdict, "duplicate", f"export {verdict['export_id']} of this project was "
+                return reject_verdict(store, verdict, "duplicate", f"export {verdict['export_id']} of this project was "
                                                             f"already accepted as submission {state['submission']}")
-            new, old = _when(verdict["export_created_at"]), _when(state.get("export_created_at"))
+            new, old = parse_time(verdict["export_created_at"]), parse_time(state.get("export_created_at"))
             if new is not None and old is not None and new < old:
                 shutil.rmtree(work, ignore_errors=True)
-                return _reject(store, verdict, "stale", f"the project already has a newer export (submission "
+                return reject_verdict(store, verdict, "stale", f"the project already has a newer export (submission "
                                                         f"{state['submission']})")
         staged = {p.stem: p for p in (work / "tables").glob("*.parquet")}
         pool.replace_project(store.root(), verdict["project"], key, staged)
@@ -235,13 +256,15 @@ def commit(key: str, store: InsightsStore) -> dict:
         store.write_json(project_file, {"project": verdict["project"], "submission": key,
                                         "export_id": verdict["export_id"],
                                         "export_created_at": verdict["export_created_at"],
-                                        "accepted_at": now_iso(), "rows": verdict["rows"]})
+                                        "received_at": verdict["received_at"], "accepted_at": now_iso(),
+                                        "withdrawal_commitment": commitment,
+                                        "rows": verdict["rows"]})
         verdict.update(status="accepted", replaced=replaced)
-        _save(store, verdict)
+        save_verdict(store, verdict)
         if replaced:
             old_verdict = read_verdict(store, replaced)
             if old_verdict:
                 old_verdict.update(status="superseded", superseded_by=key)
-                _save(store, old_verdict)
+                save_verdict(store, old_verdict)
     shutil.rmtree(work, ignore_errors=True)
     return verdict

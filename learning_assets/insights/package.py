@@ -36,7 +36,9 @@ from learning_assets.exportfiles.manifest import (
     verify_manifest,
 )
 from learning_assets.exportfiles.parquet import read_arrow_frame
+from learning_assets.governance.withdrawal import HEX64
 from learning_assets.privacy.leaks import scan_export
+from learning_assets.privacy.pseudonyms import PROJECT_PSEUDONYM
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES
 
@@ -47,7 +49,6 @@ EXPORT_FILES = ("export_metadata.json", "anonymization_report.json", "manifest.j
                 "learning_export.json.gz")
 TOP = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 CHECKSUM_LINE = re.compile(r"^([0-9a-f]{64})  (\S(?:.*\S)?)$")
-PROJECT = re.compile(r"^project_[0-9a-f]{16}$")
 CHUNK = 1 << 20
 
 
@@ -80,6 +81,7 @@ class Verified:
     report: dict
     migrated_from: str | None = None
     warnings: list[str] = field(default_factory=list)
+    withdrawal_commitment: str | None = None  # from SUBMISSION.json; None for packages made without one
 
 
 def allowed_member(rel: str) -> bool:
@@ -347,7 +349,7 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
     if metadata.get("schema_version") != versions.LATEST:
         raise Rejected("schema", f"export_metadata.schema_version {metadata.get('schema_version')!r} is not "
                                  f"{versions.LATEST}")
-    if not PROJECT.match(str(metadata.get("project_hash"))):
+    if not PROJECT_PSEUDONYM.match(str(metadata.get("project_hash"))):
         raise Rejected("schema", "export_metadata.project_hash is not a project pseudonym")
     _report_is_clean(report, metadata, min_k)
     manifest = _load_json(export_dir / "manifest.json", "manifest.json")
@@ -375,9 +377,13 @@ def open_package(package: Path, work: Path, limits: Limits, **policy) -> Verifie
     """Unpack `package` into `work` (removed first) and verify it; raises Rejected."""
     shutil.rmtree(work, ignore_errors=True)
     top = safe_extract(package, work / "unpacked", limits)
-    verify_checksums(top)
+    commitment = verify_checksums(top).get("withdrawal_commitment")
+    if commitment is not None and not (isinstance(commitment, str) and HEX64.match(commitment)):
+        raise Rejected("layout", "SUBMISSION.json: withdrawal_commitment is not 64 hex digits")
     control = work / "control"
     control.mkdir()
     for name in CONTROL:
         (top / name).rename(control / name)
-    return verify_export(top, **policy)
+    verified = verify_export(top, **policy)
+    verified.withdrawal_commitment = commitment
+    return verified

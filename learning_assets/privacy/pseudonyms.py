@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS
 
 MIN_KEY_BYTES = 32
+PROJECT_PSEUDONYM = re.compile(r"^project_[0-9a-f]{16}$")
 
 
 class Pseudonymizer:

@@ -3,6 +3,9 @@
     inbox/*.tar.gz --learning_submission_sensor--> one dynamic partition per submission
       submission_intake  (verify the package, stage its tables)       partitioned by submission
       pooled_submission  (replace the project's rows in the pooled tables)
+    inbox/learning-withdrawal-*.json --the same sensor--> one dynamic partition per request
+      submission_withdrawal (verify the request, erase the project)   partitioned by request
+    pool_retention       (erase projects received longer ago than the store's retention_days)
     shared_insights      (differentially private release over all pooled projects; checks: k, budget)
       best_practices     (ranked rules, JSON for agents: <store>/best_practices.json)
 
@@ -27,12 +30,14 @@ from pydantic import Field
 
 from learning_assets.exportfiles.atomic import new_export_id, write_atomic
 from learning_assets.insights import pool
+from learning_assets.insights.erasure import purge_expired, withdraw
 from learning_assets.insights.intake import commit, receive
 from learning_assets.insights.release import Policy, build_release
 from resources.shared_insights import InsightsStore, SubmissionInbox
 
 SHARED_GROUP = "shared_insights"
 SUBMISSIONS = DynamicPartitionsDefinition(name="learning_submissions")
+WITHDRAWALS = DynamicPartitionsDefinition(name="learning_withdrawals")
 RELEASES = "releases"
 LEDGER = "privacy_ledger.jsonl"
 
@@ -40,7 +45,7 @@ LEDGER = "privacy_ledger.jsonl"
 def _verdict_metadata(verdict: dict) -> dict:
     meta = {"status": verdict.get("status", "rejected"), "submission": verdict.get("submission", "")}
     for key in ("code", "reason", "file", "project", "export_id", "export_created_at", "schema_version",
-                "migrated_from", "replaced", "superseded_by"):
+                "migrated_from", "replaced", "superseded_by", "erased_rows"):
         if verdict.get(key) is not None:
             meta[key] = str(verdict[key])
     if verdict.get("rows"):
@@ -73,6 +78,32 @@ def pooled_submission(context: AssetExecutionContext, insights_store: InsightsSt
     if verdict["status"] == "rejected":
         context.log.warning(f"submission {context.partition_key} not pooled: {verdict['code']}: {verdict['reason']}")
     return MaterializeResult(metadata={**_verdict_metadata(verdict),
+                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+
+
+@asset(group_name=SHARED_GROUP, partitions_def=WITHDRAWALS,
+       description="One withdrawal request (`learning withdraw`), verified: its secret must hash, with the "
+                   "project it names, to the withdrawal commitment of that project's pooled submission. Then "
+                   "the project's pooled rows and received packages are deleted and the erasure is logged to "
+                   "erasures.jsonl without any data. A request that proves nothing is recorded as rejected and "
+                   "changes nothing.")
+def submission_withdrawal(context: AssetExecutionContext, inbox: SubmissionInbox,
+                          insights_store: InsightsStore) -> MaterializeResult:
+    decision = withdraw(context.partition_key, inbox, insights_store)
+    if decision["status"] == "rejected":
+        context.log.warning(f"withdrawal {context.partition_key} refused: {decision['code']}: {decision['reason']}")
+    return MaterializeResult(metadata={**_verdict_metadata(decision),
+                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+
+
+@asset(group_name=SHARED_GROUP, deps=[pooled_submission],
+       description="Storage limitation: every project whose pooled submission was received more than the "
+                   "store's retention_days ago (by the receiver's clock, recorded at intake) is erased from the "
+                   "pool like a withdrawal (logged to erasures.jsonl as expired). Runs before every release.")
+def pool_retention(context: AssetExecutionContext, insights_store: InsightsStore) -> MaterializeResult:
+    expired = purge_expired(insights_store)
+    return MaterializeResult(metadata={"retention_days": insights_store.retention_days,
+                                       "projects_expired": len(expired),
                                        "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
 
 
@@ -109,7 +140,7 @@ def _table(rows: list[dict], columns: list[str]) -> str:
     return pd.DataFrame(rows)[columns].to_markdown(index=False)
 
 
-@asset(group_name=SHARED_GROUP, deps=[pooled_submission],
+@asset(group_name=SHARED_GROUP, deps=[pooled_submission, submission_withdrawal, pool_retention],
        description="Differentially private insights over every pooled project: per capability type, pattern "
                    "type and agent success, quality and duration; refinement effectiveness; task outcome "
                    "shares; failure reasons shared by >= k projects. Laplace noise from OpenDP, a per-release "
@@ -178,4 +209,5 @@ def best_practices(context: AssetExecutionContext, insights_store: InsightsStore
     })
 
 
-SHARED_ASSETS = [submission_intake, pooled_submission, shared_insights, best_practices]
+SHARED_ASSETS = [submission_intake, pooled_submission, submission_withdrawal, pool_retention, shared_insights,
+                 best_practices]

@@ -5,10 +5,14 @@ from dagster import Definitions
 from learning_assets.defs.insights.assets import SHARED_ASSETS
 from learning_assets.defs.insights.checks import SHARED_CHECKS
 from learning_assets.defs.insights.jobs import (
-                   shared_insights_job,
-                   submission_intake_job,
+    pool_retention_job,
+    shared_insights_job,
+    submission_intake_job,
+    withdrawal_job,
 )
+from learning_assets.defs.insights.schedules import pool_retention_schedule
 from learning_assets.defs.insights.sensors import learning_submission_sensor
 
 defs = Definitions(assets=SHARED_ASSETS, asset_checks=SHARED_CHECKS,
-                   jobs=[submission_intake_job, shared_insights_job], sensors=[learning_submission_sensor])
+                   jobs=[submission_intake_job, withdrawal_job, pool_retention_job, shared_insights_job],
+                   schedules=[pool_retention_schedule], sensors=[learning_submission_sensor])
