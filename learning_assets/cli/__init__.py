@@ -5,6 +5,7 @@
     learning submit      package the latest export as a tar.gz for manual upload
     learning consent     grant | revoke | status: export consent per project, kept in the instance home
     learning audit       the append-only log of exports, submissions and consent changes
+    learning insights    compare: the latest export beside a shared-insights release (terminal or HTML)
 
 Every error is one line on stderr and a non-zero exit; `--debug` shows the traceback. Human-readable
 progress and summaries go to stderr; what a command produces (the export's path, the package's path,
@@ -25,7 +26,7 @@ from rich.markup import escape
 
 # Importing a command module registers its commands, in this order in `learning --help`.
 # isort: off
-from learning_assets.cli import export, dashboard, governance, validate, backfill  # noqa: F401
+from learning_assets.cli import export, dashboard, governance, validate, backfill, compare  # noqa: F401
 # isort: on
 from learning_assets.cli.app import DEBUG, app, console
 from learning_assets.errors import in_words
