@@ -79,14 +79,16 @@ def pool(tmp_path_factory):
     assert result.success
     release_id = (store.root() / "releases" / "LATEST").read_text().strip()
     return {"store": store.root(), "release": store.root() / "releases" / release_id, "export_root": mine[0],
-            "tables": mine[1], "doc": json.loads((store.root() / "releases" / release_id / "insights.json").read_text())}
+            "tables": mine[1],
+            "doc": json.loads((store.root() / "releases" / release_id / "insights.json").read_text())}
 
 
 def test_a_project_sees_its_own_numbers_beside_the_pools(pool):
     export_dir = next((pool["export_root"] / "exports").iterdir())
     c = compare(export_dir, load_release(pool["release"]))
     rows = {(r.dimension, r.metric, r.group): r for r in c.rows}
-    published = {(r["dimension"], r["metric"], r["group"]): r for r in pool["doc"]["insights"] if r["value"] is not None}
+    published = {(r["dimension"], r["metric"], r["group"]): r for r in pool["doc"]["insights"]
+                 if r["value"] is not None}
 
     # the pool's side is the release as published, noise and interval included
     for key, r in published.items():

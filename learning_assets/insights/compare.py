@@ -374,9 +374,9 @@ def compare(export_dir: Path, release: LoadedRelease) -> Comparison:
         if not has:
             continue
         mine = own.get((dimension, metric), {}).get(group)
-        practices.append(Practice(int(rule.get("rank", len(practices) + 1)), str(dimension), str(group), str(metric),
-                                  str(rule.get("direction", "")), bool(rule.get("supported")), str(rule.get("rule", "")),
-                                  None if mine is None else mine.value))
+        practices.append(Practice(int(rule.get("rank", len(practices) + 1)), str(dimension), str(group),
+                                  str(metric), str(rule.get("direction", "")), bool(rule.get("supported")),
+                                  str(rule.get("rule", "")), None if mine is None else mine.value))
     privacy = doc.get("privacy") or {}
     return Comparison(
         export_id=_read_id(export_dir), export_dir=str(export_dir), release_id=str(doc.get("release_id", "")),

@@ -38,7 +38,9 @@ def value(x: float | None, unit: str) -> str:
 def spread(x: float | None, unit: str) -> str:
     if x is None:
         return "—"
-    return f"{x:,.1f} s" if unit == "seconds" else f"{100 * x:.1f} pts" if unit in ("rate", "difference") else f"{x:.3g}"
+    if unit == "seconds":
+        return f"{x:,.1f} s"
+    return f"{100 * x:.1f} pts" if unit in ("rate", "difference") else f"{x:.3g}"
 
 
 def interval(r: Row) -> str:
@@ -86,15 +88,16 @@ def render_terminal(c: Comparison, console) -> None:
             t.add_column(col, justify="right" if col in ("this project", "pool", "noise sd", "projects") else "left")
         for r in rows:
             row = cells(r)
-            style = "red" if r.behind else "green" if r.position in (BELOW, ABOVE) else "dim" \
-                if r.position not in (WITHIN,) else ""
+            style = ("red" if r.behind else "green" if r.position in (BELOW, ABOVE)
+                     else "" if r.position == WITHIN else "dim")
             row[-1] = f"[{style}]{row[-1]}[/{style}]" if style else row[-1]
             t.add_row(*row)
         console.print(t)
     behind = c.behind
     console.print("[bold]Behind the pool[/bold] (outside the pool's interval, on the worse side):", highlight=False)
     for r in behind:
-        console.print(f"  [red]•[/red] {dimension_title(r.dimension)} '{r.group}', {METRICS.get(r.metric, r.metric)}: "
+        console.print(f"  [red]•[/red] {dimension_title(r.dimension)} '{r.group}', "
+                      f"{METRICS.get(r.metric, r.metric)}: "
                       f"{value(r.project, r.unit)} here, pool {value(r.pool, r.unit)} ({interval(r)})", highlight=False)
     if not behind:
         console.print("  none", highlight=False)
@@ -202,8 +205,8 @@ def render_html(c: Comparison) -> str:
             f"<li value={p.rank}>{_esc(p.rule)}{'' if p.supported else ' <i>(not supported at this confidence)</i>'}"
             f"</li>" for p in c.practices) + "</ol>")
     if not c.practices or c.rules_note:
-        sections.append(f"<p class=meta>{_esc(c.rules_note or 'No rule of the release is about a group this project has.')}"
-                        "</p>")
+        note = c.rules_note or "No rule of the release is about a group this project has."
+        sections.append(f"<p class=meta>{_esc(note)}</p>")
     for dimension, rows in _by_dimension(c):
         sections += [f"<h2>{_esc(dimension_title(dimension))}</h2>", _table(rows)]
     if c.reasons:
