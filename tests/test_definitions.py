@@ -27,6 +27,7 @@ EXPECTED = {
         "anonymization_report", "anonymization_vocabulary", "best_practices", "export_preview", "learning_dashboard",
         "learning_export", "pool_retention", "pooled_submission", "published_export", "shared_insights",
         "submission_intake", "submission_withdrawal",
+        "insights_comparison",  # project side, run by hand with a release's path: in no job, schedule or sensor
         *(f"raw/{t}" for t in TABLES), *(f"anonymized/{t}" for t in TABLES),
         *(f"daily/{t}" for t in DAILY_TABLES), "daily/staged_export", "daily/published_export",
         *(f"snapshots/{t}" for t in SNAPSHOT_TABLES), "snapshots/staged_export", "snapshots/published_export",

@@ -7,7 +7,8 @@
     learning withdraw    a request that erases the project's submissions from the pool, for delivery by hand
     learning consent     grant | revoke | status: export consent per project, kept in the instance home
     learning audit       the append-only log of exports, submissions and consent changes
-    learning insights    pool: the receiving side's intake, retention and release, for an operator
+    learning insights    pool: the receiving side's intake, retention and release, for an operator;
+                         compare: the latest export beside a shared-insights release (terminal or HTML)
 
 Every error is one line on stderr and a non-zero exit; `--debug` shows the traceback. Human-readable
 progress and summaries go to stderr; what a command produces (the export's path, the package's path,
@@ -28,7 +29,7 @@ from rich.markup import escape
 
 # Importing a command module registers its commands, in this order in `learning --help`.
 # isort: off
-from learning_assets.cli import export, preview, dashboard, governance, validate, backfill, insights  # noqa: F401
+from learning_assets.cli import export, preview, dashboard, governance, validate, backfill, insights, compare  # noqa: F401,E501
 # isort: on
 from learning_assets.cli.app import DEBUG, app, console
 from learning_assets.errors import in_words

@@ -31,7 +31,14 @@ from learning_assets.governance.consent import (
     ConsentStore,
     project_key,
 )
-from learning_assets.governance.submit import SubmitError, Summary, build_package, packages, submissions_dir, summarize
+from learning_assets.governance.submit import (
+    SubmitError,
+    Summary,
+    build_package,
+    packages,
+    submissions_dir,
+    summarize,
+)
 from learning_assets.governance.withdrawal import write_request
 
 

@@ -10,7 +10,8 @@ from rich.markup import escape
 
 from learning_assets.cli.app import CliError, app, console, instance_home
 
-insights_app = typer.Typer(help="The receiving side: take in submissions and withdrawals, make releases.",
+insights_app = typer.Typer(help="Shared insights: take in submissions and withdrawals and make releases (the receiving "
+                                "side); compare this project with a release.",
                            no_args_is_help=True)
 app.add_typer(insights_app, name="insights")
 

@@ -1,4 +1,4 @@
-"""Area `dashboard`: the project owner's view of the latest export."""
+"""Area `dashboard`: the project owner's view of the latest export, and of it beside the pool's release."""
 
 from dagster import (
     AssetSelection,
@@ -9,6 +9,7 @@ from dagster import (
 )
 
 from learning_assets.defs.dashboard.assets import DASHBOARD_ASSETS, DASHBOARD_GROUP
+from learning_assets.defs.dashboard.comparison import COMPARISON_ASSETS
 
 dashboard_job = define_asset_job(
     "dashboard_job", selection=AssetSelection.groups(DASHBOARD_GROUP),
@@ -19,4 +20,4 @@ dashboard_automation = AutomationConditionSensorDefinition(
     "dashboard_automation", target=AssetSelection.groups(DASHBOARD_GROUP), default_status=DefaultSensorStatus.RUNNING,
     description="Refreshes the owner's dashboard after each published export.")
 
-defs = Definitions(assets=DASHBOARD_ASSETS, jobs=[dashboard_job], sensors=[dashboard_automation])
+defs = Definitions(assets=[*DASHBOARD_ASSETS, *COMPARISON_ASSETS], jobs=[dashboard_job], sensors=[dashboard_automation])
