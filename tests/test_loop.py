@@ -78,7 +78,7 @@ def test_projects_submit_pool_release_withdraw_and_forgeries_change_nothing(tiny
     assert learning("consent", "grant", "--source", tiny_source.root)[0] == 0
     code, _, stderr = learning("export", "--source", tiny_source.root, "--output", output, "--quiet")
     assert code == 0, stderr
-    code, stdout, stderr = learning("submit", "--output", output)
+    code, stdout, stderr = learning("submit", "--output", output, "--yes")
     assert code == 0, stderr
     package = Path(stdout.strip().splitlines()[-1])
     _deliver(package, inbox)

@@ -133,7 +133,8 @@ def published_export(root: Path, export_id: str | None) -> Path:
 def anonymization_key(create: bool = True) -> bytes | None:
     """The key an export uses: $LEARNING_ANONYMIZATION_KEY, else the instance's key file. Without `create`,
     None when there is no key yet (nothing was exported, so there is nothing to map back)."""
-    from resources.anonymization import Anonymization, AnonymizationKeyError, default_key_file
+    from learning_assets.privacy.keyfile import SecretKeyError
+    from resources.anonymization import Anonymization, default_key_file
 
     instance_home()
     env_key = os.environ.get("LEARNING_ANONYMIZATION_KEY") or None
@@ -141,5 +142,5 @@ def anonymization_key(create: bool = True) -> bytes | None:
         return None
     try:
         return Anonymization(key=env_key).secret()
-    except AnonymizationKeyError as exc:
+    except SecretKeyError as exc:
         raise CliError(str(exc)) from None
