@@ -6,6 +6,7 @@ All rules are always applied; there is no switch to turn any of them off.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from learning_assets.privacy.paths import generalize_path
+from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.rules import (
     OTHER,
     ROLES,
@@ -77,16 +79,16 @@ def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Ser
 
 
 def _each_distinct(items: pa.Array, fn) -> pa.Array:
-    """`fn` of each distinct item, taken back to every item."""
-    uniques = pc.unique(items)
-    return pa.array([fn(v) for v in uniques.to_pylist()], pa.string()).take(pc.index_in(items, uniques))
+    """`fn` of the list of distinct items (one output each), taken back to every item."""
+    encoded = pc.dictionary_encode(items, null_encoding="encode")
+    return pa.array(fn(encoded.dictionary.to_pylist()), pa.string()).take(encoded.indices)
 
 
 @dataclass
 class Anonymizer:
     """Applies the rules to one table at a time and counts every replacement."""
 
-    pseudonymize: callable
+    pseudonymize: Pseudonymizer
     scrubber: Scrubber
     stats: Counter = field(default_factory=Counter)
 
@@ -95,13 +97,13 @@ class Anonymizer:
     def ids(self, series: pd.Series, kind: str) -> pd.Series:
         codes, values = distinct(series)
         self.stats["ids_pseudonymized"] += int((codes >= 0).sum())
-        return _spread(codes, [self.pseudonymize(kind, v) for v in values], None, series.index)
+        return _spread(codes, self.pseudonymize.many(kind, values), None, series.index)
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
         lists = _lists(series)
         items = pc.list_flatten(lists)
         self.stats["ids_pseudonymized"] += len(items)
-        return _with_items(lists, _each_distinct(items, lambda i: self.pseudonymize(kind, i)), series.index)
+        return _with_items(lists, _each_distinct(items, functools.partial(self.pseudonymize.many, kind)), series.index)
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
@@ -116,7 +118,7 @@ class Anonymizer:
         items = pc.list_flatten(lists)
         counts = pc.value_counts(items)  # in order of first appearance
         scrubbed = self._scrub_counted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
-        return _with_items(lists, _each_distinct(items, scrubbed.__getitem__), series.index)
+        return _with_items(lists, _each_distinct(items, lambda texts: [scrubbed[t] for t in texts]), series.index)
 
     def _scrub_counted(self, occurrences: Iterable[tuple[str, int]]) -> dict[str, str]:
         """Scrub each distinct text in one batch; count its replacements once per occurrence."""
@@ -237,7 +239,7 @@ class Anonymizer:
         items = pc.list_flatten(lists)
         names = sorted(set(items.to_pylist()))
         mapped = dict(zip(names, self.name(pd.Series(names, dtype=TEXT), EXPERTS, "expert")))
-        return _with_items(lists, _each_distinct(items, mapped.__getitem__), series.index)
+        return _with_items(lists, _each_distinct(items, lambda names: [mapped[n] for n in names]), series.index)
 
     def line_counts(self, series: pd.Series) -> pd.Series:
         code = series.fillna("")
