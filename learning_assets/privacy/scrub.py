@@ -220,8 +220,8 @@ def detect_secrets_tokens(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def shannon_entropy(s: str) -> float:
-    counts = Counter(s)
-    return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
+    n = len(s)
+    return -sum([c / n * math.log2(c / n) for c in Counter(s).values()])
 
 
 _HEX = re.compile(r"[0-9a-fA-F]{16,}")
@@ -238,6 +238,11 @@ def is_high_entropy(token: str) -> bool:
     has_digit = any(map(str.isdigit, token))
     has_alpha = any(map(str.isalpha, token))
     return has_digit and has_alpha and shannon_entropy(token) >= 3.5
+
+
+def _name_key(name: str) -> str:
+    """A name's letters and digits, lowercase: how its spellings (`Acme-Proj`, `acme_proj`) are matched up."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 @dataclass
@@ -267,12 +272,12 @@ class Vocabulary:
         alternatives = self._alternatives()
         return trigger(f"(?i){alternatives}") if alternatives else None
 
-    def kind_of(self, term: str) -> str:
-        key = re.sub(r"[^a-z0-9]", "", term.lower())
-        for kind, group in (("project", self.projects), ("user", self.users), ("host", self.hosts)):
-            if key in {re.sub(r"[^a-z0-9]", "", g.lower()) for g in group}:
-                return kind
-        return "user"
+    def kind_lookup(self) -> Callable[[str], str]:
+        """The kind of a name as found in text, looked up in a table made once: a project before a user
+        before a host; `user` when unsure."""
+        kinds = {_name_key(name): kind for kind, group in (("host", self.hosts), ("user", self.users),
+                                                           ("project", self.projects)) for name in group}
+        return lambda term: kinds.get(_name_key(term), "user")
 
     def as_dict(self) -> dict:
         return {"users": sorted(self.users), "hosts": sorted(self.hosts), "projects": sorted(self.projects)}
@@ -416,8 +421,9 @@ class Scrubber:
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
         self._allow = AllowList(issued=getattr(pseudonymize, "issued", lambda token: False))
+        kind_of = self.vocabulary.kind_lookup()
         self._names = (_substitution(self._vocab_rx, self.vocabulary.trigger(),
-                                     lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>", "pii.name")
+                                     lambda m: f"<{kind_of(m.group(0)).upper()}>", "pii.name")
                        if self._vocab_rx is not None else None)
         self._cache: dict[str, tuple[str, Counter]] = {}
         self._steps = self._build_steps()
