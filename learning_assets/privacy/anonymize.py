@@ -6,6 +6,7 @@ All rules are always applied; there is no switch to turn any of them off.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from learning_assets.privacy.paths import generalize_path
+from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.rules import (
     OTHER,
     ROLES,
@@ -77,16 +79,16 @@ def _with_items(lists: pa.ListArray, items: pa.Array, index: pd.Index) -> pd.Ser
 
 
 def _each_distinct(items: pa.Array, fn) -> pa.Array:
-    """`fn` of each distinct item, taken back to every item."""
-    uniques = pc.unique(items)
-    return pa.array([fn(v) for v in uniques.to_pylist()], pa.string()).take(pc.index_in(items, uniques))
+    """`fn` of the list of distinct items (one output each), taken back to every item."""
+    encoded = pc.dictionary_encode(items, null_encoding="encode")
+    return pa.array(fn(encoded.dictionary.to_pylist()), pa.string()).take(encoded.indices)
 
 
 @dataclass
 class Anonymizer:
     """Applies the rules to one table at a time and counts every replacement."""
 
-    pseudonymize: callable
+    pseudonymize: Pseudonymizer
     scrubber: Scrubber
     stats: Counter = field(default_factory=Counter)
 
@@ -95,13 +97,13 @@ class Anonymizer:
     def ids(self, series: pd.Series, kind: str) -> pd.Series:
         codes, values = distinct(series)
         self.stats["ids_pseudonymized"] += int((codes >= 0).sum())
-        return _spread(codes, [self.pseudonymize(kind, v) for v in values], None, series.index)
+        return _spread(codes, self.pseudonymize.many(kind, values), None, series.index)
 
     def id_lists(self, series: pd.Series, kind: str) -> pd.Series:
         lists = _lists(series)
         items = pc.list_flatten(lists)
         self.stats["ids_pseudonymized"] += len(items)
-        return _with_items(lists, _each_distinct(items, lambda i: self.pseudonymize(kind, i)), series.index)
+        return _with_items(lists, _each_distinct(items, functools.partial(self.pseudonymize.many, kind)), series.index)
 
     def text(self, series: pd.Series) -> pd.Series:
         """Scrub each distinct value once; count replacements per occurrence."""
@@ -116,7 +118,7 @@ class Anonymizer:
         items = pc.list_flatten(lists)
         counts = pc.value_counts(items)  # in order of first appearance
         scrubbed = self._scrub_counted(zip(counts.field("values").to_pylist(), counts.field("counts").to_pylist()))
-        return _with_items(lists, _each_distinct(items, scrubbed.__getitem__), series.index)
+        return _with_items(lists, _each_distinct(items, lambda texts: [scrubbed[t] for t in texts]), series.index)
 
     def _scrub_counted(self, occurrences: Iterable[tuple[str, int]]) -> dict[str, str]:
         """Scrub each distinct text in one batch; count its replacements once per occurrence."""
@@ -174,24 +176,28 @@ class Anonymizer:
 
     def per_distinct(self, series: pd.Series, fn) -> pd.Series:
         """Apply `fn` once per distinct value; the stats it records count once per occurrence."""
-        outer, mapping = self.stats, {}
+        codes, values = distinct(series)
+        return self._per_distinct(codes, values, fn, series.index)
+
+    def _per_distinct(self, codes: np.ndarray, values: list, fn, index: pd.Index) -> pd.Series:
+        """`per_distinct` of a column already factorized: `fn` of each of `values`, spread over `codes`."""
+        outer, out = self.stats, []
         try:
-            counts = series.value_counts(dropna=True)  # most frequent first
-            for value, n in zip(distinct(counts.index.to_series())[1], counts.tolist()):
+            for value, n in zip(values, np.bincount(codes[codes >= 0], minlength=len(values)).tolist()):
                 self.stats = outer if n == 1 else Counter()  # a single occurrence counts as it goes
-                mapping[value] = fn(value)
+                out.append(fn(value))
                 if n > 1:
                     for rule, c in self.stats.items():
-                        outer[rule] += c * int(n)
+                        outer[rule] += c * n
         finally:
             self.stats = outer
-        codes, values = distinct(series)
-        return _spread(codes, [mapping[v] for v in values], None, series.index)
+        return _spread(codes, out, None, index)
 
     def mapping_json(self, series: pd.Series, keys: frozenset[str] = ALLOWED_KEYS) -> pd.Series:
-        docs = {s: json.loads(s) for s in distinct(series)[1]}
-        self.scrubber.scrub_many(s for doc in docs.values() for s in free_text(doc, keys))
-        return self.per_distinct(series, lambda s: SORTED_JSON.encode(self._allow(docs[s], keys, 0)))
+        codes, texts = distinct(series)
+        docs = [json.loads(s) for s in texts]
+        self.scrubber.scrub_many(s for doc in docs for s in free_text(doc, keys))
+        return self._per_distinct(codes, docs, lambda doc: SORTED_JSON.encode(self._allow(doc, keys, 0)), series.index)
 
     def scores_json(self, series: pd.Series, keys: frozenset[str] | None = SCORE_KEYS) -> pd.Series:
         """Numeric scores only, under known names (or, with keys=None, under short lowercase names)."""
@@ -207,24 +213,20 @@ class Anonymizer:
         return self.per_distinct(series, clean)
 
     def _allow(self, value, keys: frozenset[str], depth: int, key: str | None = None):
-        if isinstance(value, str):  # the common case first
-            if key in PATH_KEYS:
-                self.stats["path"] += 1
-                return generalize_path(value)
-            clean, counts = self.scrubber.scrub(value)
-            if counts:
-                self.stats.update(counts)
-            return clean
+        if isinstance(value, str):
+            return self._allow_text(value, key)
         if isinstance(value, dict):
             if depth >= MAX_DEPTH:
                 self.stats["context_keys_dropped"] += len(value)
                 return {}
             out = {}
             for k, v in value.items():
-                if k in keys:
-                    out[k] = self._allow(v, keys, depth + 1, k)
-                else:
+                if k not in keys:
                     self.stats["context_keys_dropped"] += 1
+                elif isinstance(v, str):  # most values: no call of `_allow` for them
+                    out[k] = self._allow_text(v, k)
+                else:
+                    out[k] = self._allow(v, keys, depth + 1, k)
             return out
         if isinstance(value, list):
             return [self._allow(v, keys, depth + 1, key) for v in value[:50]]
@@ -232,12 +234,21 @@ class Anonymizer:
             return value
         return None
 
+    def _allow_text(self, value: str, key: str | None) -> str:
+        if key in PATH_KEYS:
+            self.stats["path"] += 1
+            return generalize_path(value)
+        clean, counts = self.scrubber.scrub(value)
+        if counts:
+            self.stats.update(counts)
+        return clean
+
     def experts(self, series: pd.Series) -> pd.Series:
         lists = _lists(series)
         items = pc.list_flatten(lists)
         names = sorted(set(items.to_pylist()))
         mapped = dict(zip(names, self.name(pd.Series(names, dtype=TEXT), EXPERTS, "expert")))
-        return _with_items(lists, _each_distinct(items, mapped.__getitem__), series.index)
+        return _with_items(lists, _each_distinct(items, lambda names: [mapped[n] for n in names]), series.index)
 
     def line_counts(self, series: pd.Series) -> pd.Series:
         code = series.fillna("")
@@ -295,7 +306,12 @@ def free_text(value, keys: frozenset[str], depth: int = 0, key: str | None = Non
     if isinstance(value, dict):
         if depth < MAX_DEPTH:
             for k, v in value.items():
-                if k in keys:
+                if k not in keys:
+                    continue
+                if isinstance(v, str):  # most values: no nested generator for them
+                    if k not in PATH_KEYS:
+                        yield v
+                else:
                     yield from free_text(v, keys, depth + 1, k)
     elif isinstance(value, list):
         for v in value[:50]:

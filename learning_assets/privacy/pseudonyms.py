@@ -23,18 +23,32 @@ class Pseudonymizer:
         if len(key) < MIN_KEY_BYTES:
             raise ValueError(f"anonymization key must be at least {MIN_KEY_BYTES} bytes")
         self._mac = hmac.new(key, digestmod=hashlib.sha256)  # keyed once; each value hashes a copy
-        self._cache: dict[tuple[str, str], str] = {}
+        self._cache: dict[str, dict[str, str]] = {kind: {} for kind in PSEUDONYM_KINDS}
         self._issued: set[str] = set()
 
     def __call__(self, kind: str, value: str) -> str:
-        if kind not in PSEUDONYM_KINDS:
+        token = self._kind(kind).get(value)
+        return self._new(kind, value) if token is None else token
+
+    def many(self, kind: str, values: list[str]) -> list[str]:
+        """The pseudonym of each of `values`: a column's ids in one call, not one call per id."""
+        cache = self._kind(kind)
+        for value in dict.fromkeys(values).keys() - cache.keys():
+            self._new(kind, value)
+        return list(map(cache.__getitem__, values))
+
+    def _kind(self, kind: str) -> dict[str, str]:
+        """The pseudonyms of `kind` made so far."""
+        cache = self._cache.get(kind)
+        if cache is None:
             raise ValueError(f"unknown pseudonym kind {kind!r}")
-        token = self._cache.get((kind, value))
-        if token is None:
-            mac = self._mac.copy()
-            mac.update(f"{kind}\x00{value}".encode())
-            token = self._cache[(kind, value)] = f"{kind}_{mac.hexdigest()[:16]}"
-            self._issued.add(token)
+        return cache
+
+    def _new(self, kind: str, value: str) -> str:
+        mac = self._mac.copy()
+        mac.update(f"{kind}\x00{value}".encode())
+        token = self._cache[kind][value] = f"{kind}_{mac.hexdigest()[:16]}"
+        self._issued.add(token)
         return token
 
     def issued(self, token: str) -> bool:

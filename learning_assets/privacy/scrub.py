@@ -172,6 +172,13 @@ CODE_TRIGGER = (
 TOKEN = re.compile(r"[A-Za-z0-9+/_=.-]{15,}[A-Za-z0-9+/_=]")
 
 
+def code_trigger(array: pa.Array) -> pa.Array:
+    """`CODE_TRIGGER` read with the underscore of each keyed pseudonym left out: most scrubbed texts hold
+    one, and the snake_case names `CODE_INLINE` removes never include a whole pseudonym."""
+    return pc.match_substring_regex(pc.replace_substring_regex(array, r"\b([a-z]+)_([0-9a-f]{16})\b", r"\1\2"),
+                                    trigger(CODE_TRIGGER))
+
+
 # Cheap pre-filter: detect-secrets (~1 ms a line) only sees text with a keyword, a URL or a long
 # mixed token (not a pseudonym). Its entropy plugins are left out: they flag ordinary words in free text.
 _SECRET_KEYWORD = r"(?:pass|secret|token|key|auth|pwd|credential)\w*[\"']?\s*[:=]|://|private key"
@@ -213,21 +220,29 @@ def detect_secrets_tokens(text: str) -> tuple[tuple[str, str], ...]:
 
 
 def shannon_entropy(s: str) -> float:
-    counts = Counter(s)
-    return -sum(c / len(s) * math.log2(c / len(s)) for c in counts.values())
+    n = len(s)
+    return -sum([c / n * math.log2(c / n) for c in Counter(s).values()])
+
+
+_HEX = re.compile(r"[0-9a-fA-F]{16,}")
 
 
 def is_high_entropy(token: str) -> bool:
     """Long mixed tokens that look random: hex digests, base64 keys, opaque tokens."""
     if PLACEHOLDER.fullmatch(token) or PSEUDONYM.fullmatch(token):
         return False
-    if re.fullmatch(r"[0-9a-fA-F]{16,}", token):
+    if _HEX.fullmatch(token):
         return True
     if len(token) < 20:
         return False
-    has_digit = any(ch.isdigit() for ch in token)
-    has_alpha = any(ch.isalpha() for ch in token)
+    has_digit = any(map(str.isdigit, token))
+    has_alpha = any(map(str.isalpha, token))
     return has_digit and has_alpha and shannon_entropy(token) >= 3.5
+
+
+def _name_key(name: str) -> str:
+    """A name's letters and digits, lowercase: how its spellings (`Acme-Proj`, `acme_proj`) are matched up."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 @dataclass
@@ -257,12 +272,12 @@ class Vocabulary:
         alternatives = self._alternatives()
         return trigger(f"(?i){alternatives}") if alternatives else None
 
-    def kind_of(self, term: str) -> str:
-        key = re.sub(r"[^a-z0-9]", "", term.lower())
-        for kind, group in (("project", self.projects), ("user", self.users), ("host", self.hosts)):
-            if key in {re.sub(r"[^a-z0-9]", "", g.lower()) for g in group}:
-                return kind
-        return "user"
+    def kind_lookup(self) -> Callable[[str], str]:
+        """The kind of a name as found in text, looked up in a table made once: a project before a user
+        before a host; `user` when unsure."""
+        kinds = {_name_key(name): kind for kind, group in (("host", self.hosts), ("user", self.users),
+                                                           ("project", self.projects)) for name in group}
+        return lambda term: kinds.get(_name_key(term), "user")
 
     def as_dict(self) -> dict:
         return {"users": sorted(self.users), "hosts": sorted(self.hosts), "projects": sorted(self.projects)}
@@ -406,8 +421,9 @@ class Scrubber:
         self.vocabulary = vocabulary or Vocabulary()
         self._vocab_rx = self.vocabulary.pattern()
         self._allow = AllowList(issued=getattr(pseudonymize, "issued", lambda token: False))
+        kind_of = self.vocabulary.kind_lookup()
         self._names = (_substitution(self._vocab_rx, self.vocabulary.trigger(),
-                                     lambda m: f"<{self.vocabulary.kind_of(m.group(0)).upper()}>", "pii.name")
+                                     lambda m: f"<{kind_of(m.group(0)).upper()}>", "pii.name")
                        if self._vocab_rx is not None else None)
         self._cache: dict[str, tuple[str, Counter]] = {}
         self._steps = self._build_steps()
@@ -449,7 +465,7 @@ class Scrubber:
         current, counts = list(texts), [None] * len(texts)
         for trigger, step in self._steps:
             changed = {}
-            for i in flagged(array, trigger):
+            for i in flagged(array, trigger).tolist():
                 if counts[i] is None:
                     counts[i] = Counter()
                 out = step(current[i], counts[i])
@@ -473,7 +489,7 @@ class Scrubber:
                   for kind, rx, when in ID_RULES]
         steps.append((_PHONE_TRIGGER, _mask_phone_numbers))
         steps += [_substitution(rx, when, placeholder, f"pii.{rule}") for rule, placeholder, rx, when in PII_RULES[3:]]
-        steps.append((trigger(CODE_TRIGGER), self._remove_code))
+        steps.append((code_trigger, self._remove_code))
         if self._names is not None:
             steps.append(self._names)
         steps.append((trigger(TOKEN.pattern), _mask_high_entropy))
