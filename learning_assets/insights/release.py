@@ -29,7 +29,7 @@ approximation; the spread is clipped to what a bounded value can have).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from statistics import NormalDist
 
@@ -127,7 +127,6 @@ def mean_slots(policy: Policy) -> list[MeanSlot]:
 OUTCOME_SLOT = "task_outcome.share"
 REASON_SLOT = "failure_reason.projects"
 OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
-PROJECTS = "projects"  # exact_aggregates: the number of projects with rows in the tables a release reads
 RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories")
 
 
@@ -228,8 +227,8 @@ def exact_aggregates(pooled: Pooled, policy: Policy, engine: EngineSettings | No
                      ) -> dict[str, dict[str, dict[str, float]]]:
     """The true (pre-noise) value of every measurement: {slot: {"count"/"sum"/"sumsq": {group: value}}}.
 
-    Groups in name order. Also the outcome slot's per-outcome `support` (projects with that outcome)
-    and {PROJECTS: {"count": {"*": n}}}. Not for publication: the release adds noise to exactly these
+    Groups in name order. Also the outcome slot's per-outcome `support` (projects with that outcome).
+    Not for publication: the release adds noise to exactly these
     vectors, so their change between neighbouring inputs is what the sensitivities must bound (tests
     check that).
     """
@@ -251,9 +250,6 @@ def exact_aggregates(pooled: Pooled, policy: Policy, engine: EngineSettings | No
         out[REASON_SLOT] = {"count": {g: float(n) for g, n in _rows(con, f"""
             SELECT "group", count(*) FROM ({reason_contributions_sql(policy)}) GROUP BY "group" ORDER BY "group"
             """)}}
-        union = " UNION ".join(f'SELECT CAST(project AS VARCHAR) FROM "{t}"' for t in RELEASE_TABLES)
-        (projects,), = _rows(con, f"SELECT count(*) FROM ({union})")
-        out[PROJECTS] = {"count": {"*": float(projects)}}
     return out
 
 def sensitivities(policy: Policy) -> dict[tuple[str, str], float]:
@@ -279,8 +275,6 @@ class Release:
     document: dict
     rules: dict
     accountant: Accountant
-    projects: int
-    withheld: dict[str, int] = field(default_factory=dict)
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:
@@ -311,7 +305,6 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
     z = NormalDist().inv_cdf(0.5 + policy.confidence / 2)
     k = policy.k
     rows: list[dict] = []
-    withheld: dict[str, int] = {}
 
     for slot in mean_slots(policy):
         groups, counts = list(exact[slot.name]["count"]), [int(v) for v in exact[slot.name]["count"].values()]
@@ -323,7 +316,6 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
         var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
         for g, n, nn, ns, nq in zip(groups, counts, noisy_n, noisy_s, noisy_q):
             if n < k or nn < k:
-                withheld[slot.name] = withheld.get(slot.name, 0) + 1
                 continue
             rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, nq, var_n, var_s, slot.lo,
                                   slot.hi, slot.center, z))
@@ -339,7 +331,6 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
     var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
     for g, ns, nq in zip(OUTCOME_VOCABULARY, noisy_shares, noisy_squares):
         if tasked < k or noisy_tasks < k or outcomes["support"][g] < k:
-            withheld[OUTCOME_SLOT] = withheld.get(OUTCOME_SLOT, 0) + 1
             continue
         rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, nq, var_n, var_s, 0.0, 1.0, 0.0,
                               z))
@@ -350,7 +341,6 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
     sd_r = math.sqrt(laplace_variance(scale_r, True))
     for g, n, nn in sorted(zip(reasons, sizes, noisy_r), key=lambda t: (-t[2], t[0])):
         if n < k or nn < k:
-            withheld[REASON_SLOT] = withheld.get(REASON_SLOT, 0) + 1
             continue
         rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
                      "projects": int(nn), "value": None, "ci_low": _r(max(0.0, nn - z * sd_r), 1),
@@ -370,8 +360,7 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "release_id": release_id,
                 "created_at": created, "privacy": privacy, "insights": rows}
     rules = best_practices(document, policy)
-    return Release(document=document, rules=rules, accountant=acct, projects=int(exact[PROJECTS]["count"]["*"]),
-                   withheld=withheld)
+    return Release(document=document, rules=rules, accountant=acct)
 
 
 # --- best-practice rules (post-processing of the release only) -------------------------------------

@@ -26,15 +26,14 @@ from dagster import (
 from pydantic import Field
 
 from learning_assets.exportfiles.atomic import new_export_id, write_atomic
-from learning_assets.insights import pool
 from learning_assets.insights.intake import commit, receive
+from learning_assets.insights.ledger import Budget, BudgetExceeded, LedgerError
 from learning_assets.insights.release import Policy, build_release
 from resources.shared_insights import InsightsStore, SubmissionInbox
 
 SHARED_GROUP = "shared_insights"
 SUBMISSIONS = DynamicPartitionsDefinition(name="learning_submissions")
 RELEASES = "releases"
-LEDGER = "privacy_ledger.jsonl"
 
 
 def _verdict_metadata(verdict: dict) -> dict:
@@ -72,8 +71,7 @@ def pooled_submission(context: AssetExecutionContext, insights_store: InsightsSt
     verdict = commit(context.partition_key, insights_store)
     if verdict["status"] == "rejected":
         context.log.warning(f"submission {context.partition_key} not pooled: {verdict['code']}: {verdict['reason']}")
-    return MaterializeResult(metadata={**_verdict_metadata(verdict),
-                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+    return MaterializeResult(metadata=_verdict_metadata(verdict))
 
 
 class SharedInsightsConfig(Config):
@@ -85,8 +83,6 @@ class SharedInsightsConfig(Config):
     duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent durations are clipped to this.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
-    max_lifetime_epsilon: float | None = Field(default=None, gt=0, description="Refuse a release that would "
-                                               "take the sum of all releases' epsilon over this.")
 
     def policy(self) -> Policy:
         return Policy(epsilon=self.epsilon, k=self.k, max_groups=self.max_groups,
@@ -117,37 +113,32 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig,
                     insights_store: InsightsStore) -> MaterializeResult:
     policy = config.policy()
-    ledger = insights_store.read_log(LEDGER)
-    lifetime = sum(float(e.get("epsilon_spent", 0)) for e in ledger)
-    if config.max_lifetime_epsilon is not None and lifetime + policy.epsilon > config.max_lifetime_epsilon * (1 + 1e-9):
-        raise Failure(f"releasing with epsilon {policy.epsilon} would bring the lifetime total to "
-                      f"{lifetime + policy.epsilon:g}, over max_lifetime_epsilon {config.max_lifetime_epsilon:g}")
     root = insights_store.root()
     release_id = new_export_id()
-    with insights_store.lock():  # DuckDB reads the pooled Parquet; intake waits (noise takes milliseconds)
-        release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
-    doc = release.document
-    doc["privacy"]["policy"] = config.model_dump()
-    doc["privacy"]["lifetime_epsilon"] = lifetime + release.accountant.spent
-    out = insights_store.dir(RELEASES, release_id)
-    write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
-    write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
-    write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
-    insights_store.append(LEDGER, {"release_id": release_id, "epsilon_budget": policy.epsilon,
-                                   "epsilon_spent": release.accountant.spent,
-                                   "measurements": len(release.accountant.charges),
-                                   "projects_pooled": release.projects})
+    try:
+        # intake waits while DuckDB reads the pooled Parquet; the ledger's lock spans reserve to commit
+        with insights_store.lock(), insights_store.ledger().spend(
+                release_id, Budget(policy.epsilon), insights_store.lifetime_cap()) as reservation:
+            release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
+            doc = release.document
+            doc["privacy"]["policy"] = config.model_dump()
+            doc["privacy"]["lifetime_epsilon"] = reservation.lifetime.epsilon
+            out = insights_store.dir(RELEASES, release_id)
+            write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
+            write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
+            write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
+            reservation.spent = Budget(release.accountant.spent)
+    except (LedgerError, BudgetExceeded) as exc:
+        raise Failure(f"no release: {exc}") from None
     charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4)}
                for c in doc["privacy"]["charges"]]
     return MaterializeResult(metadata={
         "release_id": release_id,
         "path": MetadataValue.path(str(out / "insights.json")),
-        "projects_pooled": release.projects,
         "rows_published": len(doc["insights"]),
-        "groups_withheld_below_k": MetadataValue.json(release.withheld),
         "epsilon_budget": policy.epsilon,
         "epsilon_spent": release.accountant.spent,
-        "lifetime_epsilon": lifetime + release.accountant.spent,
+        "lifetime_epsilon": reservation.lifetime.epsilon,
         "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon)",
         "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "scale",
                                                                 "epsilon"])),
