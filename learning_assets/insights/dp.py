@@ -54,7 +54,7 @@ class Noise(Protocol):
 
 
 class OpenDPLaplace:
-    name = "opendp.measurements.make_laplace"
+    name = "opendp.measurements: make_laplace, make_laplace_threshold"
 
     @staticmethod
     def _space(integer: bool):

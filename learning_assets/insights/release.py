@@ -17,10 +17,13 @@ Contribution bounding makes a project's influence independent of how much data i
 The bounding and the per-group sums run as DuckDB SQL over the pooled Parquet (`engine`), so they
 scale past memory; only the small per-group vectors come back to Python, where OpenDP adds the noise.
 
-A group is published only when at least k projects contributed to it AND its noisy count is at
-least k. The first condition is the policy "never fewer than k projects"; it is a deterministic
-test on the true count, so whether a group appears at all is not covered by epsilon (only the
-numbers are). Means are post-processed from the noisy sums and counts and clipped to their bounds;
+Which groups appear depends only on noisy values, so it is covered by the privacy budget too.
+Closed vocabularies (pattern types, refinement kinds, task outcomes, the framework's own agents) are
+measured as full vectors in a fixed order, zeros included. Groups that come from the data (custom
+capability types, failure reasons) are chosen by OpenDP's Laplace thresholding: a group is kept only
+if its noisy count reaches a threshold set so that a group only one project has appears with
+probability at most the selection's delta. A group is then published only if its noisy count is at
+least max(k, c * the count's noise s.d.). Means are post-processed from the noisy sums and counts and clipped to their bounds;
 every row carries the standard deviation of its DP noise and a confidence interval combining that
 noise with the between-project spread estimated from the noisy sums of squares (a normal
 approximation; the spread is clipped to what a bounded value can have).
@@ -44,6 +47,7 @@ from learning_assets.insights.dp import (
     laplace_variance,
 )
 from learning_assets.insights.engine import EngineSettings, Pooled, connect, literal
+from learning_assets.privacy.vocabulary import framework
 from learning_assets.tables.columns import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"
@@ -55,7 +59,9 @@ REASON_MAX_CHARS = 80
 @dataclass(frozen=True)
 class Policy:
     epsilon: float = 4.0
+    delta: float = 1e-6
     k: int = 5
+    min_support_sds: float = 2.0
     max_groups: int = 8
     max_failure_reasons: int = 3
     duration_cap_seconds: float = 300.0
@@ -67,6 +73,8 @@ class Policy:
             raise ValueError("k must be at least 2: a group of one project is that project")
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must be between 0 and 1")
+        if not 0 < self.delta < 1:
+            raise ValueError("delta must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -86,7 +94,7 @@ class MeanSlot:
         return f"{self.dimension}.{self.metric}"
 
     def groups_per_project(self, policy: Policy) -> int:
-        return len(self.vocabulary) if self.vocabulary else policy.max_groups
+        return min(len(self.vocabulary), policy.max_groups) if self.vocabulary else policy.max_groups
 
     @property
     def center(self) -> float:
@@ -101,6 +109,10 @@ def _num(column: str) -> str:
     return f'TRY_CAST("{column}" AS DOUBLE)'
 
 
+# The framework's own agents: names every installation shares, so a closed vocabulary.
+AGENTS = tuple(a for a in framework()["agent_ids"] if a != "unknown") + ("other",)
+
+
 def mean_slots(policy: Policy) -> list[MeanSlot]:
     patterns, improvements = tuple(PATTERN_TYPES + ["other"]), tuple(IMPROVEMENT_TYPES + ["other"])
     return [
@@ -112,9 +124,9 @@ def mean_slots(policy: Policy) -> list[MeanSlot]:
                  patterns),
         MeanSlot("pattern_type", "quality_score", "patterns", "pattern_type", _num("quality_score"), 0.0, 1.0,
                  patterns),
-        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0),
+        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0, AGENTS),
         MeanSlot("agent", "duration_seconds", "agent_executions", "agent_id", _num("duration"),
-                 0.0, float(policy.duration_cap_seconds), unit="seconds"),
+                 0.0, float(policy.duration_cap_seconds), AGENTS, unit="seconds"),
         MeanSlot("improvement_type", "success_gain", "capability_refinements", "improvement_type",
                  f"{_num('after_success_rate')} - {_num('before_success_rate')}", -1.0, 1.0, improvements,
                  unit="difference"),
@@ -135,6 +147,11 @@ MEAN_KINDS = ("count", "sum", "sumsq")
 
 def planned_measurements(policy: Policy) -> int:
     return len(MEAN_KINDS) * len(mean_slots(policy)) + len(MEAN_KINDS) + 1
+
+
+def planned_selections(policy: Policy) -> int:
+    """Measurements whose keys come from the data: the open mean slots and the failure reasons."""
+    return sum(1 for s in mean_slots(policy) if not s.vocabulary) + 1
 
 
 # --- per-project contributions (bounded), in SQL --------------------------------------------------
@@ -299,68 +316,89 @@ def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, q_noisy, var_n, 
 def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noise | None = None,
                   now: datetime | None = None, engine: EngineSettings | None = None) -> Release:
     """Compute the DP release from the pooled tables (a store's root, or DataFrames with `project`)."""
-    exact = exact_aggregates(pooled, policy, engine)
-    acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace())
+    return release_from(exact_aggregates(pooled, policy, engine), policy, release_id=release_id, noise=noise,
+                        now=now)
+
+
+def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise | None = None,
+                 now: datetime | None = None) -> Release:
+    """The DP release of `exact_aggregates`: noise, selection, post-processing (no data access)."""
+    acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace(), policy.delta,
+                      planned_selections(policy))
     sens = sensitivities(policy)
     z = NormalDist().inv_cdf(0.5 + policy.confidence / 2)
-    k = policy.k
     rows: list[dict] = []
+    min_projects: dict[str, float] = {}
+
+    def least(scale: float) -> float:
+        return max(float(policy.k), policy.min_support_sds * math.sqrt(laplace_variance(scale, True)))
 
     for slot in mean_slots(policy):
-        groups, counts = list(exact[slot.name]["count"]), [int(v) for v in exact[slot.name]["count"].values()]
-        noisy_n, scale_n = acct.measure(slot.name, "count", counts, sens[(slot.name, "count")], integer=True)
-        noisy_s, scale_s = acct.measure(slot.name, "sum", list(exact[slot.name]["sum"].values()),
+        agg = exact[slot.name]
+        if slot.vocabulary:  # the full vector, in a fixed order
+            groups = list(slot.vocabulary)
+            noisy_n, scale_n = acct.measure(slot.name, "count", [int(agg["count"].get(g, 0)) for g in groups],
+                                            sens[(slot.name, "count")], integer=True)
+        else:
+            chosen, scale_n = acct.select(slot.name, {g: int(n) for g, n in agg["count"].items()},
+                                          slot.groups_per_project(policy), policy.k)
+            groups = sorted(chosen)
+            noisy_n = [chosen[g] for g in groups]
+        noisy_s, scale_s = acct.measure(slot.name, "sum", [agg["sum"].get(g, 0.0) for g in groups],
                                         sens[(slot.name, "sum")])
-        noisy_q, _ = acct.measure(slot.name, "sumsq", list(exact[slot.name]["sumsq"].values()),
+        noisy_q, _ = acct.measure(slot.name, "sumsq", [agg["sumsq"].get(g, 0.0) for g in groups],
                                   sens[(slot.name, "sumsq")])
         var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
-        for g, n, nn, ns, nq in zip(groups, counts, noisy_n, noisy_s, noisy_q):
-            if n < k or nn < k:
-                continue
-            rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, nq, var_n, var_s, slot.lo,
-                                  slot.hi, slot.center, z))
+        min_projects[slot.name] = least(scale_n)
+        for g, nn, ns, nq in zip(groups, noisy_n, noisy_s, noisy_q):
+            if nn >= min_projects[slot.name]:
+                rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, nq, var_n, var_s, slot.lo,
+                                      slot.hi, slot.center, z))
 
     outcomes = exact[OUTCOME_SLOT]
-    tasked = int(outcomes["count"]["*"])
-    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [tasked], sens[(OUTCOME_SLOT, "count")],
-                                           integer=True)
+    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [int(outcomes["count"]["*"])],
+                                           sens[(OUTCOME_SLOT, "count")], integer=True)
     noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [outcomes["sum"][g] for g in OUTCOME_VOCABULARY],
                                          sens[(OUTCOME_SLOT, "sum")])
     noisy_squares, _ = acct.measure(OUTCOME_SLOT, "sumsq", [outcomes["sumsq"][g] for g in OUTCOME_VOCABULARY],
                                     sens[(OUTCOME_SLOT, "sumsq")])
     var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
-    for g, ns, nq in zip(OUTCOME_VOCABULARY, noisy_shares, noisy_squares):
-        if tasked < k or noisy_tasks < k or outcomes["support"][g] < k:
-            continue
-        rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, nq, var_n, var_s, 0.0, 1.0, 0.0,
-                              z))
+    min_projects[OUTCOME_SLOT] = least(scale_n)
+    if noisy_tasks >= min_projects[OUTCOME_SLOT]:
+        for g, ns, nq in zip(OUTCOME_VOCABULARY, noisy_shares, noisy_squares):
+            rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, nq, var_n, var_s, 0.0, 1.0,
+                                  0.0, z))
 
-    reasons = exact[REASON_SLOT]["count"]
-    sizes = [int(v) for v in reasons.values()]
-    noisy_r, scale_r = acct.measure(REASON_SLOT, "count", sizes, sens[(REASON_SLOT, "count")], integer=True)
+    chosen, scale_r = acct.select(REASON_SLOT, {g: int(n) for g, n in exact[REASON_SLOT]["count"].items()},
+                                  policy.max_failure_reasons, policy.k)
     sd_r = math.sqrt(laplace_variance(scale_r, True))
-    for g, n, nn in sorted(zip(reasons, sizes, noisy_r), key=lambda t: (-t[2], t[0])):
-        if n < k or nn < k:
-            continue
-        rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
-                     "projects": int(nn), "value": None, "ci_low": _r(max(0.0, nn - z * sd_r), 1),
-                     "ci_high": _r(nn + z * sd_r, 1), "noise_sd": _r(sd_r), "std_error": _r(sd_r), "bounds": None})
+    min_projects[REASON_SLOT] = least(scale_r)
+    for g, nn in sorted(chosen.items(), key=lambda t: (-t[1], t[0])):
+        if nn >= min_projects[REASON_SLOT]:
+            rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
+                         "projects": int(nn), "value": None, "ci_low": _r(max(0.0, nn - z * sd_r), 1),
+                         "ci_high": _r(nn + z * sd_r, 1), "noise_sd": _r(sd_r), "std_error": _r(sd_r),
+                         "bounds": None})
 
     created = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat()
-    privacy = {**acct.summary(), "k": k, "confidence": policy.confidence,
-               "group_rule": f"a group is published only if >= {k} projects contributed and its noisy count is "
-                             f">= {k}; the presence of a group is decided on the true count and is not covered "
-                             "by epsilon, its numbers are",
+    privacy = {**acct.summary(), "k": policy.k, "confidence": policy.confidence,
+               "group_rule": "closed vocabularies are measured as full vectors in a fixed order; groups from the "
+                             "data are kept only if their noisy count reaches the selection's threshold (OpenDP "
+                             "make_laplace_threshold, covered by delta); a group is published only if its noisy "
+                             f"count is at least max(k = {policy.k}, {policy.min_support_sds:g} x the count's "
+                             "noise s.d.): whether it appears depends on noisy values only",
+               "min_projects": {slot: _r(v, 2) for slot, v in min_projects.items()},
                "contribution_bounds": {
                    **{s.name: {"groups_per_project": s.groups_per_project(policy), "value_bounds": [s.lo, s.hi],
-                               "centre": s.center, "values_per_group": 1} for s in mean_slots(policy)},
+                               "centre": s.center, "values_per_group": 1,
+                               "groups": "closed vocabulary" if s.vocabulary else "selected from the data"}
+                      for s in mean_slots(policy)},
                    OUTCOME_SLOT: {"share_vector_l1": 1},
                    REASON_SLOT: {"reasons_per_project": policy.max_failure_reasons,
                                  "max_chars": REASON_MAX_CHARS}}}
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "release_id": release_id,
                 "created_at": created, "privacy": privacy, "insights": rows}
-    rules = best_practices(document, policy)
-    return Release(document=document, rules=rules, accountant=acct)
+    return Release(document=document, rules=best_practices(document, policy), accountant=acct)
 
 
 # --- best-practice rules (post-processing of the release only) -------------------------------------

@@ -75,9 +75,14 @@ def pooled_submission(context: AssetExecutionContext, insights_store: InsightsSt
 
 
 class SharedInsightsConfig(Config):
-    epsilon: float = Field(default=4.0, gt=0, description="Privacy budget of this release (pure epsilon-DP, "
-                                                          "privacy unit: one project).")
-    k: int = Field(default=5, ge=2, description="Publish a group only if at least k projects contributed.")
+    epsilon: float = Field(default=4.0, gt=0, description="Privacy budget of this release (privacy unit: one "
+                                                          "project).")
+    delta: float = Field(default=1e-6, gt=0, lt=1, description="The release's delta: the probability bound for "
+                                                              "groups chosen from the data (failure reasons, "
+                                                              "custom capability types).")
+    k: int = Field(default=5, ge=2, description="Publish a group only if its noisy count is at least k.")
+    min_support_sds: float = Field(default=2.0, ge=0, description="... and at least this many noise standard "
+                                                                  "deviations of that count.")
     max_groups: int = Field(default=8, ge=1, description="Capability types / agents one project contributes to.")
     max_failure_reasons: int = Field(default=3, ge=1, description="Failure reasons one project contributes.")
     duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent durations are clipped to this.")
@@ -85,7 +90,8 @@ class SharedInsightsConfig(Config):
     top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
 
     def policy(self) -> Policy:
-        return Policy(epsilon=self.epsilon, k=self.k, max_groups=self.max_groups,
+        return Policy(epsilon=self.epsilon, delta=self.delta, k=self.k, min_support_sds=self.min_support_sds,
+                      max_groups=self.max_groups,
                       max_failure_reasons=self.max_failure_reasons, duration_cap_seconds=self.duration_cap_seconds,
                       confidence=self.confidence, top_rules=self.top_rules)
 
@@ -108,8 +114,9 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 @asset(group_name=SHARED_GROUP, deps=[pooled_submission],
        description="Differentially private insights over every pooled project: per capability type, pattern "
                    "type and agent success, quality and duration; refinement effectiveness; task outcome "
-                   "shares; failure reasons shared by >= k projects. Laplace noise from OpenDP, a per-release "
-                   "epsilon, accounting in the metadata and in privacy_ledger.jsonl.")
+                   "shares; failure reasons many projects share. Laplace noise and DP group selection from OpenDP, "
+                   "a per-release (epsilon, delta), reserved in privacy_ledger.jsonl under the instance's lifetime "
+                   "cap before it is computed.")
 def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig,
                     insights_store: InsightsStore) -> MaterializeResult:
     policy = config.policy()
@@ -118,16 +125,17 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
     try:
         # intake waits while DuckDB reads the pooled Parquet; the ledger's lock spans reserve to commit
         with insights_store.lock(), insights_store.ledger().spend(
-                release_id, Budget(policy.epsilon), insights_store.lifetime_cap()) as reservation:
+                release_id, Budget(policy.epsilon, policy.delta), insights_store.lifetime_cap()) as reservation:
             release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
             doc = release.document
             doc["privacy"]["policy"] = config.model_dump()
             doc["privacy"]["lifetime_epsilon"] = reservation.lifetime.epsilon
+            doc["privacy"]["lifetime_delta"] = reservation.lifetime.delta
             out = insights_store.dir(RELEASES, release_id)
             write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
             write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
             write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
-            reservation.spent = Budget(release.accountant.spent)
+            reservation.spent = Budget(release.accountant.spent, release.accountant.delta_spent)
     except (LedgerError, BudgetExceeded) as exc:
         raise Failure(f"no release: {exc}") from None
     charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4)}
@@ -138,10 +146,12 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
         "rows_published": len(doc["insights"]),
         "epsilon_budget": policy.epsilon,
         "epsilon_spent": release.accountant.spent,
+        "delta_spent": release.accountant.delta_spent,
         "lifetime_epsilon": reservation.lifetime.epsilon,
-        "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon)",
+        "lifetime_delta": reservation.lifetime.delta,
+        "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon and 2 x delta)",
         "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "scale",
-                                                                "epsilon"])),
+                                                                "epsilon", "delta", "threshold"])),
         "insights": MetadataValue.md(_table(doc["insights"], ["dimension", "group", "metric", "projects", "value",
                                                               "ci_low", "ci_high"])),
     })
