@@ -1,4 +1,4 @@
-"""The DP release, simulated: group selection stays within its delta."""
+"""The DP release, simulated: group selection stays within its delta, intervals cover at their level."""
 
 from __future__ import annotations
 
@@ -6,7 +6,16 @@ import math
 
 import pandas as pd
 
-from learning_assets.insights.release import MEAN_KINDS, Policy, exact_aggregates, mean_slots, release_from
+from learning_assets.insights.release import (
+    MEAN_KINDS,
+    OUTCOME_SLOT,
+    OUTCOME_VOCABULARY,
+    UNITS,
+    Policy,
+    exact_aggregates,
+    mean_slots,
+    release_from,
+)
 from learning_assets.tables import TABLE_NAMES
 from tests import insights_synth as synth
 
@@ -67,3 +76,25 @@ def test_closed_vocabularies_are_released_as_full_vectors_in_a_fixed_order():
         if not slot.vocabulary:
             assert by_slot[(slot.name, "count")]["threshold"] >= policy.k
 
+
+def test_intervals_cover_the_pooled_mean_at_least_at_the_nominal_level():
+    """Many releases of one pooled dataset: each published mean's interval holds the true mean over the
+    pooled projects at least as often as its confidence level says."""
+    projects = {synth.project_hash(i): synth.project_tables(i) for i in range(30)}
+    policy = Policy(epsilon=20.0, confidence=0.9)
+    exact = exact_aggregates(_frames(projects), policy)
+    truth = {}
+    for slot in mean_slots(policy):
+        for g, n in exact[slot.name]["count"].items():
+            truth[(slot.dimension, slot.metric, g)] = slot.center + exact[slot.name]["sum"][g] * slot.half / UNITS / n
+    for g in OUTCOME_VOCABULARY:
+        truth[("task_outcome", "share", g)] = exact[OUTCOME_SLOT]["sum"][g] / UNITS / exact[OUTCOME_SLOT]["count"]["*"]
+    covered = total = 0
+    for i in range(100):
+        for row in release_from(exact, policy, release_id=str(i)).document["insights"]:
+            key = (row["dimension"], row["metric"], row["group"])
+            if key in truth:
+                total += 1
+                covered += row["ci_low"] - 1e-4 <= truth[key] <= row["ci_high"] + 1e-4  # rounded to 4 digits
+    assert total >= 1000
+    assert covered / total >= policy.confidence, (covered, total)

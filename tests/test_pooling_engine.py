@@ -23,6 +23,7 @@ from learning_assets.insights.release import (
     OUTCOME_SLOT,
     REASON_SLOT,
     RELEASE_TABLES,
+    UNITS,
     Policy,
     exact_aggregates,
 )
@@ -102,6 +103,11 @@ def _means(policy: Policy) -> dict[str, tuple]:
     }
 
 
+def _fixed(x: float, half: float) -> int:
+    """A centred value as fixed-point units, rounded half up (as the release's SQL does)."""
+    return math.floor(x / half * UNITS + 0.5)
+
+
 def _top(counts: dict, limit: int) -> list:
     return sorted(counts, key=lambda g: (-counts[g], g))[:limit]
 
@@ -121,16 +127,13 @@ def _expected(projects: dict[str, dict[str, pd.DataFrame]], policy: Policy) -> d
                 values[group].append(min(hi, max(lo, v)))
             limit = min(len(vocabulary), policy.max_groups) if vocabulary else policy.max_groups
             for group in _top({g: len(v) for g, v in values.items()}, limit):
-                centred[group].append(sum(values[group]) / len(values[group]) - (lo + hi) / 2)
-        out[slot] = {"count": {g: len(c) for g, c in centred.items()}, "sum": {g: sum(c) for g, c in centred.items()},
-                     "sumsq": {g: sum(x * x for x in c) for g, c in centred.items()}}
+                centred[group].append(_fixed(sum(values[group]) / len(values[group]) - (lo + hi) / 2, (hi - lo) / 2))
+        out[slot] = {"count": {g: len(c) for g, c in centred.items()}, "sum": {g: sum(c) for g, c in centred.items()}}
 
     shares = [{o: n / len(t) for o, n in Counter(o if o in OUTCOMES else "other" for o in t["outcome"]).items()}
               for t in (tables["task_memories"] for tables in projects.values()) if len(t)]
     out[OUTCOME_SLOT] = {"count": {"*": len(shares)},
-                         "sum": {o: sum(s.get(o, 0.0) for s in shares) for o in OUTCOMES},
-                         "sumsq": {o: sum(s.get(o, 0.0) ** 2 for s in shares) for o in OUTCOMES},
-                         "support": {o: sum(o in s for s in shares) for o in OUTCOMES}}
+                         "sum": {o: sum(_fixed(s.get(o, 0.0), 1.0) for s in shares) for o in OUTCOMES}}
 
     reasons = Counter()
     for tables in projects.values():
@@ -202,7 +205,7 @@ def test_the_release_job_runs_on_the_engine_and_passes_its_checks(pooled, instan
     release_id = (store.root() / "releases" / "LATEST").read_text().strip()
     doc = json.loads((store.root() / "releases" / release_id / "insights.json").read_text())
     assert doc["format"] == "learning-shared-insights" and doc["format_version"] == 1
-    assert doc["privacy"]["noise"] == NOISE and doc["privacy"]["measurements"] == 28
+    assert doc["privacy"]["noise"] == NOISE and doc["privacy"]["measurements"] == 19
     rows = {(r["dimension"], r["metric"], r["group"]): r for r in doc["insights"]}
     expected = _expected(projects, Policy(epsilon=400.0))
     means = 0
@@ -211,7 +214,7 @@ def test_the_release_job_runs_on_the_engine_and_passes_its_checks(pooled, instan
         for group, n in expected[slot]["count"].items():
             row = rows.get((dimension, metric, group))
             if row is not None and n >= 5:  # present if the noisy count cleared the minimum
-                truth = (lo + hi) / 2 + expected[slot]["sum"][group] / n
+                truth = (lo + hi) / 2 + expected[slot]["sum"][group] * (hi - lo) / 2 / UNITS / n
                 assert abs(row["value"] - truth) <= 6 * row["noise_sd"] + 1e-4, (slot, group, row, truth)
                 means += 1
     assert means >= 20

@@ -52,7 +52,7 @@ from tests.conftest import run_pipeline
 
 SEED = 424242  # tests only: production noise comes from OpenDP's CSPRNG and cannot be seeded
 MiB = 1 << 20
-TEST_EPSILON = 300.0  # large on purpose: 20 projects and 28 measurements; see the report's figures
+TEST_EPSILON = 300.0  # large on purpose: 20 projects and 19 measurements; see the report's figures
 
 
 class SeededLaplace:
@@ -274,9 +274,9 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
     assert not any(k in m for m in verdicts.values() for k in exact_keys)
     assert all(set(e) == {"at", "event", "release_id", "epsilon", "delta"}
                for e in store.read_log("privacy_ledger.jsonl"))
-    assert "sumsq" in meta["privacy_accounting"]
+    assert "threshold" in meta["privacy_accounting"]
     doc = json.loads(Path(meta["path"]).read_text())
-    assert doc["privacy"]["measurements"] == planned_measurements(Policy()) == 28
+    assert doc["privacy"]["measurements"] == planned_measurements(Policy()) == 19
     rows = {(r["dimension"], r["metric"], r["group"]): r for r in doc["insights"]}
     published = {(d, g) for d, _, g in rows}
 
@@ -385,7 +385,7 @@ def test_one_project_moves_each_measurement_by_at_most_its_sensitivity():
         l1_replace = sum(abs(a.get(g, 0.0) - c.get(g, 0.0)) for g in set(a) | set(c))
         assert l1_remove <= delta + 1e-9, (slot, kind, l1_remove, delta)
         assert l1_replace <= 2 * delta + 1e-9, (slot, kind, l1_replace, delta)
-        scale = calibrate(delta, per_measurement, kind == "count")
+        scale = calibrate(delta, per_measurement, True)  # counts and fixed-point sums are integers
         loss_remove += l1_remove / scale
         loss_replace += l1_replace / scale
     assert loss_remove <= policy.epsilon * (1 + 1e-9)

@@ -59,7 +59,7 @@ class OpenDPLaplace:
     @staticmethod
     def _space(integer: bool):
         if integer:
-            return dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int)
+            return dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64")  # fixed-point sums
         return dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
 
     def measurement(self, sensitivity: float, scale: float, integer: bool):
@@ -126,6 +126,16 @@ def laplace_variance(scale: float, integer: bool) -> float:
         q = math.exp(-1.0 / scale) if scale > 0 else 0.0
         return 2 * q / (1 - q) ** 2 if q < 1 else float("inf")
     return 2 * scale * scale
+
+
+def laplace_quantile(scale: float, alpha: float, integer: bool) -> float:
+    """The smallest t with P(|noise| > t) <= alpha, for the noise OpenDP adds (continuous or discrete Laplace)."""
+    if integer:  # discrete Laplace: P(|X| >= m) = 2 q^m / (1 + q) for m >= 1
+        q = math.exp(-1.0 / scale) if scale > 0 else 0.0
+        if q == 0.0:
+            return 0.0
+        return float(max(0, math.ceil(math.log(alpha * (1 + q) / 2) / math.log(q)) - 1))
+    return scale * math.log(1 / alpha)
 
 
 @dataclass(frozen=True)
