@@ -30,6 +30,7 @@ from learning_assets.governance.consent import (
     ConsentStore,
     project_key,
 )
+from learning_assets.governance.identity import signing_key
 from learning_assets.governance.submit import SubmitError, build_package, packages
 
 
@@ -67,7 +68,7 @@ def submit(
     except ConsentRequired as exc:
         raise CliError(str(exc)) from None
     try:
-        package = build_package(path, root)
+        package = build_package(path, root, signing_key(home))
     except SubmitError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:

@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from learning_assets import __version__
 from learning_assets.errors import UserError
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.governance.identity import sign
 
 SUBMISSIONS = "submissions"
 PREFIX = "learning-submission-"
@@ -70,8 +73,8 @@ def _tarinfo(name: str, size: int, mtime: int) -> tarfile.TarInfo:
     return info
 
 
-def build_package(export_dir: Path, export_root: Path) -> Package:
-    """Verify a published export against its manifest and write its submission package."""
+def build_package(export_dir: Path, export_root: Path, identity: Ed25519PrivateKey | None = None) -> Package:
+    """Verify a published export against its manifest and write its submission package, signed by `identity`."""
 
     export_dir = Path(export_dir)
     problems = verify_manifest(export_dir)
@@ -100,6 +103,8 @@ def build_package(export_dir: Path, export_root: Path) -> Package:
         "files": members,
         "verify": "sha256sum -c checksums.sha256 (inside the unpacked directory)",
     }
+    if identity is not None:
+        description["installation"] = sign(identity, export_id, members)
     contents = {"SUBMISSION.json": json.dumps(description, indent=1).encode(), **contents}
     contents["checksums.sha256"] = "".join(f"{_sha256(b)}  {n}\n" for n, b in contents.items()).encode()
     order = ["SUBMISSION.json", *[n for n in contents if n in FIRST], "checksums.sha256",

@@ -1,6 +1,7 @@
 """Differential privacy for shared insights: Laplace noise and DP key selection from OpenDP, a per-release budget.
 
-Privacy unit: one project (one accepted submission; a resubmission replaces the project's rows).
+Privacy unit: one project (one accepted submission, pooled under its installation's signing key when signed;
+a resubmission replaces the project's rows).
 Neighbouring releases differ by adding or removing one project; replacing a project's data is
 remove + add and therefore costs twice the stated epsilon and delta.
 
