@@ -8,8 +8,11 @@ import threading
 import time
 
 import pytest
+from dagster import materialize
 
+from learning_assets.defs.insights.assets import shared_insights
 from learning_assets.insights.ledger import LEDGER, Budget, BudgetExceeded, Ledger, LedgerError
+from resources.shared_insights import InsightsStore
 
 CAP = Budget(10.0, 1e-5)
 
@@ -76,3 +79,16 @@ def test_a_corrupt_ledger_refuses_every_release(tmp_path, line):
         with ledger.spend("b", Budget(1.0), CAP):
             pass
     assert path.read_bytes().count(b"\n") == 3  # nothing was reserved
+
+
+def test_the_release_asset_refuses_with_one_line_when_the_ledger_is_corrupt(tmp_path, instance):
+    store = InsightsStore(path=str(tmp_path / "store"))
+    store.dir()
+    (store.root() / LEDGER).write_text("{truncated\n")
+    result = materialize([shared_insights], instance=instance, resources={"insights_store": store},
+                         raise_on_error=False)
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "privacy_ledger.jsonl: line 1 is not a ledger record; every release is refused" in message
+    assert "\n" not in message.strip().removeprefix("dagster._core.definitions.events.Failure: ")
+    assert not (store.root() / "releases").exists()
