@@ -56,7 +56,7 @@ TEST_EPSILON = 300.0  # large on purpose: 20 projects and 19 measurements; see t
 
 
 class SeededLaplace:
-    """Reproducible Laplace noise for tests (numpy PCG64 with a fixed seed). Never used by the assets
+    """Reproducible discrete Laplace noise for tests (numpy PCG64 with a fixed seed). Never used by the assets
     unless a test patches it in; the scale still comes from OpenDP's calibration and privacy map."""
 
     name = "numpy Laplace with a fixed seed (tests only)"
@@ -64,16 +64,13 @@ class SeededLaplace:
     def __init__(self, seed: int = SEED):
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, values, sensitivity, scale, integer):
-        if integer:
-            p = 1 - math.exp(-1 / scale)
-            noise = self.rng.geometric(p, len(values)) - self.rng.geometric(p, len(values))
-            return [int(v) + int(e) for v, e in zip(values, noise)], float(sensitivity) / scale
-        return [float(v) + float(e) for v, e in zip(values, self.rng.laplace(0, scale, len(values)))], \
-            float(sensitivity) / scale
+    def __call__(self, values, sensitivity, scale):
+        p = 1 - math.exp(-1 / scale)  # discrete Laplace: the difference of two geometric variables
+        noise = self.rng.geometric(p, len(values)) - self.rng.geometric(p, len(values))
+        return [int(v) + int(e) for v, e in zip(values, noise)], float(sensitivity) / scale
 
     def threshold(self, counts, keys, scale, threshold):
-        noisy, _ = self(list(counts.values()), keys, scale, True)
+        noisy, _ = self(list(counts.values()), keys, scale)
         kept = {g: n for g, n in zip(counts, noisy) if n >= threshold}
         return kept, OpenDPLaplace.threshold_measurement(keys, scale, threshold)[1]
 
@@ -385,7 +382,7 @@ def test_one_project_moves_each_measurement_by_at_most_its_sensitivity():
         l1_replace = sum(abs(a.get(g, 0.0) - c.get(g, 0.0)) for g in set(a) | set(c))
         assert l1_remove <= delta + 1e-9, (slot, kind, l1_remove, delta)
         assert l1_replace <= 2 * delta + 1e-9, (slot, kind, l1_replace, delta)
-        scale = calibrate(delta, per_measurement, True)  # counts and fixed-point sums are integers
+        scale = calibrate(int(delta), per_measurement)
         loss_remove += l1_remove / scale
         loss_replace += l1_replace / scale
     assert loss_remove <= policy.epsilon * (1 + 1e-9)

@@ -39,7 +39,7 @@ NEIGHBOURING = "add or remove one project (replacing one project's data costs 2 
 
 
 class Noise(Protocol):
-    """Adds noise calibrated to `sensitivity / scale`; returns the noisy values and the epsilon spent.
+    """Adds integer noise of `scale` to integer values; returns the noisy values and the epsilon spent.
 
     `threshold` adds noise to the counts of the keys present, keeps those at or above `threshold`,
     and returns them with the (epsilon, delta) spent for a project touching at most `keys` keys,
@@ -48,7 +48,7 @@ class Noise(Protocol):
 
     name: str
 
-    def __call__(self, values: list, sensitivity: float, scale: float, integer: bool) -> tuple[list, float]: ...
+    def __call__(self, values: list[int], sensitivity: int, scale: float) -> tuple[list[int], float]: ...
 
     def threshold(self, counts: dict[str, int], keys: int, scale: float, threshold: int
                   ) -> tuple[dict[str, int], tuple[float, float]]: ...
@@ -58,19 +58,15 @@ class OpenDPLaplace:
     name = "opendp.measurements: make_laplace, make_laplace_threshold"
 
     @staticmethod
-    def _space(integer: bool):
-        if integer:
-            return dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64")  # fixed-point sums
-        return dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.l1_distance(T=float)
+    def measurement(sensitivity: int, scale: float):
+        """Discrete Laplace over 64-bit integer vectors (counts, and sums in fixed point)."""
+        meas = dp.m.make_laplace(dp.vector_domain(dp.atom_domain(T="i64")), dp.l1_distance(T="i64"),
+                                 scale=float(scale))
+        return meas, meas.map(int(sensitivity))
 
-    def measurement(self, sensitivity: float, scale: float, integer: bool):
-        meas = dp.m.make_laplace(*self._space(integer), scale=float(scale))
-        return meas, meas.map(int(sensitivity) if integer else float(sensitivity))
-
-    def __call__(self, values: list, sensitivity: float, scale: float, integer: bool) -> tuple[list, float]:
-        meas, spent = self.measurement(sensitivity, scale, integer)
-        data = [int(v) for v in values] if integer else [float(v) for v in values]
-        return list(meas(data)), float(spent)
+    def __call__(self, values: list[int], sensitivity: int, scale: float) -> tuple[list[int], float]:
+        meas, spent = self.measurement(sensitivity, scale)
+        return list(meas([int(v) for v in values])), float(spent)
 
     @staticmethod
     def threshold_measurement(keys: int, scale: float, threshold: int):
@@ -87,12 +83,11 @@ class OpenDPLaplace:
 
 
 @functools.lru_cache(maxsize=256)
-def calibrate(sensitivity: float, epsilon: float, integer: bool) -> float:
+def calibrate(sensitivity: int, epsilon: float) -> float:
     """The smallest scale (up to rounding) whose OpenDP privacy map stays within `epsilon`."""
     scale = sensitivity / epsilon
-    noise = OpenDPLaplace()
     for _ in range(50):
-        if noise.measurement(sensitivity, scale, integer)[1] <= epsilon:
+        if OpenDPLaplace.measurement(sensitivity, scale)[1] <= epsilon:
             return scale
         scale *= 1 + 1e-12
     raise RuntimeError("could not calibrate the Laplace scale to the privacy budget")
@@ -121,22 +116,18 @@ def calibrate_threshold(keys: int, epsilon: float, delta: float, minimum: int) -
     return scale, hi
 
 
-def laplace_variance(scale: float, integer: bool) -> float:
-    """Variance of the noise OpenDP adds: continuous Laplace 2b^2; discrete Laplace for integers."""
-    if integer:
-        q = math.exp(-1.0 / scale) if scale > 0 else 0.0
-        return 2 * q / (1 - q) ** 2 if q < 1 else float("inf")
-    return 2 * scale * scale
+def laplace_variance(scale: float) -> float:
+    """Variance of the discrete Laplace noise OpenDP adds at `scale`."""
+    q = math.exp(-1.0 / scale) if scale > 0 else 0.0
+    return 2 * q / (1 - q) ** 2 if q < 1 else float("inf")
 
 
-def laplace_quantile(scale: float, alpha: float, integer: bool) -> float:
-    """The smallest t with P(|noise| > t) <= alpha, for the noise OpenDP adds (continuous or discrete Laplace)."""
-    if integer:  # discrete Laplace: P(|X| >= m) = 2 q^m / (1 + q) for m >= 1
-        q = math.exp(-1.0 / scale) if scale > 0 else 0.0
-        if q == 0.0:
-            return 0.0
-        return float(max(0, math.ceil(math.log(alpha * (1 + q) / 2) / math.log(q)) - 1))
-    return scale * math.log(1 / alpha)
+def laplace_quantile(scale: float, alpha: float) -> float:
+    """The smallest integer t with P(|noise| > t) <= alpha; discrete Laplace: P(|X| >= m) = 2 q^m / (1 + q)."""
+    q = math.exp(-1.0 / scale) if scale > 0 else 0.0
+    if q == 0.0:
+        return 0.0
+    return float(max(0, math.ceil(math.log(alpha * (1 + q) / 2) / math.log(q)) - 1))
 
 
 @dataclass(frozen=True)
@@ -200,11 +191,10 @@ class Accountant:
                                f"({self.per_measurement}, {self.per_selection})")
         self.charges.append(charge)
 
-    def measure(self, slot: str, kind: str, values: list, sensitivity: float, integer: bool = False
-                ) -> tuple[list, float]:
+    def measure(self, slot: str, kind: str, values: list[int], sensitivity: int) -> tuple[list[int], float]:
         """Release `values` (over keys fixed before this measurement) with noise; returns (noisy values, scale)."""
-        scale = calibrate(float(sensitivity), self.per_measurement, integer)
-        noisy, spent = self.noise(list(values), sensitivity, scale, integer)
+        scale = calibrate(int(sensitivity), self.per_measurement)
+        noisy, spent = self.noise(list(values), int(sensitivity), scale)
         self._charge(Charge(slot, kind, len(values), float(sensitivity), float(scale), float(spent)))
         return noisy, scale
 

@@ -314,9 +314,9 @@ def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, scale_n, scale_s
     n, s = max(float(n_noisy), 1.0), float(s_noisy) * per_unit
     value = min(max(center + s / n, lo), hi)
     d = value - center
-    noise_sd = math.sqrt(laplace_variance(scale_s, True) * per_unit ** 2 + d * d * laplace_variance(scale_n, True)) / n
+    noise_sd = math.sqrt(laplace_variance(scale_s) * per_unit ** 2 + d * d * laplace_variance(scale_n)) / n
     alpha = (1 - confidence) / 2
-    t_n, t_s = laplace_quantile(scale_n, alpha, True), laplace_quantile(scale_s, alpha, True) * per_unit
+    t_n, t_s = laplace_quantile(scale_n, alpha), laplace_quantile(scale_s, alpha) * per_unit
     low_n = float(n_noisy) - t_n
     if low_n < 1:
         ci = (lo, hi)
@@ -325,7 +325,7 @@ def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, scale_n, scale_s
         ci = (max(lo, min(corners)), min(hi, max(corners)))
     return {"dimension": dimension, "group": group, "metric": metric, "unit": unit, "projects": int(n_noisy),
             "value": _r(value), "ci_low": _r(ci[0]), "ci_high": _r(ci[1]), "noise_sd": _r(noise_sd),
-            "projects_noise_sd": _r(math.sqrt(laplace_variance(scale_n, True)), 2), "bounds": [lo, hi]}
+            "projects_noise_sd": _r(math.sqrt(laplace_variance(scale_n)), 2), "bounds": [lo, hi]}
 
 
 def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noise | None = None,
@@ -345,21 +345,21 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
     min_projects: dict[str, float] = {}
 
     def least(scale: float) -> float:
-        return max(float(policy.k), policy.min_support_sds * math.sqrt(laplace_variance(scale, True)))
+        return max(float(policy.k), policy.min_support_sds * math.sqrt(laplace_variance(scale)))
 
     for slot in mean_slots(policy):
         agg = exact[slot.name]
         if slot.vocabulary:  # the full vector, in a fixed order
             groups = list(slot.vocabulary)
             noisy_n, scale_n = acct.measure(slot.name, "count", [int(agg["count"].get(g, 0)) for g in groups],
-                                            sens[(slot.name, "count")], integer=True)
+                                            sens[(slot.name, "count")])
         else:
             chosen, scale_n = acct.select(slot.name, {g: int(n) for g, n in agg["count"].items()},
                                           slot.groups_per_project(policy), policy.k)
             groups = sorted(chosen)
             noisy_n = [chosen[g] for g in groups]
         noisy_s, scale_s = acct.measure(slot.name, "sum", [int(agg["sum"].get(g, 0)) for g in groups],
-                                        sens[(slot.name, "sum")], integer=True)
+                                        sens[(slot.name, "sum")])
         min_projects[slot.name] = least(scale_n)
         for g, nn, ns in zip(groups, noisy_n, noisy_s):
             if nn >= min_projects[slot.name]:
@@ -368,9 +368,9 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
 
     outcomes = exact[OUTCOME_SLOT]
     (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [int(outcomes["count"]["*"])],
-                                           sens[(OUTCOME_SLOT, "count")], integer=True)
+                                           sens[(OUTCOME_SLOT, "count")])
     noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [int(outcomes["sum"][g]) for g in OUTCOME_VOCABULARY],
-                                         sens[(OUTCOME_SLOT, "sum")], integer=True)
+                                         sens[(OUTCOME_SLOT, "sum")])
     min_projects[OUTCOME_SLOT] = least(scale_n)
     if noisy_tasks >= min_projects[OUTCOME_SLOT]:
         for g, ns in zip(OUTCOME_VOCABULARY, noisy_shares):
@@ -379,8 +379,8 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
 
     chosen, scale_r = acct.select(REASON_SLOT, {g: int(n) for g, n in exact[REASON_SLOT]["count"].items()},
                                   policy.max_failure_reasons, policy.k)
-    sd_r = math.sqrt(laplace_variance(scale_r, True))
-    t_r = laplace_quantile(scale_r, 1 - policy.confidence, True)
+    sd_r = math.sqrt(laplace_variance(scale_r))
+    t_r = laplace_quantile(scale_r, 1 - policy.confidence)
     min_projects[REASON_SLOT] = least(scale_r)
     for g, nn in sorted(chosen.items(), key=lambda t: (-t[1], t[0])):
         if nn >= min_projects[REASON_SLOT]:
