@@ -79,7 +79,7 @@ def pool_and_release(n: int, work: Path) -> dict:
     with connect(store.root(), TABLE_NAMES, store.engine()) as con:
         rows = sum(con.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLE_NAMES)
     return {"accepted": accepted, "intake_s": intake, "release_s": seconds, "rows_pooled": rows,
-            "projects": release.projects, "published": len(release.document["insights"])}
+            "projects": accepted, "published": len(release.document["insights"])}
 
 
 def run(n: int) -> dict:

@@ -9,7 +9,6 @@ them later without changing the assets.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 from pathlib import Path
@@ -22,6 +21,8 @@ from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import now_iso
 from learning_assets.governance import withdrawal
 from learning_assets.insights.engine import EngineSettings
+from learning_assets.insights.ledger import LEDGER, Budget, Ledger
+from learning_assets.insights.locks import exclusive
 from learning_assets.privacy.keyfile import load_or_create_key
 
 MiB = 1 << 20
@@ -86,9 +87,19 @@ class InsightsStore(ConfigurableResource):
     duckdb_threads: int = Field(default=2, ge=1, description="Threads DuckDB uses to aggregate the pooled tables.")
     retention_days: int = Field(default=365, ge=1, description="Purge a project's pooled rows this many days "
                                 "after its submission was received (the receiver's clock, recorded at intake).")
+    max_lifetime_epsilon: float = Field(default=20.0, gt=0, description="Lifetime cap on the epsilon of all "
+                                        "releases together (the ledger refuses a release that would pass it).")
+    max_lifetime_delta: float = Field(default=1e-5, ge=0, lt=1, description="Lifetime cap on the delta of all "
+                                      "releases together.")
 
     def root(self) -> Path:
         return Path(self.path).expanduser().resolve()
+
+    def ledger(self) -> Ledger:
+        return Ledger(self.root() / LEDGER)
+
+    def lifetime_cap(self) -> Budget:
+        return Budget(self.max_lifetime_epsilon, self.max_lifetime_delta)
 
     def engine(self) -> EngineSettings:
         return EngineSettings(memory_limit=self.duckdb_memory_limit, threads=self.duckdb_threads)
@@ -147,10 +158,5 @@ class InsightsStore(ConfigurableResource):
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Exclusive lock over the pooled tables and project states (writers and release readers)."""
-        fd = os.open(self.dir() / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        with exclusive(self.dir() / ".lock"):
             yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)

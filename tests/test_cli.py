@@ -126,6 +126,8 @@ def test_consent_export_audit_dashboard_submit_revoke(cli, sample_source, tmp_pa
         assert f"{name} " in proc.stdout and hashlib.sha256(data[name]).hexdigest() in proc.stdout
     assert top in proc.stdout
     assert current_user().encode() not in b"".join(data.values())  # who packaged it stays local
+    # signed by the installation's key: the receiver counts the installation once, whatever it exports
+    assert json.loads(data["SUBMISSION.json"])["installation"]["fingerprint"].startswith("installation_")
     # unpacked, the package validates cleanly (--format parquet: no document, no schema version to show), and
     # so does its SUBMISSION.json on its own
     with tarfile.open(package) as tar:

@@ -31,6 +31,7 @@ from learning_assets.governance.consent import (
     ConsentStore,
     project_key,
 )
+from learning_assets.governance.identity import installation, signing_key
 from learning_assets.governance.submit import (
     SubmitError,
     Summary,
@@ -108,7 +109,7 @@ def submit(
         if not confirmed:
             raise CliError("not confirmed; nothing was packaged (`--yes` skips the confirmation in scripts)")
     try:
-        package = build_package(path, root, home)
+        package = build_package(path, root, home, signing_key(home))
     except SubmitError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -154,8 +155,9 @@ def withdraw(
     if not submitted:
         raise CliError(f"no submission of project {project} is recorded in this instance's audit trail "
                        f"({audit.audit_path(home)}); nothing to withdraw")
+    unit = installation(signing_key(home))  # what the receiver pooled this installation's packages under
     try:
-        request = write_request(home, project, submitted, submissions_dir(root))
+        request = write_request(home, unit, submitted, submissions_dir(root))
     except OSError as exc:
         raise CliError(f"{submissions_dir(root)}: cannot write the request ({os_words(exc)})") from None
     audit.append(home, "withdrawal", project=project, request=str(request), export_ids=submitted)

@@ -53,7 +53,6 @@ def pool(
     if result.projects_expired:
         console.print(f"{result.projects_expired} project(s) erased: received longer ago than the retention age",
                       highlight=False)
-    console.print(f"pool: {result.pooled_projects} project(s)", highlight=False)
     if result.release is None:
         typer.echo(state)
         return

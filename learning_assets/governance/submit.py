@@ -19,10 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from learning_assets import __version__
 from learning_assets.errors import UserError
 from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.exportfiles.manifest import verify_manifest
+from learning_assets.governance.identity import sign
 from learning_assets.governance.withdrawal import submission_commitment
 
 SUBMISSIONS = "submissions"
@@ -110,8 +113,9 @@ def summarize(export_dir: Path) -> Summary:
                    generalized=generalized)
 
 
-def build_package(export_dir: Path, export_root: Path, home: Path) -> Package:
-    """Verify a published export against its manifest and write its submission package.
+def build_package(export_dir: Path, export_root: Path, home: Path,
+                  identity: Ed25519PrivateKey | None = None) -> Package:
+    """Verify a published export against its manifest and write its submission package, signed by `identity`.
 
     `home` is the instance's learning directory, where the withdrawal key is kept.
     """
@@ -134,18 +138,23 @@ def build_package(export_dir: Path, export_root: Path, home: Path) -> Package:
     members = [{"path": n, "bytes": len(b), "sha256": _sha256(b),
                 **({"rows": by_path[n]["rows"]} if "rows" in by_path.get(n, {}) else {})}
                for n, b in contents.items()]
+    signed = sign(identity, export_id, members) if identity is not None else None
+    # the receiver pools a signed package under its installation's fingerprint: the commitment binds that unit
+    unit = signed["fingerprint"] if signed else project
     description = {
         "format": "learning-export-submission", "format_version": 1,
         "export_id": export_id, "schema_version": manifest.get("schema_version"),
         "export_created_at": manifest.get("created_at"), "project": project,
-        # a framework (1.0) export names no project of ours: the receiver pseudonymizes it, so no commitment
-        **({"withdrawal_commitment": submission_commitment(home, project, export_id)} if project else {}),
+        # an unsigned framework (1.0) export names no unit: the receiver pseudonymizes it, so no commitment
+        **({"withdrawal_commitment": submission_commitment(home, unit, export_id)} if unit else {}),
         "packaged_at": datetime.now(timezone.utc).replace(microsecond=0).isoformat(),
         "packaged_by": f"learning-export {__version__}",
         "anonymization_applied": metadata.get("anonymization_applied"),
         "files": members,
         "verify": "sha256sum -c checksums.sha256 (inside the unpacked directory)",
     }
+    if signed is not None:
+        description["installation"] = signed
     contents = {"SUBMISSION.json": json.dumps(description, indent=1).encode(), **contents}
     contents["checksums.sha256"] = "".join(f"{_sha256(b)}  {n}\n" for n, b in contents.items()).encode()
     order = ["SUBMISSION.json", *[n for n in contents if n in FIRST], "checksums.sha256",

@@ -36,6 +36,7 @@ from learning_assets.exportfiles.manifest import (
     verify_manifest,
 )
 from learning_assets.exportfiles.parquet import read_arrow_frame
+from learning_assets.governance import identity
 from learning_assets.governance.withdrawal import HEX64
 from learning_assets.privacy.leaks import scan_export
 from learning_assets.privacy.pseudonyms import PROJECT_PSEUDONYM
@@ -374,10 +375,22 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
 
 
 def open_package(package: Path, work: Path, limits: Limits, **policy) -> Verified:
-    """Unpack `package` into `work` (removed first) and verify it; raises Rejected."""
+    """Unpack `package` into `work` (removed first) and verify it; raises Rejected.
+
+    A signed package's project is its installation's fingerprint (the privacy unit), not the pseudonym
+    it declares; an unsigned one keeps the declared pseudonym.
+    """
     shutil.rmtree(work, ignore_errors=True)
     top = safe_extract(package, work / "unpacked", limits)
-    commitment = verify_checksums(top).get("withdrawal_commitment")
+    description = verify_checksums(top)
+    installation = None
+    if "installation" in description:
+        try:
+            installation = identity.verify(description["installation"], description.get("export_id"),
+                                           description["files"])
+        except identity.BadSignature as exc:
+            raise Rejected("signature", str(exc)) from None
+    commitment = description.get("withdrawal_commitment")
     if commitment is not None and not (isinstance(commitment, str) and HEX64.match(commitment)):
         raise Rejected("layout", "SUBMISSION.json: withdrawal_commitment is not 64 hex digits")
     control = work / "control"
@@ -386,4 +399,6 @@ def open_package(package: Path, work: Path, limits: Limits, **policy) -> Verifie
         (top / name).rename(control / name)
     verified = verify_export(top, **policy)
     verified.withdrawal_commitment = commitment
+    if installation is not None:
+        verified.project = installation
     return verified

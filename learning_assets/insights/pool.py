@@ -93,15 +93,3 @@ def read_pooled(root: Path, tables: tuple[str, ...] = TABLE_NAMES) -> dict[str, 
                                                               project=pd.Series(dtype=object))
         out[table] = df
     return out
-
-
-def pooled_projects(root: Path) -> set[str]:
-    """Projects with rows in any pooled table."""
-    found = set()
-    base = root / POOLED
-    if base.is_dir():
-        for table_dir in base.iterdir():
-            if table_dir.is_dir():
-                found |= {p.name.split("=", 1)[1] for p in table_dir.iterdir()
-                          if p.is_dir() and p.name.startswith("project=")}
-    return found

@@ -4,32 +4,38 @@ Contribution bounding makes a project's influence independent of how much data i
 
 * mean statistics (per capability type, pattern type, agent, refinement kind): each project
   contributes at most ONE value per group, its own mean over its rows clipped to the metric's bounds
-  [lo, hi], to at most G groups of a dimension (G = the vocabulary size for closed vocabularies,
-  else `max_groups`; a project with more keeps its G largest). Per group the release holds noisy
-  versions of the number of projects n (L1 sensitivity G), the sum of their centred values
-  sum(v - c) with c = (lo + hi) / 2 (sensitivity G * h, h = (hi - lo) / 2) and the sum of squared
-  centred values (sensitivity G * h^2), from which the mean and the spread between projects follow.
+  [lo, hi], to at most G groups of a dimension (G = `max_groups`, or the vocabulary's size if smaller;
+  a project with more keeps its G largest). Per group the release holds noisy versions of the number
+  of projects n (L1 sensitivity G) and of the sum of their centred values v - c, c = (lo + hi) / 2,
+  h = (hi - lo) / 2, as fixed-point integers: each project's round((v - c) / h * UNITS) lies in
+  [-UNITS, UNITS] exactly, so the sum is an exact integer with sensitivity G * UNITS, noised by
+  OpenDP's integer Laplace. No float sum is ever assumed to be bounded.
 * task outcome shares: each project contributes its share vector over the outcomes (it sums to 1):
-  noisy count of projects, sums and sums of squares of the shares (each sensitivity 1).
+  noisy count of projects and fixed-point sums of the shares (sensitivity UNITS plus the rounding).
 * failure reasons (scrubbed free text, normalized): each project counts once for at most R of its
   most frequent reasons: noisy counts, sensitivity R.
 
 The bounding and the per-group sums run as DuckDB SQL over the pooled Parquet (`engine`), so they
 scale past memory; only the small per-group vectors come back to Python, where OpenDP adds the noise.
 
-A group is published only when at least k projects contributed to it AND its noisy count is at
-least k. The first condition is the policy "never fewer than k projects"; it is a deterministic
-test on the true count, so whether a group appears at all is not covered by epsilon (only the
-numbers are). Means are post-processed from the noisy sums and counts and clipped to their bounds;
-every row carries the standard deviation of its DP noise and a confidence interval combining that
-noise with the between-project spread estimated from the noisy sums of squares (a normal
-approximation; the spread is clipped to what a bounded value can have).
+Which groups appear depends only on noisy values, so it is covered by the privacy budget too.
+Closed vocabularies (pattern types, refinement kinds, task outcomes, the framework's own agents) are
+measured as full vectors in a fixed order, zeros included. Groups that come from the data (custom
+capability types, failure reasons) are chosen by OpenDP's Laplace thresholding: a group is kept only
+if its noisy count reaches a threshold set so that a group only one project has appears with
+probability at most the selection's delta. A group is then published only if its noisy count is at
+least max(k, c * the count's noise s.d.). Means are post-processed from the noisy sums and counts and clipped to their bounds. A mean is the
+mean over the pooled projects, and its interval is about the DP noise alone: with probability at least
+the confidence level both noises lie within their Laplace quantiles (confidence split between the two),
+and the interval is the range of sum / count over that box, so it covers the pooled mean at least at
+the stated level whatever the data. Every row states the standard deviation of its noise (`noise_sd`,
+its expected error).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from statistics import NormalDist
 
@@ -41,21 +47,26 @@ from learning_assets.insights.dp import (
     Accountant,
     Noise,
     OpenDPLaplace,
+    laplace_quantile,
     laplace_variance,
 )
 from learning_assets.insights.engine import EngineSettings, Pooled, connect, literal
+from learning_assets.privacy.vocabulary import framework
 from learning_assets.tables.columns import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"
 RULES_FORMAT = "learning-best-practices"
 FORMAT_VERSION = 1
 REASON_MAX_CHARS = 80
+UNITS = 1 << 16  # fixed-point units per half-range: a project's centred value is an integer in [-UNITS, UNITS]
 
 
 @dataclass(frozen=True)
 class Policy:
     epsilon: float = 4.0
+    delta: float = 1e-6
     k: int = 5
+    min_support_sds: float = 2.0
     max_groups: int = 8
     max_failure_reasons: int = 3
     duration_cap_seconds: float = 300.0
@@ -67,6 +78,8 @@ class Policy:
             raise ValueError("k must be at least 2: a group of one project is that project")
         if not 0 < self.confidence < 1:
             raise ValueError("confidence must be between 0 and 1")
+        if not 0 < self.delta < 1:
+            raise ValueError("delta must be between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,7 @@ class MeanSlot:
         return f"{self.dimension}.{self.metric}"
 
     def groups_per_project(self, policy: Policy) -> int:
-        return len(self.vocabulary) if self.vocabulary else policy.max_groups
+        return min(len(self.vocabulary), policy.max_groups) if self.vocabulary else policy.max_groups
 
     @property
     def center(self) -> float:
@@ -101,6 +114,10 @@ def _num(column: str) -> str:
     return f'TRY_CAST("{column}" AS DOUBLE)'
 
 
+# The framework's own agents: names every installation shares, so a closed vocabulary.
+AGENTS = tuple(a for a in framework()["agent_ids"] if a != "unknown") + ("other",)
+
+
 def mean_slots(policy: Policy) -> list[MeanSlot]:
     patterns, improvements = tuple(PATTERN_TYPES + ["other"]), tuple(IMPROVEMENT_TYPES + ["other"])
     return [
@@ -112,9 +129,9 @@ def mean_slots(policy: Policy) -> list[MeanSlot]:
                  patterns),
         MeanSlot("pattern_type", "quality_score", "patterns", "pattern_type", _num("quality_score"), 0.0, 1.0,
                  patterns),
-        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0),
+        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0, AGENTS),
         MeanSlot("agent", "duration_seconds", "agent_executions", "agent_id", _num("duration"),
-                 0.0, float(policy.duration_cap_seconds), unit="seconds"),
+                 0.0, float(policy.duration_cap_seconds), AGENTS, unit="seconds"),
         MeanSlot("improvement_type", "success_gain", "capability_refinements", "improvement_type",
                  f"{_num('after_success_rate')} - {_num('before_success_rate')}", -1.0, 1.0, improvements,
                  unit="difference"),
@@ -127,15 +144,19 @@ def mean_slots(policy: Policy) -> list[MeanSlot]:
 OUTCOME_SLOT = "task_outcome.share"
 REASON_SLOT = "failure_reason.projects"
 OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
-PROJECTS = "projects"  # exact_aggregates: the number of projects with rows in the tables a release reads
 RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories")
 
 
-MEAN_KINDS = ("count", "sum", "sumsq")
+MEAN_KINDS = ("count", "sum")
 
 
 def planned_measurements(policy: Policy) -> int:
     return len(MEAN_KINDS) * len(mean_slots(policy)) + len(MEAN_KINDS) + 1
+
+
+def planned_selections(policy: Policy) -> int:
+    """Measurements whose keys come from the data: the open mean slots and the failure reasons."""
+    return sum(1 for s in mean_slots(policy) if not s.vocabulary) + 1
 
 
 # --- per-project contributions (bounded), in SQL --------------------------------------------------
@@ -148,6 +169,11 @@ WHITESPACE = (r"[\t\n\x0b\x0c\r\x1c-\x1f \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x
 
 def _double(x: float) -> str:
     return f"CAST({float(x)!r} AS DOUBLE)"
+
+
+def _fixed(expr: str, half: float) -> str:
+    """`expr` (within [-half, half]) as an integer number of half / UNITS, rounded half up."""
+    return f"CAST(floor(({expr}) / {_double(half)} * {UNITS} + 0.5) AS BIGINT)"
 
 
 def _clip(expr: str, lo: float, hi: float) -> str:
@@ -226,34 +252,28 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 def exact_aggregates(pooled: Pooled, policy: Policy, engine: EngineSettings | None = None
                      ) -> dict[str, dict[str, dict[str, float]]]:
-    """The true (pre-noise) value of every measurement: {slot: {"count"/"sum"/"sumsq": {group: value}}}.
+    """The true (pre-noise) value of every measurement: {slot: {"count"/"sum": {group: value}}}.
 
-    Groups in name order. Also the outcome slot's per-outcome `support` (projects with that outcome)
-    and {PROJECTS: {"count": {"*": n}}}. Not for publication: the release adds noise to exactly these
+    Groups in name order; sums are fixed-point integers (UNITS per half-range, per share for outcomes).
+    Not for publication: the release adds noise to exactly these
     vectors, so their change between neighbouring inputs is what the sensitivities must bound (tests
     check that).
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     with connect(pooled, RELEASE_TABLES, engine) as con:
         for slot in mean_slots(policy):
-            c = _double(slot.center)
             found = _rows(con, f"""
-                SELECT "group", count(*), fsum(value - {c}), fsum((value - {c}) * (value - {c}))
+                SELECT "group", count(*), sum({_fixed(f"value - {_double(slot.center)}", slot.half)})
                 FROM ({mean_contributions_sql(slot, policy)}) GROUP BY "group" ORDER BY "group" """)
             out[slot.name] = {kind: {g: float(row[i]) for g, *row in found} for i, kind in enumerate(MEAN_KINDS)}
         (tasked,), = _rows(con, "SELECT count(DISTINCT project) FROM task_memories")
-        shares = {g: (s, q, n) for g, s, q, n in _rows(con, f"""
-            SELECT outcome, fsum(share), fsum(share * share), count(*) FROM ({OUTCOME_SHARES_SQL})
-            GROUP BY outcome""")}
-        out[OUTCOME_SLOT] = {"count": {"*": float(tasked)}}
-        for i, kind in enumerate(("sum", "sumsq", "support")):
-            out[OUTCOME_SLOT][kind] = {g: float(shares.get(g, (0.0, 0.0, 0))[i]) for g in OUTCOME_VOCABULARY}
+        shares = dict(_rows(con, f"""
+            SELECT outcome, sum({_fixed("share", 1.0)}) FROM ({OUTCOME_SHARES_SQL}) GROUP BY outcome"""))
+        out[OUTCOME_SLOT] = {"count": {"*": float(tasked)},
+                             "sum": {g: float(shares.get(g, 0)) for g in OUTCOME_VOCABULARY}}
         out[REASON_SLOT] = {"count": {g: float(n) for g, n in _rows(con, f"""
             SELECT "group", count(*) FROM ({reason_contributions_sql(policy)}) GROUP BY "group" ORDER BY "group"
             """)}}
-        union = " UNION ".join(f'SELECT CAST(project AS VARCHAR) FROM "{t}"' for t in RELEASE_TABLES)
-        (projects,), = _rows(con, f"SELECT count(*) FROM ({union})")
-        out[PROJECTS] = {"count": {"*": float(projects)}}
     return out
 
 def sensitivities(policy: Policy) -> dict[tuple[str, str], float]:
@@ -262,11 +282,10 @@ def sensitivities(policy: Policy) -> dict[tuple[str, str], float]:
     for slot in mean_slots(policy):
         g = slot.groups_per_project(policy)
         out[(slot.name, "count")] = float(g)
-        out[(slot.name, "sum")] = float(g) * slot.half
-        out[(slot.name, "sumsq")] = float(g) * slot.half ** 2
+        out[(slot.name, "sum")] = float(g * UNITS)
     out[(OUTCOME_SLOT, "count")] = 1.0   # a project counts once
-    out[(OUTCOME_SLOT, "sum")] = 1.0     # its shares add up to 1
-    out[(OUTCOME_SLOT, "sumsq")] = 1.0   # and so do at most their squares
+    # its shares add up to UNITS, and rounding each adds at most half a unit
+    out[(OUTCOME_SLOT, "sum")] = float(UNITS + math.ceil(len(OUTCOME_VOCABULARY) / 2))
     out[(REASON_SLOT, "count")] = float(policy.max_failure_reasons)
     return out
 
@@ -279,99 +298,116 @@ class Release:
     document: dict
     rules: dict
     accountant: Accountant
-    projects: int
-    withheld: dict[str, int] = field(default_factory=dict)
 
 
 def _r(x: float | None, digits: int = 4) -> float | None:
     return None if x is None or not math.isfinite(x) else round(float(x), digits)
 
 
-def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, q_noisy, var_n, var_s, lo, hi, center, z) -> dict:
-    """A published mean from noisy (count, centred sum, centred sum of squares): value, noise, CI."""
-    n = max(float(n_noisy), 1.0)
-    value = min(max(center + s_noisy / n, lo), hi)
+def _mean_row(dimension, group, metric, unit, n_noisy, s_noisy, scale_n, scale_s, per_unit, lo, hi, center,
+              confidence) -> dict:
+    """A published mean from a noisy count and a noisy fixed-point centred sum: value, expected error, interval.
+
+    The interval: each noise within its (1 + confidence) / 2 quantile, so both with at least `confidence`;
+    the range of c + sum / count over that box, clipped to the bounds.
+    """
+    n, s = max(float(n_noisy), 1.0), float(s_noisy) * per_unit
+    value = min(max(center + s / n, lo), hi)
     d = value - center
-    var_dp = (var_s + d * d * var_n) / (n * n)            # delta method for (c + S/n)
-    spread = max(0.0, q_noisy / n - d * d) * n / max(n - 1.0, 1.0)
-    spread = min(spread, max(0.0, (value - lo) * (hi - value)))  # no bounded value varies more
-    sd = math.sqrt(var_dp + spread / n)
+    noise_sd = math.sqrt(laplace_variance(scale_s) * per_unit ** 2 + d * d * laplace_variance(scale_n)) / n
+    alpha = (1 - confidence) / 2
+    t_n, t_s = laplace_quantile(scale_n, alpha), laplace_quantile(scale_s, alpha) * per_unit
+    low_n = float(n_noisy) - t_n
+    if low_n < 1:
+        ci = (lo, hi)
+    else:
+        corners = [center + (s + a) / (float(n_noisy) + b) for a in (-t_s, t_s) for b in (-t_n, t_n)]
+        ci = (max(lo, min(corners)), min(hi, max(corners)))
     return {"dimension": dimension, "group": group, "metric": metric, "unit": unit, "projects": int(n_noisy),
-            "value": _r(value), "ci_low": _r(max(lo, value - z * sd)), "ci_high": _r(min(hi, value + z * sd)),
-            "noise_sd": _r(math.sqrt(var_dp)), "std_error": _r(sd), "between_project_sd": _r(math.sqrt(spread)),
-            "bounds": [lo, hi]}
+            "value": _r(value), "ci_low": _r(ci[0]), "ci_high": _r(ci[1]), "noise_sd": _r(noise_sd),
+            "projects_noise_sd": _r(math.sqrt(laplace_variance(scale_n)), 2), "bounds": [lo, hi]}
 
 
 def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noise | None = None,
                   now: datetime | None = None, engine: EngineSettings | None = None) -> Release:
     """Compute the DP release from the pooled tables (a store's root, or DataFrames with `project`)."""
-    exact = exact_aggregates(pooled, policy, engine)
-    acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace())
+    return release_from(exact_aggregates(pooled, policy, engine), policy, release_id=release_id, noise=noise,
+                        now=now)
+
+
+def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise | None = None,
+                 now: datetime | None = None) -> Release:
+    """The DP release of `exact_aggregates`: noise, selection, post-processing (no data access)."""
+    acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace(), policy.delta,
+                      planned_selections(policy))
     sens = sensitivities(policy)
-    z = NormalDist().inv_cdf(0.5 + policy.confidence / 2)
-    k = policy.k
     rows: list[dict] = []
-    withheld: dict[str, int] = {}
+    min_projects: dict[str, float] = {}
+
+    def least(scale: float) -> float:
+        return max(float(policy.k), policy.min_support_sds * math.sqrt(laplace_variance(scale)))
 
     for slot in mean_slots(policy):
-        groups, counts = list(exact[slot.name]["count"]), [int(v) for v in exact[slot.name]["count"].values()]
-        noisy_n, scale_n = acct.measure(slot.name, "count", counts, sens[(slot.name, "count")], integer=True)
-        noisy_s, scale_s = acct.measure(slot.name, "sum", list(exact[slot.name]["sum"].values()),
+        agg = exact[slot.name]
+        if slot.vocabulary:  # the full vector, in a fixed order
+            groups = list(slot.vocabulary)
+            noisy_n, scale_n = acct.measure(slot.name, "count", [int(agg["count"].get(g, 0)) for g in groups],
+                                            sens[(slot.name, "count")])
+        else:
+            chosen, scale_n = acct.select(slot.name, {g: int(n) for g, n in agg["count"].items()},
+                                          slot.groups_per_project(policy), policy.k)
+            groups = sorted(chosen)
+            noisy_n = [chosen[g] for g in groups]
+        noisy_s, scale_s = acct.measure(slot.name, "sum", [int(agg["sum"].get(g, 0)) for g in groups],
                                         sens[(slot.name, "sum")])
-        noisy_q, _ = acct.measure(slot.name, "sumsq", list(exact[slot.name]["sumsq"].values()),
-                                  sens[(slot.name, "sumsq")])
-        var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
-        for g, n, nn, ns, nq in zip(groups, counts, noisy_n, noisy_s, noisy_q):
-            if n < k or nn < k:
-                withheld[slot.name] = withheld.get(slot.name, 0) + 1
-                continue
-            rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, nq, var_n, var_s, slot.lo,
-                                  slot.hi, slot.center, z))
+        min_projects[slot.name] = least(scale_n)
+        for g, nn, ns in zip(groups, noisy_n, noisy_s):
+            if nn >= min_projects[slot.name]:
+                rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, scale_n, scale_s,
+                                      slot.half / UNITS, slot.lo, slot.hi, slot.center, policy.confidence))
 
     outcomes = exact[OUTCOME_SLOT]
-    tasked = int(outcomes["count"]["*"])
-    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [tasked], sens[(OUTCOME_SLOT, "count")],
-                                           integer=True)
-    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [outcomes["sum"][g] for g in OUTCOME_VOCABULARY],
+    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [int(outcomes["count"]["*"])],
+                                           sens[(OUTCOME_SLOT, "count")])
+    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [int(outcomes["sum"][g]) for g in OUTCOME_VOCABULARY],
                                          sens[(OUTCOME_SLOT, "sum")])
-    noisy_squares, _ = acct.measure(OUTCOME_SLOT, "sumsq", [outcomes["sumsq"][g] for g in OUTCOME_VOCABULARY],
-                                    sens[(OUTCOME_SLOT, "sumsq")])
-    var_n, var_s = laplace_variance(scale_n, True), laplace_variance(scale_s, False)
-    for g, ns, nq in zip(OUTCOME_VOCABULARY, noisy_shares, noisy_squares):
-        if tasked < k or noisy_tasks < k or outcomes["support"][g] < k:
-            withheld[OUTCOME_SLOT] = withheld.get(OUTCOME_SLOT, 0) + 1
-            continue
-        rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, nq, var_n, var_s, 0.0, 1.0, 0.0,
-                              z))
+    min_projects[OUTCOME_SLOT] = least(scale_n)
+    if noisy_tasks >= min_projects[OUTCOME_SLOT]:
+        for g, ns in zip(OUTCOME_VOCABULARY, noisy_shares):
+            rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, scale_n, scale_s, 1.0 / UNITS,
+                                  0.0, 1.0, 0.0, policy.confidence))
 
-    reasons = exact[REASON_SLOT]["count"]
-    sizes = [int(v) for v in reasons.values()]
-    noisy_r, scale_r = acct.measure(REASON_SLOT, "count", sizes, sens[(REASON_SLOT, "count")], integer=True)
-    sd_r = math.sqrt(laplace_variance(scale_r, True))
-    for g, n, nn in sorted(zip(reasons, sizes, noisy_r), key=lambda t: (-t[2], t[0])):
-        if n < k or nn < k:
-            withheld[REASON_SLOT] = withheld.get(REASON_SLOT, 0) + 1
-            continue
-        rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
-                     "projects": int(nn), "value": None, "ci_low": _r(max(0.0, nn - z * sd_r), 1),
-                     "ci_high": _r(nn + z * sd_r, 1), "noise_sd": _r(sd_r), "std_error": _r(sd_r), "bounds": None})
+    chosen, scale_r = acct.select(REASON_SLOT, {g: int(n) for g, n in exact[REASON_SLOT]["count"].items()},
+                                  policy.max_failure_reasons, policy.k)
+    sd_r = math.sqrt(laplace_variance(scale_r))
+    t_r = laplace_quantile(scale_r, 1 - policy.confidence)
+    min_projects[REASON_SLOT] = least(scale_r)
+    for g, nn in sorted(chosen.items(), key=lambda t: (-t[1], t[0])):
+        if nn >= min_projects[REASON_SLOT]:
+            rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
+                         "projects": int(nn), "value": None, "ci_low": float(max(0, nn - t_r)),
+                         "ci_high": float(nn + t_r), "noise_sd": _r(sd_r), "projects_noise_sd": _r(sd_r, 2),
+                         "bounds": None})
 
     created = (now or datetime.now(timezone.utc)).replace(microsecond=0).isoformat()
-    privacy = {**acct.summary(), "k": k, "confidence": policy.confidence,
-               "group_rule": f"a group is published only if >= {k} projects contributed and its noisy count is "
-                             f">= {k}; the presence of a group is decided on the true count and is not covered "
-                             "by epsilon, its numbers are",
+    privacy = {**acct.summary(), "k": policy.k, "confidence": policy.confidence,
+               "group_rule": "closed vocabularies are measured as full vectors in a fixed order; groups from the "
+                             "data are kept only if their noisy count reaches the selection's threshold (OpenDP "
+                             "make_laplace_threshold, covered by delta); a group is published only if its noisy "
+                             f"count is at least max(k = {policy.k}, {policy.min_support_sds:g} x the count's "
+                             "noise s.d.): whether it appears depends on noisy values only",
+               "min_projects": {slot: _r(v, 2) for slot, v in min_projects.items()},
                "contribution_bounds": {
                    **{s.name: {"groups_per_project": s.groups_per_project(policy), "value_bounds": [s.lo, s.hi],
-                               "centre": s.center, "values_per_group": 1} for s in mean_slots(policy)},
+                               "centre": s.center, "values_per_group": 1,
+                               "groups": "closed vocabulary" if s.vocabulary else "selected from the data"}
+                      for s in mean_slots(policy)},
                    OUTCOME_SLOT: {"share_vector_l1": 1},
                    REASON_SLOT: {"reasons_per_project": policy.max_failure_reasons,
                                  "max_chars": REASON_MAX_CHARS}}}
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "release_id": release_id,
                 "created_at": created, "privacy": privacy, "insights": rows}
-    rules = best_practices(document, policy)
-    return Release(document=document, rules=rules, accountant=acct, projects=int(exact[PROJECTS]["count"]["*"]),
-                   withheld=withheld)
+    return Release(document=document, rules=best_practices(document, policy), accountant=acct)
 
 
 # --- best-practice rules (post-processing of the release only) -------------------------------------
@@ -390,7 +426,7 @@ METRIC_LABELS = {"success_rate": "success rate", "quality_score": "quality score
 
 
 def _rule_text(kind, label, group, metric, effect, row, baseline, lo, hi, conf, projects) -> str:
-    ci = f"{round(conf * 100)}% CI {lo:+.2f}..{hi:+.2f}"
+    ci = f"{round(conf * 100)}% family-wise CI {lo:+.2f}..{hi:+.2f}"
     name = METRIC_LABELS.get(metric, metric.replace("_", " "))
     if kind == "gain":
         verb = "Use" if effect > 0 else "Do not count on"
@@ -402,10 +438,16 @@ def _rule_text(kind, label, group, metric, effect, row, baseline, lo, hi, conf, 
 
 
 def best_practices(document: dict, policy: Policy) -> dict:
-    """A small ranked table of what goes with higher success, computed from the released numbers only."""
-    z = NormalDist().inv_cdf(0.5 + policy.confidence / 2)
-    rules = []
+    """A small ranked table of what goes with higher success, computed from the released numbers only.
+
+    Every published group of a rule dimension is a test; a rule is `supported` only if its interval
+    excludes no effect at the Bonferroni-corrected level (1 - confidence) / tests, so that all the
+    supported rules together are wrong with probability at most 1 - confidence (normal approximation).
+    """
     rows = document["insights"]
+    tests = sum(1 for r in rows for d, m, _, _ in RULE_SLOTS if (r["dimension"], r["metric"]) == (d, m))
+    z = NormalDist().inv_cdf(1 - (1 - policy.confidence) / (2 * max(tests, 1)))
+    rules = []
     for dimension, metric, kind, label in RULE_SLOTS:
         published = [r for r in rows if r["dimension"] == dimension and r["metric"] == metric]
         if kind == "level":
@@ -413,14 +455,14 @@ def best_practices(document: dict, policy: Policy) -> dict:
                 continue
             weights = np.array([r["projects"] for r in published], dtype=float)
             values = np.array([r["value"] for r in published], dtype=float)
-            ses = np.array([r["std_error"] for r in published], dtype=float)
+            ses = np.array([r["noise_sd"] for r in published], dtype=float)
             baseline = float((weights * values).sum() / weights.sum())
             var_base = float((weights ** 2 * ses ** 2).sum() / weights.sum() ** 2)
         for r in published:
             if kind == "level":
-                effect, se = r["value"] - baseline, math.sqrt(r["std_error"] ** 2 + var_base)
+                effect, se = r["value"] - baseline, math.sqrt(r["noise_sd"] ** 2 + var_base)
             else:
-                effect, se, baseline = r["value"], r["std_error"], 0.0
+                effect, se, baseline = r["value"], r["noise_sd"], 0.0
             lo, hi = effect - z * se, effect + z * se
             supported = lo > 0 or hi < 0
             rules.append({
@@ -438,6 +480,7 @@ def best_practices(document: dict, policy: Policy) -> dict:
         ranked.append({"rank": i, **rule})
     return {"format": RULES_FORMAT, "format_version": FORMAT_VERSION, "release_id": document["release_id"],
             "created_at": document["created_at"], "confidence": policy.confidence,
+            "multiplicity": {"method": "Bonferroni", "tests": tests, "z": _r(z)},
             "privacy": {"epsilon": document["privacy"]["epsilon_budget"], "k": policy.k,
                         "note": "computed only from the differentially private release (post-processing)"},
             "rules": ranked}

@@ -29,9 +29,9 @@ from dagster import (
 from pydantic import Field
 
 from learning_assets.exportfiles.atomic import new_export_id, write_atomic
-from learning_assets.insights import pool
 from learning_assets.insights.erasure import purge_expired, withdraw
 from learning_assets.insights.intake import commit, receive
+from learning_assets.insights.ledger import Budget, BudgetExceeded, LedgerError
 from learning_assets.insights.release import Policy, build_release
 from resources.shared_insights import InsightsStore, SubmissionInbox
 
@@ -39,7 +39,6 @@ SHARED_GROUP = "shared_insights"
 SUBMISSIONS = DynamicPartitionsDefinition(name="learning_submissions")
 WITHDRAWALS = DynamicPartitionsDefinition(name="learning_withdrawals")
 RELEASES = "releases"
-LEDGER = "privacy_ledger.jsonl"
 
 
 def _verdict_metadata(verdict: dict) -> dict:
@@ -77,8 +76,7 @@ def pooled_submission(context: AssetExecutionContext, insights_store: InsightsSt
     verdict = commit(context.partition_key, insights_store)
     if verdict["status"] == "rejected":
         context.log.warning(f"submission {context.partition_key} not pooled: {verdict['code']}: {verdict['reason']}")
-    return MaterializeResult(metadata={**_verdict_metadata(verdict),
-                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+    return MaterializeResult(metadata=_verdict_metadata(verdict))
 
 
 @asset(group_name=SHARED_GROUP, partitions_def=WITHDRAWALS,
@@ -92,8 +90,7 @@ def submission_withdrawal(context: AssetExecutionContext, inbox: SubmissionInbox
     decision = withdraw(context.partition_key, inbox, insights_store)
     if decision["status"] == "rejected":
         context.log.warning(f"withdrawal {context.partition_key} refused: {decision['code']}: {decision['reason']}")
-    return MaterializeResult(metadata={**_verdict_metadata(decision),
-                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+    return MaterializeResult(metadata=_verdict_metadata(decision))
 
 
 @asset(group_name=SHARED_GROUP, deps=[pooled_submission],
@@ -103,24 +100,27 @@ def submission_withdrawal(context: AssetExecutionContext, inbox: SubmissionInbox
 def pool_retention(context: AssetExecutionContext, insights_store: InsightsStore) -> MaterializeResult:
     expired = purge_expired(insights_store)
     return MaterializeResult(metadata={"retention_days": insights_store.retention_days,
-                                       "projects_expired": len(expired),
-                                       "pooled_projects": len(pool.pooled_projects(insights_store.root()))})
+                                       "projects_expired": len(expired)})
 
 
 class SharedInsightsConfig(Config):
-    epsilon: float = Field(default=4.0, gt=0, description="Privacy budget of this release (pure epsilon-DP, "
-                                                          "privacy unit: one project).")
-    k: int = Field(default=5, ge=2, description="Publish a group only if at least k projects contributed.")
+    epsilon: float = Field(default=4.0, gt=0, description="Privacy budget of this release (privacy unit: one "
+                                                          "project).")
+    delta: float = Field(default=1e-6, gt=0, lt=1, description="The release's delta: the probability bound for "
+                                                              "groups chosen from the data (failure reasons, "
+                                                              "custom capability types).")
+    k: int = Field(default=5, ge=2, description="Publish a group only if its noisy count is at least k.")
+    min_support_sds: float = Field(default=2.0, ge=0, description="... and at least this many noise standard "
+                                                                  "deviations of that count.")
     max_groups: int = Field(default=8, ge=1, description="Capability types / agents one project contributes to.")
     max_failure_reasons: int = Field(default=3, ge=1, description="Failure reasons one project contributes.")
     duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent durations are clipped to this.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
-    max_lifetime_epsilon: float | None = Field(default=None, gt=0, description="Refuse a release that would "
-                                               "take the sum of all releases' epsilon over this.")
 
     def policy(self) -> Policy:
-        return Policy(epsilon=self.epsilon, k=self.k, max_groups=self.max_groups,
+        return Policy(epsilon=self.epsilon, delta=self.delta, k=self.k, min_support_sds=self.min_support_sds,
+                      max_groups=self.max_groups,
                       max_failure_reasons=self.max_failure_reasons, duration_cap_seconds=self.duration_cap_seconds,
                       confidence=self.confidence, top_rules=self.top_rules)
 
@@ -143,45 +143,44 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 @asset(group_name=SHARED_GROUP, deps=[pooled_submission, submission_withdrawal, pool_retention],
        description="Differentially private insights over every pooled project: per capability type, pattern "
                    "type and agent success, quality and duration; refinement effectiveness; task outcome "
-                   "shares; failure reasons shared by >= k projects. Laplace noise from OpenDP, a per-release "
-                   "epsilon, accounting in the metadata and in privacy_ledger.jsonl.")
+                   "shares; failure reasons many projects share. Laplace noise and DP group selection from OpenDP, "
+                   "a per-release (epsilon, delta), reserved in privacy_ledger.jsonl under the instance's lifetime "
+                   "cap before it is computed.")
 def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig,
                     insights_store: InsightsStore) -> MaterializeResult:
     policy = config.policy()
-    ledger = insights_store.read_log(LEDGER)
-    lifetime = sum(float(e.get("epsilon_spent", 0)) for e in ledger)
-    if config.max_lifetime_epsilon is not None and lifetime + policy.epsilon > config.max_lifetime_epsilon * (1 + 1e-9):
-        raise Failure(f"releasing with epsilon {policy.epsilon} would bring the lifetime total to "
-                      f"{lifetime + policy.epsilon:g}, over max_lifetime_epsilon {config.max_lifetime_epsilon:g}")
     root = insights_store.root()
     release_id = new_export_id()
-    with insights_store.lock():  # DuckDB reads the pooled Parquet; intake waits (noise takes milliseconds)
-        release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
-    doc = release.document
-    doc["privacy"]["policy"] = config.model_dump()
-    doc["privacy"]["lifetime_epsilon"] = lifetime + release.accountant.spent
-    out = insights_store.dir(RELEASES, release_id)
-    write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
-    write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
-    write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
-    insights_store.append(LEDGER, {"release_id": release_id, "epsilon_budget": policy.epsilon,
-                                   "epsilon_spent": release.accountant.spent,
-                                   "measurements": len(release.accountant.charges),
-                                   "projects_pooled": release.projects})
+    try:
+        # intake waits while DuckDB reads the pooled Parquet; the ledger's lock spans reserve to commit
+        with insights_store.lock(), insights_store.ledger().spend(
+                release_id, Budget(policy.epsilon, policy.delta), insights_store.lifetime_cap()) as reservation:
+            release = build_release(root, policy, release_id=release_id, engine=insights_store.engine())
+            doc = release.document
+            doc["privacy"]["policy"] = config.model_dump()
+            doc["privacy"]["lifetime_epsilon"] = reservation.lifetime.epsilon
+            doc["privacy"]["lifetime_delta"] = reservation.lifetime.delta
+            out = insights_store.dir(RELEASES, release_id)
+            write_atomic(out / "insights.json", json.dumps(doc, indent=1).encode())
+            write_atomic(out / "best_practices.json", json.dumps(release.rules, indent=1).encode())
+            write_atomic(root / RELEASES / "LATEST", f"{release_id}\n".encode())
+            reservation.spent = Budget(release.accountant.spent, release.accountant.delta_spent)
+    except (LedgerError, BudgetExceeded) as exc:
+        raise Failure(f"no release: {exc}") from None
     charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4)}
                for c in doc["privacy"]["charges"]]
     return MaterializeResult(metadata={
         "release_id": release_id,
         "path": MetadataValue.path(str(out / "insights.json")),
-        "projects_pooled": release.projects,
         "rows_published": len(doc["insights"]),
-        "groups_withheld_below_k": MetadataValue.json(release.withheld),
         "epsilon_budget": policy.epsilon,
         "epsilon_spent": release.accountant.spent,
-        "lifetime_epsilon": lifetime + release.accountant.spent,
-        "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon)",
+        "delta_spent": release.accountant.delta_spent,
+        "lifetime_epsilon": reservation.lifetime.epsilon,
+        "lifetime_delta": reservation.lifetime.delta,
+        "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon and 2 x delta)",
         "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "scale",
-                                                                "epsilon"])),
+                                                                "epsilon", "delta", "threshold"])),
         "insights": MetadataValue.md(_table(doc["insights"], ["dimension", "group", "metric", "projects", "value",
                                                               "ci_low", "ci_high"])),
     })

@@ -36,7 +36,6 @@ class PoolResult:
     decisions: list[dict] = field(default_factory=list)  # one per package or request: its verdict metadata
     skipped: str | None = None  # the sensor's skip reason when it found nothing new (names files left for later)
     projects_expired: int = 0
-    pooled_projects: int | None = None
     release: dict | None = None  # the shared_insights metadata of the release made, if any
 
 
@@ -99,7 +98,6 @@ def run_pool(inbox: str, state: str, *, release: bool = False, epsilon: float | 
         raise ExportFailed(_failure_message(result))
     retention = _metadata(result, "pool_retention")
     out.projects_expired = int(retention.get("projects_expired", 0))
-    out.pooled_projects = retention.get("pooled_projects")
     if release:
         out.release = _metadata(result, "shared_insights")
     return out

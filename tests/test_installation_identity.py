@@ -1,0 +1,105 @@
+"""The receiver's privacy unit is the installation's signing key: one installation counts once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import stat
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from learning_assets.exportfiles.manifest import sha256_file
+from learning_assets.governance.identity import IdentityError, sign, signing_key
+from learning_assets.governance.submit import build_package
+from learning_assets.insights import pool
+from learning_assets.insights.intake import commit, receive, scan_inbox
+from resources.shared_insights import InsightsStore, SubmissionInbox
+from tests import insights_synth as synth
+
+DATA = Path(__file__).parent / "data"
+
+
+def _framework_1_0_export(root: Path) -> Path:
+    """The framework's own 1.0 export document, laid out as an export directory."""
+    doc = json.loads((DATA / "framework_export_1.0.json").read_text())
+    export_dir = root / "exports" / "20260302T140511Z-0a0b0c"
+    export_dir.mkdir(parents=True)
+    (export_dir / "learning_export.json").write_text(json.dumps(doc))
+    (export_dir / "export_metadata.json").write_text(json.dumps(doc["export_metadata"]))
+    files = [{"path": n, "sha256": sha256_file(export_dir / n), "bytes": (export_dir / n).stat().st_size}
+             for n in ("learning_export.json", "export_metadata.json")]
+    (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
+                                                          "created_at": "2026-03-02T14:05:11+00:00",
+                                                          "files": files}))
+    return export_dir
+
+
+def _pool(tmp_path: Path, packages: list[Path]) -> tuple[InsightsStore, list[dict]]:
+    inbox = SubmissionInbox(path=str(tmp_path / "inbox"), settle_seconds=0)
+    store = InsightsStore(path=str(tmp_path / "store"))
+    inbox.root().mkdir(parents=True)
+    for i, package in enumerate(packages):
+        shutil.copy(package, inbox.root() / f"{i}-{package.name}")
+    verdicts = []
+    for key, _ in scan_inbox(inbox, store, None, set()).new:
+        verdict = receive(key, inbox, store)
+        verdicts.append(commit(key, store) if verdict["status"] == "verified" else verdict)
+    return store, verdicts
+
+
+def _two_exports(tmp_path: Path, key) -> list[Path]:
+    """A framework 1.0 export and, a week later, this project's 1.1 export, packaged by one installation."""
+    old = build_package(_framework_1_0_export(tmp_path / "old"), tmp_path / "old", key).path
+    new_dir = synth.write_package(tmp_path / "new", synth.project_tables(1), synth.project_hash(1),
+                                  synth.export_id(1, synth.base_time()), synth.base_time()).parent.parent
+    new = build_package(next((new_dir / "exports").iterdir()), tmp_path / "new-signed", key).path
+    return [old, new]
+
+
+def test_one_installation_submitting_a_1_0_and_a_1_1_export_counts_once(tmp_path):
+    key = signing_key(tmp_path / "home")
+    store, verdicts = _pool(tmp_path / "signed", _two_exports(tmp_path, key))
+    assert [v["status"] for v in verdicts] == ["accepted", "accepted"]
+    assert verdicts[0]["project"] == verdicts[1]["project"] and verdicts[0]["project"].startswith("installation_")
+    assert verdicts[1]["replaced"] == verdicts[0]["submission"]  # the newer export replaced the older one
+    pooled = pool.read_pooled(store.root(), ("capabilities",))["capabilities"]
+    assert set(pooled["project"]) == {verdicts[0]["project"]}
+    # the same key again from the instance home; unsigned, the two exports were two projects
+    assert signing_key(tmp_path / "home").private_bytes_raw() == key.private_bytes_raw()
+    _, unsigned = _pool(tmp_path / "unsigned", _two_exports(tmp_path / "u", None))
+    assert len({v["project"] for v in unsigned}) == 2
+
+
+def test_a_package_signed_by_another_key_than_it_names_is_rejected(tmp_path):
+    """SUBMISSION.json names another installation's public key (checksums made to match): refused."""
+    package = _two_exports(tmp_path, signing_key(tmp_path / "home"))[1]
+    with tarfile.open(package, "r:gz") as tar:
+        name = next(m.name for m in tar.getmembers() if m.name.endswith("/SUBMISSION.json"))
+        description = json.loads(tar.extractfile(name).read())
+    description["installation"]["public_key"] = sign(signing_key(tmp_path / "other"), "x", [])["public_key"]
+    submission = json.dumps(description).encode()
+
+    def forge(member: str, data: bytes) -> bytes:
+        if member == name:
+            return submission
+        if member.endswith("/checksums.sha256"):
+            lines = [f"{hashlib.sha256(submission).hexdigest()}  SUBMISSION.json" if line.endswith(
+                "  SUBMISSION.json") else line for line in data.decode().splitlines()]
+            return ("\n".join(lines) + "\n").encode()
+        return data
+
+    forged = tmp_path / "forged.tar.gz"
+    forged.write_bytes(synth.repack(package, forge))
+    _, (verdict,) = _pool(tmp_path / "store", [forged])
+    assert (verdict["status"], verdict["code"]) == ("rejected", "signature")
+
+
+def test_a_signing_key_readable_by_others_is_refused(tmp_path):
+    signing_key(tmp_path)
+    (tmp_path / "signing.key").chmod(0o644)
+    with pytest.raises(IdentityError, match="chmod 600"):
+        signing_key(tmp_path)
+    assert stat.S_IMODE((tmp_path / "signing.key").stat().st_mode) == 0o644
