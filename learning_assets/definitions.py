@@ -32,6 +32,13 @@ def _from_env(field: str, name: str) -> dict:
     return {field: EnvVar(name)} if os.environ.get(name) else {}
 
 
+def _lifetime_cap() -> dict:
+    """The receiver's lifetime privacy cap from LEARNING_MAX_LIFETIME_EPSILON/_DELTA, an instance setting (never a
+    run's); read here because Dagster's EnvVar binds text, and the fields are numbers."""
+    names = {"max_lifetime_epsilon": "LEARNING_MAX_LIFETIME_EPSILON", "max_lifetime_delta": "LEARNING_MAX_LIFETIME_DELTA"}
+    return {field: float(os.environ[name]) for field, name in names.items() if os.environ.get(name)}
+
+
 def build_resources(source: str | None = None, output: str | None = None, inbox: str | None = None,
                     state: str | None = None) -> dict:
     """Resources from explicit paths, else from LEARNING_* environment variables, else defaults."""
@@ -43,8 +50,8 @@ def build_resources(source: str | None = None, output: str | None = None, inbox:
         "governance": Governance(),  # consent and audit trail under $DAGSTER_HOME/learning
         # the receiving side; defaults ./inbox and ./shared_insights
         "inbox": SubmissionInbox(path=inbox) if inbox else SubmissionInbox(**_from_env("path", "LEARNING_INBOX_DIR")),
-        "insights_store": InsightsStore(path=state) if state else InsightsStore(
-            **_from_env("path", "LEARNING_INSIGHTS_DIR")),
+        "insights_store": InsightsStore(**({"path": state} if state else _from_env("path", "LEARNING_INSIGHTS_DIR")),
+                                        **_lifetime_cap()),
     }
 
 

@@ -56,7 +56,8 @@ def pool(tmp_path_factory):
     """Eight projects submitted and pooled; a release made by the real Dagster job; my export directory."""
     root = tmp_path_factory.mktemp("compare")
     inbox = SubmissionInbox(path=str(root / "inbox"), settle_seconds=0, max_package_bytes=5 * MiB)
-    store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1)
+    store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1,
+                          max_lifetime_epsilon=1000.0)  # near-noiseless releases for exact comparisons
     inbox.root().mkdir()
     mine = None
     for i in range(PROJECTS):
