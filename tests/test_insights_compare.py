@@ -29,6 +29,7 @@ from learning_assets.insights.intake import commit, receive, scan_inbox
 from learning_assets.reports.comparison import render_html
 from resources import ExportStore
 from resources.shared_insights import InsightsStore, SubmissionInbox
+from learning_assets.insights.release import AGENTS
 from tests import insights_synth as synth
 from tests.conftest import learning, run_pipeline
 from tests.test_shared_insights import SeededLaplace
@@ -97,6 +98,9 @@ def test_a_project_sees_its_own_numbers_beside_the_pools(pool):
             (r["value"], r["ci_low"], r["ci_high"], r["noise_sd"], r["projects"]), key
     # the project's side is its own per-group mean, checked here independently of the release's SQL
     me = {"me": pool["tables"]}
+    agents = pool["tables"]["agent_executions"]  # the release's agents: the framework's own, the rest as `other`
+    me["me"] = {**pool["tables"], "agent_executions": agents.assign(
+        agent_id=agents["agent_id"].where(agents["agent_id"].isin(AGENTS), "other"))}
     for (dimension, metric, table, group, value) in [
             ("pattern_type", "success_rate", "patterns", "pattern_type", lambda df: df["success_rate"]),
             ("capability_type", "quality_score", "capabilities", "capability_type", lambda df: df["quality_score"]),

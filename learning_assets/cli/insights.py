@@ -57,7 +57,8 @@ def pool(
         typer.echo(state)
         return
     r = result.release
-    console.print(f"release {r['release_id']}: {r['projects_pooled']} project(s), {r['rows_published']} row(s) "
-                  f"published, epsilon {r['epsilon_spent']:.3g} (lifetime {r['lifetime_epsilon']:.3g})",
+    console.print(f"release {r['release_id']}: {r['rows_published']} row(s) published, epsilon "
+                  f"{r['epsilon_spent']:.3g}, delta {r['delta_spent']:.3g} (lifetime epsilon "
+                  f"{r['lifetime_epsilon']:.3g}, delta {r['lifetime_delta']:.3g})",
                   highlight=False)
     typer.echo(r["path"])
