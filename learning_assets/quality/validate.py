@@ -233,8 +233,9 @@ def _first_occurrences(column: pd.Series) -> tuple[list[str], list[int]]:
     valid = pc.is_valid(values)
     rows, values = rows[valid.to_numpy(zero_copy_only=False)], values.filter(valid)
     encoded = pc.dictionary_encode(values)
-    distinct, first = np.unique(encoded.indices.to_numpy(), return_index=True)  # codes follow first appearance
-    texts = encoded.dictionary.take(pyarrow.array(distinct))
+    texts, codes = encoded.dictionary, encoded.indices.to_numpy()
+    # codes follow first appearance: a value's first row is where the codes first exceed all before it
+    first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
     # keyed pseudonyms are hex by construction; RE2 (pyarrow) matches the distinct values at C speed
     keep = pc.invert(pc.match_substring_regex(texts, PSEUDONYM.pattern)).to_numpy(zero_copy_only=False)
     return texts.filter(keep).to_pylist(), rows[first][keep].tolist()
