@@ -465,19 +465,33 @@ def _export_suites(files: ExportFiles, compare_report: bool,
     yield "row_counts", "counts", counts, counts_expectations(counts)
 
 
+def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
+    """One suite over one frame; without `result_format`, pass/fail first and details only for a failed suite.
+
+    GX's cost is mostly per expectation and grows with what the result must hold (unexpected lists and
+    indexes); an export that passes needs none of it, so BOOLEAN_ONLY runs first and SUMMARY only on failure.
+    """
+    batch = batches.get_batch(batch_parameters={"dataframe": frame})
+    if result_format is not None:
+        return batch.validate(suite, result_format=result_format)
+    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
+    return result if result.success else batch.validate(suite, result_format=SUMMARY)
+
+
 def validate_export(directory: Path, *, result_format: dict | None = None, compare_report: bool = True,
                     docs_dir: Path | None = None) -> GxValidation:
     """Run every GX suite over an export directory: one per table, privacy over all text, row counts.
 
     Each table is read once, for its suite and its strings; the privacy and counts suites follow. With
-    `docs_dir`, the context has a Data Docs site that can render the results.
+    `docs_dir`, results are stored through validation definitions so that Data Docs can render them.
     """
     started = time.perf_counter()
     files = ExportFiles.load(directory)
+    stored = docs_dir is not None
     context = gx_context(docs_dir)
     texts: dict[str, list] = {}
-    outcomes = _validate(context, _table_suites(files, files.names(), texts), result_format)
-    outcomes += _validate(context, _export_suites(files, compare_report, texts), result_format)
+    outcomes = _validate(context, _table_suites(files, files.names(), texts), result_format, stored)
+    outcomes += _validate(context, _export_suites(files, compare_report, texts), result_format, stored)
     return GxValidation(outcomes, round(time.perf_counter() - started, 3), context)
 
 
@@ -492,23 +506,20 @@ def _batch_definition(context):
     return source.get_asset("export_file").get_batch_definition("whole_frame")
 
 
-def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]],
-              result_format: dict | None) -> list[SuiteOutcome]:
-    """Each suite's outcome, run through a validation definition kept in `context` (so that Data Docs can
-    render it). Without `result_format`, pass/fail first and details only for a failed suite: GX's cost
-    grows with what a result must hold (unexpected lists and indexes), and an export that passes needs none.
-    """
+def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]], result_format: dict | None,
+              stored: bool = False) -> list[SuiteOutcome]:
+    """Each suite's outcome; `stored` runs them through validation definitions kept in `context`."""
     gx, _ = _gx()
     batches = _batch_definition(context)
     outcomes = []
     for name, kind, frame, expectations in suites:
-        suite = context.suites.add(gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=f"{name}_validation", data=batches, suite=suite))
-        batch = {"dataframe": frame}
-        result = definition.run(batch_parameters=batch, result_format=result_format or "BOOLEAN_ONLY")
-        if result_format is None and not result.success:
-            result = definition.run(batch_parameters=batch, result_format=SUMMARY)
+        suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
+        if stored:
+            definition = context.validation_definitions.add(
+                gx.ValidationDefinition(name=f"{name}_validation", data=batches, suite=context.suites.add(suite)))
+            result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
+        else:
+            result = _run_suite(batches, suite, frame, result_format)
         outcomes.append(SuiteOutcome(name, kind, bool(result.success), len(result.results),
                                      _failures(result, frame, kind)))
     return outcomes
