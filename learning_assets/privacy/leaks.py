@@ -96,7 +96,7 @@ class _Occurrences:
     def add_array(self, values: pa.Array, file: str, location: str) -> None:
         """Strings that all occur at one place (a column's distinct values)."""
         self._flush()
-        self.chunks.append(values.cast(pa.large_string()))
+        self.chunks.append(values.cast(pa.string()))
         self.chunk_places.append(np.full(len(values), len(self.places), np.int64))
         self.places.append((file, location))
 
@@ -115,27 +115,29 @@ class _Occurrences:
 
     def _flush(self) -> None:
         if self.values:
-            self.chunks.append(pa.array(self.values, pa.large_string()))
+            self.chunks.append(pa.array(self.values, pa.string()))
             self.chunk_places.append(np.array(self.value_places, np.int64))
             self.values, self.value_places = [], []
 
-    def strings(self) -> tuple[pa.DictionaryArray, np.ndarray]:
-        """(each string met, dictionary-encoded: distinct strings in order of first appearance; its place)."""
+    def strings(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """(the distinct strings in order of first appearance; for each string met, its index among them
+        and its place). The chunks are encoded as they are, against one dictionary, not copied into one."""
         self._flush()
-        values = pa.chunked_array(self.chunks, pa.large_string()).combine_chunks()
-        places = np.concatenate(self.chunk_places) if self.chunk_places else np.zeros(0, np.int64)
-        return pc.dictionary_encode(values), places
+        encoded = pc.dictionary_encode(pa.chunked_array(self.chunks, pa.string())).chunks
+        if not encoded:
+            return pa.array([], pa.large_string()), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded])
+        return encoded[-1].dictionary.cast(pa.large_string()), codes, np.concatenate(self.chunk_places)
 
 
 def _findings(found: _Occurrences, learned: dict | None, findings: list[dict] | None = None) -> list[dict]:
     """Findings for every distinct string met that is not fixed (each shown at its first few places)."""
     findings = list(findings or [])
-    encoded, places = found.strings()
-    check = pc.indices_nonzero(pc.invert(pc.is_in(encoded.dictionary, as_arrow(fixed_strings()))))
+    distinct, codes_met, places = found.strings()
+    check = pc.indices_nonzero(pc.invert(pc.is_in(distinct, as_arrow(fixed_strings()))))
     if len(check):
-        violations = _violations(encoded.dictionary.take(check), learned or {})
+        violations = _violations(distinct.take(check), learned or {})
         codes = check.to_numpy()[[index for index, _, _ in violations]]
-        codes_met = encoded.indices.to_numpy()
         shown: dict[int, list[tuple[str, str]]] = {int(code): [] for code in codes}
         for row in np.flatnonzero(np.isin(codes_met, codes)):
             where = shown[int(codes_met[row])]
