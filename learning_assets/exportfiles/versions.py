@@ -4,6 +4,7 @@
 `export-1.1.schema.json` is ours (strict). A document declares its version in
 `export_metadata.schema_version`; it is validated against exactly that version, and a version this
 module does not know fails with a clear message. `migrate()` turns a 1.0 document into a valid 1.1 one.
+A whole document is first checked by jsonschema-rs; `jsonschema` validates it again only to describe errors.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError, best_match
 from referencing import Registry, Resource
@@ -117,6 +119,33 @@ def validator(version: str, definition: str | None = None) -> Draft202012Validat
                                 format_checker=FORMATS)
 
 
+@functools.lru_cache(maxsize=None)
+def _fast_validator(version: str) -> jsonschema_rs.Draft202012Validator:
+    """The whole document's schema of `version` compiled by jsonschema-rs, with the formats checked by the
+    same functions as `validator`'s."""
+    formats = {name: functools.partial(_conforms, name) for name in FORMATS.checkers}
+    return jsonschema_rs.Draft202012Validator(load_schema(version), formats=formats, validate_formats=True)
+
+
+def _conforms(name: str, value: Any) -> bool:
+    return FORMATS.conforms(value, name)
+
+
+def _valid_document(doc: Any, version: str) -> bool:
+    """Whether a document matches the schema of `version`, decided by jsonschema-rs (compiled, in Rust);
+    False also when it cannot take a value (a lone surrogate in a string), so that `jsonschema` decides.
+
+    A document that fails is validated again by `jsonschema` for its errors (messages, JSON paths), so the
+    verdict stays `jsonschema`'s wherever jsonschema-rs is the stricter (a pattern's `$` does not match
+    before a final newline). On parsed JSON it is never the more lenient: formats are checked by the same
+    functions, and the rest is the same 2020-12 keywords.
+    """
+    try:
+        return _fast_validator(version).is_valid(doc)
+    except ValueError:
+        return False
+
+
 def _json_type(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number")
@@ -171,6 +200,8 @@ def schema_version(value: Any, where: str) -> str:
 def validate(doc: Any, version: str | None = None, definition: str | None = None, file: str = "") -> list[Issue]:
     """Schema errors of a document (or of one `$defs` part), each with its JSON path; empty when valid."""
     version = version or declared_version(doc)
+    if definition is None and _valid_document(doc, version):
+        return []
     return _issues(validator(version, definition).iter_errors(doc), file)
 
 

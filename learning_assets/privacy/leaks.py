@@ -16,9 +16,9 @@ from __future__ import annotations
 import gzip
 import json
 import re
-from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -50,34 +50,102 @@ def scan_export(directory: Path, learned: dict | None = None) -> list[dict]:
     `learned` holds the user, host and project names learned from the source (`users`, `hosts`,
     `projects`); none may appear in free text. The manifest is checked too: it names only our own files.
     """
-    where: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    found = _Occurrences()
+    unreadable = []
     for path in sorted(p for p in directory.rglob("*") if p.is_file()):
         rel = path.relative_to(directory).as_posix()
         try:
             if path.suffix == ".parquet":
-                _parquet_strings(path, rel, where)
+                _parquet_strings(path, rel, found)
             elif path.name.endswith((".json", ".json.gz")):
                 raw = path.read_bytes()
-                _json_strings(json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw), rel, "$", where)
+                found.add_json(json.loads(gzip.decompress(raw) if path.suffix == ".gz" else raw), rel, "$")
             else:
-                _text_strings(path.read_text(encoding="utf-8"), rel, where)
+                _text_strings(path.read_text(encoding="utf-8"), rel, found)
         except (OSError, ValueError, pa.ArrowException) as exc:
-            where[f"\0{rel}"].append((rel, f"unreadable ({exc.__class__.__name__})"))
-    return check_strings(where, learned)
+            unreadable.append({"file": rel, "location": f"unreadable ({exc.__class__.__name__})",
+                               "rule": "unreadable", "sample": ""})
+    return _findings(found, learned, unreadable)
 
 
 def check_strings(where: dict[str, list[tuple[str, str]]], learned: dict | None = None) -> list[dict]:
     """Findings for the strings in `where` (string -> where it occurs: (file, location) pairs)."""
-    fixed = fixed_strings()
-    findings: list[dict] = []
-    strings = [s for s in where if s not in fixed and not s.startswith("\0")]
-    for s in (s for s in where if s.startswith("\0")):
-        findings += [{"file": f, "location": loc, "rule": "unreadable", "sample": ""} for f, loc in where[s]]
-    if strings:
-        for index, rule, token in _violations(pa.array(strings, pa.large_string()), learned or {}):
-            value = strings[index]
-            for file, location in where[value][:LOCATIONS_SHOWN]:
-                findings.append({"file": file, "location": location, "rule": rule, "sample": _mask(token)})
+    found = _Occurrences()
+    for value, places in where.items():
+        for file, location in places:
+            found.add_one(value, file, location)
+    return _findings(found, learned)
+
+
+class _Occurrences:
+    """Every string the scan meets and where, in the order met: strings in Arrow chunks, each with the index
+    of its place (file, location) in `places`, so that a column's distinct values are noted in one step."""
+
+    def __init__(self) -> None:
+        self.places: list[tuple[str, str]] = []
+        self.chunks: list[pa.Array] = []
+        self.chunk_places: list[np.ndarray] = []
+        self.values: list[str] = []  # met one at a time, not yet in a chunk
+        self.value_places: list[int] = []
+
+    def add_one(self, value: str, file: str, location: str) -> None:
+        self.values.append(value)
+        self.value_places.append(len(self.places))
+        self.places.append((file, location))
+
+    def add_array(self, values: pa.Array, file: str, location: str) -> None:
+        """Strings that all occur at one place (a column's distinct values)."""
+        self._flush()
+        self.chunks.append(values.cast(pa.string()))
+        self.chunk_places.append(np.full(len(values), len(self.places), np.int64))
+        self.places.append((file, location))
+
+    def add_json(self, value, file: str, path: str) -> None:
+        """Every string of a JSON value, keys included (this runs per string)."""
+        if isinstance(value, str):
+            if not (path.endswith("sha256") and _SHA256.fullmatch(value)):
+                self.add_one(value, file, path)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self.add_one(str(key), file, f"{path} (key)")
+                self.add_json(item, file, f"{path}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                self.add_json(item, file, f"{path}[{i}]")
+
+    def _flush(self) -> None:
+        if self.values:
+            self.chunks.append(pa.array(self.values, pa.string()))
+            self.chunk_places.append(np.array(self.value_places, np.int64))
+            self.values, self.value_places = [], []
+
+    def strings(self) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+        """(the distinct strings in order of first appearance; for each string met, its index among them
+        and its place). The chunks are encoded as they are, against one dictionary, not copied into one."""
+        self._flush()
+        encoded = pc.dictionary_encode(pa.chunked_array(self.chunks, pa.string())).chunks
+        if not encoded:
+            return pa.array([], pa.large_string()), np.zeros(0, np.int64), np.zeros(0, np.int64)
+        codes = np.concatenate([chunk.indices.to_numpy() for chunk in encoded])
+        return encoded[-1].dictionary.cast(pa.large_string()), codes, np.concatenate(self.chunk_places)
+
+
+def _findings(found: _Occurrences, learned: dict | None, findings: list[dict] | None = None) -> list[dict]:
+    """Findings for every distinct string met that is not fixed (each shown at its first few places)."""
+    findings = list(findings or [])
+    distinct, codes_met, places = found.strings()
+    check = pc.indices_nonzero(pc.invert(pc.is_in(distinct, as_arrow(fixed_strings()))))
+    if len(check):
+        violations = _violations(distinct.take(check), learned or {})
+        codes = check.to_numpy()[[index for index, _, _ in violations]]
+        shown: dict[int, list[tuple[str, str]]] = {int(code): [] for code in codes}
+        for row in np.flatnonzero(np.isin(codes_met, codes)):
+            where = shown[int(codes_met[row])]
+            if len(where) < LOCATIONS_SHOWN:
+                where.append(found.places[places[row]])
+        for code, (_, rule, token) in zip(codes, violations):
+            findings += [{"file": file, "location": location, "rule": rule, "sample": _mask(token)}
+                         for file, location in shown[int(code)]]
     findings.sort(key=lambda f: (f["file"], f["location"], f["rule"]))
     return findings[:MAX_FINDINGS]
 
@@ -127,52 +195,35 @@ def _mask(part: str) -> str:
     return part[:2] + "*" * min(len(part) - 2, 12) if len(part) > 2 else "*" * len(part)
 
 
-def _note(where: dict, value: str, file: str, location: str) -> None:
-    """Record where a string occurs (the first few places: a finding shows no more)."""
-    places = where[value]
-    if len(places) < LOCATIONS_SHOWN:
-        places.append((file, location))
-
-
-def _json_strings(value, file: str, path: str, where: dict) -> None:
-    """Every string of a JSON value, keys included; the places are noted inline (this runs per string)."""
-    if isinstance(value, str):
-        if not (path.endswith("sha256") and _SHA256.fullmatch(value)):
-            places = where[value]
-            if len(places) < LOCATIONS_SHOWN:
-                places.append((file, path))
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            places = where[str(key)]
-            if len(places) < LOCATIONS_SHOWN:
-                places.append((file, f"{path} (key)"))
-            _json_strings(item, file, f"{path}.{key}", where)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            _json_strings(item, file, f"{path}[{i}]", where)
-
-
-def _text_strings(text: str, file: str, where: dict) -> None:
+def _text_strings(text: str, file: str, found: _Occurrences) -> None:
     for n, line in enumerate(text.splitlines(), 1):
-        _note(where, line, file, f"line {n}")
+        found.add_one(line, file, f"line {n}")
 
 
-def _parquet_strings(path: Path, file: str, where: dict) -> None:
+def _parquet_strings(path: Path, file: str, found: _Occurrences) -> None:
+    """Each column's name and distinct strings (list items one by one; JSON objects as their strings)."""
     table = pq.read_table(path)
     for name in table.column_names:
-        _note(where, name, file, "(column name)")
+        found.add_one(name, file, "(column name)")
         column, t = table.column(name), table.schema.field(name).type
         if pa.types.is_list(t) or pa.types.is_large_list(t):
             column, t = pc.list_flatten(column), t.value_type
         if not (pa.types.is_string(t) or pa.types.is_large_string(t)):
             continue
-        for value in pc.unique(column).to_pylist():
-            if value is None:
-                continue
-            if value.startswith("{"):
-                try:
-                    _json_strings(json.loads(value), file, f"{name}", where)
-                    continue
-                except ValueError:
-                    pass
-            _note(where, value, file, name)
+        values = pc.drop_null(pc.unique(column))
+        objects = pc.starts_with(values, "{").to_numpy(zero_copy_only=False)
+        if not objects.any():
+            found.add_array(values, file, name)
+            continue
+        # a distinct value's strings are noted where the value stands among the column's distinct values
+        start = 0
+        for i, text in zip(np.flatnonzero(objects).tolist(), values.filter(objects).to_pylist()):
+            if i > start:
+                found.add_array(values.slice(start, i - start), file, name)
+            start = i + 1
+            try:
+                found.add_json(json.loads(text), file, name)
+            except ValueError:
+                found.add_one(text, file, name)
+        if start < len(values):
+            found.add_array(values.slice(start), file, name)
