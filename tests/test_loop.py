@@ -89,7 +89,9 @@ def test_projects_submit_pool_release_withdraw_and_forgeries_change_nothing(tiny
     assert sum("accepted (project" in line for line in lines) == 5, lines
     first = json.loads(Path(path).read_text())
     assert first["insights"] and all(row["projects"] >= 5 for row in first["insights"])
-    project = re.search(r"\(project (project_[0-9a-f]{16})\)", stdout).group(1)
+    # this installation signs its package: the pool holds it under the signing key's fingerprint
+    project = next(re.search(r"\(project (installation_[0-9a-f]{16})", line).group(1) for line in lines
+                   if "(project installation_" in line)
     assert all(project in projects for projects in _pooled_rows(state).values())
 
     # `learning withdraw` writes a private request into the export directory's submissions/
