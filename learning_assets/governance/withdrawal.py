@@ -27,7 +27,9 @@ from pathlib import Path
 from learning_assets.exportfiles.atomic import new_export_id, write_atomic
 from learning_assets.governance.consent import now_iso
 from learning_assets.privacy.keyfile import SecretFile, load_or_create_key
-from learning_assets.privacy.pseudonyms import PROJECT_PSEUDONYM
+
+# what the receiver pools a submission under: an installation's fingerprint (signed) or a project pseudonym
+POOLED_UNIT = re.compile(r"^(?:installation|project)_[0-9a-f]{16}$")
 
 FORMAT = "learning-export-withdrawal"
 FORMAT_VERSION = 1
@@ -93,8 +95,8 @@ def parse_request(data: bytes) -> Request:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT or doc.get("format_version") != FORMAT_VERSION:
         raise InvalidRequest(f"not a {FORMAT} of version {FORMAT_VERSION}")
     project, proofs = doc.get("project"), doc.get("proofs")
-    if not isinstance(project, str) or not PROJECT_PSEUDONYM.match(project):
-        raise InvalidRequest("project is not a project pseudonym")
+    if not isinstance(project, str) or not POOLED_UNIT.match(project):
+        raise InvalidRequest("project is neither a project pseudonym nor an installation's fingerprint")
     if not isinstance(proofs, list) or not 0 < len(proofs) <= MAX_PROOFS:
         raise InvalidRequest(f"needs 1 to {MAX_PROOFS} proofs")
     parsed = []
