@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from learning_assets.exportfiles.manifest import sha256_file
-from learning_assets.governance.identity import IdentityError, sign, signing_key
+from learning_assets.governance.identity import sign, signing_key
 from learning_assets.governance.submit import build_package
 from learning_assets.insights import pool
 from learning_assets.insights.intake import commit, receive, scan_inbox
+from learning_assets.privacy.keyfile import SecretKeyError
 from resources.shared_insights import InsightsStore, SubmissionInbox
 from tests import insights_synth as synth
 
@@ -52,10 +53,10 @@ def _pool(tmp_path: Path, packages: list[Path]) -> tuple[InsightsStore, list[dic
 
 def _two_exports(tmp_path: Path, key) -> list[Path]:
     """A framework 1.0 export and, a week later, this project's 1.1 export, packaged by one installation."""
-    old = build_package(_framework_1_0_export(tmp_path / "old"), tmp_path / "old", key).path
+    old = build_package(_framework_1_0_export(tmp_path / "old"), tmp_path / "old", tmp_path / "home", key).path
     new_dir = synth.write_package(tmp_path / "new", synth.project_tables(1), synth.project_hash(1),
                                   synth.export_id(1, synth.base_time()), synth.base_time()).parent.parent
-    new = build_package(next((new_dir / "exports").iterdir()), tmp_path / "new-signed", key).path
+    new = build_package(next((new_dir / "exports").iterdir()), tmp_path / "new-signed", tmp_path / "home", key).path
     return [old, new]
 
 
@@ -100,6 +101,6 @@ def test_a_package_signed_by_another_key_than_it_names_is_rejected(tmp_path):
 def test_a_signing_key_readable_by_others_is_refused(tmp_path):
     signing_key(tmp_path)
     (tmp_path / "signing.key").chmod(0o644)
-    with pytest.raises(IdentityError, match="chmod 600"):
+    with pytest.raises(SecretKeyError, match="chmod 600"):
         signing_key(tmp_path)
     assert stat.S_IMODE((tmp_path / "signing.key").stat().st_mode) == 0o644

@@ -11,49 +11,35 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from learning_assets.errors import UserError, os_words
+from learning_assets.privacy.keyfile import SecretFile, SecretKeyError, load_or_create_key
 
 SIGNING_KEY = "signing.key"
 ALGORITHM = "Ed25519"
 FINGERPRINT = "installation_"
 
 
-class IdentityError(UserError):
-    """The signing key cannot be read or created, or is not private."""
-
-
 class BadSignature(ValueError):
     """A package's signature does not verify."""
 
 
+SIGNING_KEY_FILE = SecretFile("signing key", "deleting it makes a new installation to the receiver, whose "
+                                              "submissions count apart from this one's")
+
+
 def signing_key(home: Path) -> Ed25519PrivateKey:
-    """The installation's key in `home/signing.key` (32 bytes, hex, mode 0600), created on first use."""
+    """The installation's key in `home/signing.key` (a 32-byte seed as hex, mode 0600), created on first use."""
     path = Path(home) / SIGNING_KEY
+    seed = load_or_create_key(path, SIGNING_KEY_FILE)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            mode = stat.S_IMODE(path.stat().st_mode)
-            if mode & 0o077:
-                raise IdentityError(f"{path}: signing key is readable by others (mode {mode:o}); chmod 600 it")
-            return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(path.read_text().strip()))
-        key = Ed25519PrivateKey.generate()
-        with os.fdopen(fd, "w") as fh:
-            fh.write(key.private_bytes_raw().hex())
-        return key
-    except OSError as exc:
-        raise IdentityError(f"{path}: cannot read or create the signing key ({os_words(exc)})") from None
+        return Ed25519PrivateKey.from_private_bytes(bytes.fromhex(seed.decode()))
     except ValueError:
-        raise IdentityError(f"{path}: not a signing key (64 hex digits); restore it from your backup") from None
+        raise SecretKeyError(f"{path}: not a signing key (64 hex digits); restore it from your backup") from None
 
 
 def fingerprint(public_key: bytes) -> str:
