@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from learning_assets.exportfiles.document import build_document, export_metadata
+from learning_assets.exportfiles.manifest import sha256_file
 from learning_assets.exportfiles.report import build_report
 from learning_assets.exportfiles.write import write_export
 from learning_assets.governance.submit import build_package
@@ -220,3 +221,21 @@ def truth_per_project(tables_by_project: dict[str, dict[str, pd.DataFrame]], tab
 
 def dump(obj) -> bytes:
     return json.dumps(obj, indent=1).encode()
+
+
+FRAMEWORK_1_0 = Path(__file__).parent / "data" / "framework_export_1.0.json"
+
+
+def framework_1_0_export(root: Path) -> Path:
+    """The framework's own 1.0 export document (tests/data), laid out as an export directory under `root`."""
+    doc = json.loads(FRAMEWORK_1_0.read_text())
+    export_dir = root / "exports" / "20260302T140511Z-0a0b0c"
+    export_dir.mkdir(parents=True)
+    (export_dir / "learning_export.json").write_text(json.dumps(doc))
+    (export_dir / "export_metadata.json").write_text(json.dumps(doc["export_metadata"]))
+    files = [{"path": n, "sha256": sha256_file(export_dir / n), "bytes": (export_dir / n).stat().st_size}
+             for n in ("learning_export.json", "export_metadata.json")]
+    (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
+                                                          "created_at": "2026-03-02T14:05:11+00:00",
+                                                          "files": files}))
+    return export_dir

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from learning_assets.exportfiles.manifest import sha256_file
 from learning_assets.governance.identity import sign, signing_key
 from learning_assets.governance.submit import build_package
 from learning_assets.insights import pool
@@ -19,23 +18,6 @@ from learning_assets.insights.intake import commit, receive, scan_inbox
 from learning_assets.privacy.keyfile import SecretKeyError
 from resources.shared_insights import InsightsStore, SubmissionInbox
 from tests import insights_synth as synth
-
-DATA = Path(__file__).parent / "data"
-
-
-def _framework_1_0_export(root: Path) -> Path:
-    """The framework's own 1.0 export document, laid out as an export directory."""
-    doc = json.loads((DATA / "framework_export_1.0.json").read_text())
-    export_dir = root / "exports" / "20260302T140511Z-0a0b0c"
-    export_dir.mkdir(parents=True)
-    (export_dir / "learning_export.json").write_text(json.dumps(doc))
-    (export_dir / "export_metadata.json").write_text(json.dumps(doc["export_metadata"]))
-    files = [{"path": n, "sha256": sha256_file(export_dir / n), "bytes": (export_dir / n).stat().st_size}
-             for n in ("learning_export.json", "export_metadata.json")]
-    (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
-                                                          "created_at": "2026-03-02T14:05:11+00:00",
-                                                          "files": files}))
-    return export_dir
 
 
 def _pool(tmp_path: Path, packages: list[Path]) -> tuple[InsightsStore, list[dict]]:
@@ -53,7 +35,7 @@ def _pool(tmp_path: Path, packages: list[Path]) -> tuple[InsightsStore, list[dic
 
 def _two_exports(tmp_path: Path, key) -> list[Path]:
     """A framework 1.0 export and, a week later, this project's 1.1 export, packaged by one installation."""
-    old = build_package(_framework_1_0_export(tmp_path / "old"), tmp_path / "old", tmp_path / "home", key).path
+    old = build_package(synth.framework_1_0_export(tmp_path / "old"), tmp_path / "old", tmp_path / "home", key).path
     new_dir = synth.write_package(tmp_path / "new", synth.project_tables(1), synth.project_hash(1),
                                   synth.export_id(1, synth.base_time()), synth.base_time()).parent.parent
     new = build_package(next((new_dir / "exports").iterdir()), tmp_path / "new-signed", tmp_path / "home", key).path

@@ -464,17 +464,8 @@ def test_corrupt_archives_are_refused(tmp_path, data):
 def test_a_schema_1_0_document_is_migrated_and_pooled_under_the_receivers_key(tmp_path, monkeypatch):
     """A framework (schema 1.0) export in a submission package: migrated to 1.1, only its capability
     aggregates pooled, its guessable project hash re-pseudonymized under the receiver's own key."""
-    doc = json.loads((Path(__file__).parent / "data" / "framework_export_1.0.json").read_text())
-    export_dir = tmp_path / "framework" / "exports" / "20260302T140511Z-0a0b0c"
-    export_dir.mkdir(parents=True)
-    (export_dir / "learning_export.json").write_text(json.dumps(doc))
-    (export_dir / "export_metadata.json").write_text(json.dumps(doc["export_metadata"]))
-    from learning_assets.exportfiles.manifest import sha256_file
-    files = [{"path": n, "sha256": sha256_file(export_dir / n), "bytes": (export_dir / n).stat().st_size}
-             for n in ("learning_export.json", "export_metadata.json")]
-    (export_dir / "manifest.json").write_text(json.dumps({"export_id": export_dir.name, "schema_version": "1.0",
-                                                          "created_at": "2026-03-02T14:05:11+00:00",
-                                                          "files": files}))
+    doc = json.loads(synth.FRAMEWORK_1_0.read_text())
+    export_dir = synth.framework_1_0_export(tmp_path / "framework")
     package = build_package(export_dir, tmp_path / "framework", tmp_path / "home").path
     (tmp_path / "inbox").mkdir()
     shutil.copy(package, tmp_path / "inbox" / package.name)
