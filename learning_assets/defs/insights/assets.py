@@ -55,6 +55,13 @@ def _verdict_metadata(verdict: dict) -> dict:
     return meta
 
 
+def _decided(context: AssetExecutionContext, verdict: dict, what: str, refused: str) -> MaterializeResult:
+    """A partition's verdict as the asset's metadata, with a warning when it was refused."""
+    if verdict["status"] == "rejected":
+        context.log.warning(f"{what} {context.partition_key} {refused}: {verdict['code']}: {verdict['reason']}")
+    return MaterializeResult(metadata=_verdict_metadata(verdict))
+
+
 @asset(group_name=SHARED_GROUP, partitions_def=SUBMISSIONS,
        description="One received submission package, verified: safe unpacking (size limits, tarfile data "
                    "filter), checksums, manifest, JSON Schema version (1.0 migrated to 1.1), a clean "
@@ -62,10 +69,7 @@ def _verdict_metadata(verdict: dict) -> dict:
                    "is recorded as rejected (metadata `status`/`code`/`reason`, rejections.jsonl), not raised.")
 def submission_intake(context: AssetExecutionContext, inbox: SubmissionInbox,
                       insights_store: InsightsStore) -> MaterializeResult:
-    verdict = receive(context.partition_key, inbox, insights_store)
-    if verdict["status"] == "rejected":
-        context.log.warning(f"submission {context.partition_key} rejected: {verdict['code']}: {verdict['reason']}")
-    return MaterializeResult(metadata=_verdict_metadata(verdict))
+    return _decided(context, receive(context.partition_key, inbox, insights_store), "submission", "rejected")
 
 
 @asset(group_name=SHARED_GROUP, partitions_def=SUBMISSIONS, deps=[submission_intake],
@@ -73,10 +77,7 @@ def submission_intake(context: AssetExecutionContext, inbox: SubmissionInbox,
                    "A newer export of the same project replaces that project's rows; the same export again or "
                    "an older one is rejected.")
 def pooled_submission(context: AssetExecutionContext, insights_store: InsightsStore) -> MaterializeResult:
-    verdict = commit(context.partition_key, insights_store)
-    if verdict["status"] == "rejected":
-        context.log.warning(f"submission {context.partition_key} not pooled: {verdict['code']}: {verdict['reason']}")
-    return MaterializeResult(metadata=_verdict_metadata(verdict))
+    return _decided(context, commit(context.partition_key, insights_store), "submission", "not pooled")
 
 
 @asset(group_name=SHARED_GROUP, partitions_def=WITHDRAWALS,
@@ -87,10 +88,7 @@ def pooled_submission(context: AssetExecutionContext, insights_store: InsightsSt
                    "changes nothing.")
 def submission_withdrawal(context: AssetExecutionContext, inbox: SubmissionInbox,
                           insights_store: InsightsStore) -> MaterializeResult:
-    decision = withdraw(context.partition_key, inbox, insights_store)
-    if decision["status"] == "rejected":
-        context.log.warning(f"withdrawal {context.partition_key} refused: {decision['code']}: {decision['reason']}")
-    return MaterializeResult(metadata=_verdict_metadata(decision))
+    return _decided(context, withdraw(context.partition_key, inbox, insights_store), "withdrawal", "refused")
 
 
 @asset(group_name=SHARED_GROUP, deps=[pooled_submission],
