@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 
 from learning_assets.errors import UserError, os_words
+from learning_assets.exportfiles.atomic import write_atomic
 from learning_assets.governance.consent import learning_home, project_key
 
 app = typer.Typer(help="Anonymized, validated exports of agent learning data.", no_args_is_help=True,
@@ -128,6 +129,21 @@ def published_export(root: Path, export_id: str | None) -> Path:
         raise CliError(f"{pointer} names no published export; name one of {root / 'exports'} with --export")
     raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
 
+
+
+def write_private_html(html: Path, root: Path, page: str, holds: str, what: str) -> Path:
+    """Write a page that holds the owner's own values (`holds`, for the refusal) as a 0600 file outside the
+    export directory `root`, which only ever receives what may leave the machine; returns its path."""
+    target = html.expanduser().resolve()
+    if target == root or root in target.parents:
+        raise CliError(f"{target}: {holds}; write it outside the export directory {root}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, page.encode("utf-8"), mode=0o600)
+        target.chmod(0o600)
+    except OSError as exc:
+        raise CliError(f"{target}: cannot write the {what} ({os_words(exc)})") from None
+    return target
 
 
 def anonymization_key(create: bool = True) -> bytes | None:

@@ -13,11 +13,10 @@ from learning_assets.cli.app import (
     console,
     export_root,
     learning_dir,
-    os_words,
     out,
     published_export,
+    write_private_html,
 )
-from learning_assets.exportfiles.atomic import write_atomic
 
 
 def _names_source(source: Path | None, export_dir: Path) -> Path | None:
@@ -82,16 +81,7 @@ def dashboard(
     if html is None:
         render_terminal(dash, out)
         return
-    target = html.expanduser().resolve()
-    if target == root or root in target.parents:
-        raise CliError(f"{target}: the dashboard shows your own names and never goes into the export directory "
-                       f"{root}; write it elsewhere")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, render_html(dash).encode("utf-8"), mode=0o600)
-        target.chmod(0o600)
-    except OSError as exc:
-        raise CliError(f"{target}: cannot write the HTML report ({os_words(exc)})") from None
+    target = write_private_html(html, root, render_html(dash), "the dashboard shows your own names", "HTML report")
     console.print(f"dashboard of export {dash.export_id} written (self-contained, opens offline, readable by you "
                   f"only)", highlight=False)
     typer.echo(target)

@@ -12,11 +12,10 @@ from learning_assets.cli.app import (
     app,
     console,
     export_root,
-    os_words,
     out,
     source_dir,
+    write_private_html,
 )
-from learning_assets.exportfiles.atomic import write_atomic
 
 
 @app.command()
@@ -51,15 +50,7 @@ def preview(
     if html is None:
         render_terminal(view, out)
         return
-    target = html.expanduser().resolve()
-    if target == root or root in target.parents:
-        raise CliError(f"{target}: the preview holds raw values; write it outside the export directory {root}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, render_html(view).encode("utf-8"), mode=0o600)
-        target.chmod(0o600)
-    except OSError as exc:
-        raise CliError(f"{target}: cannot write the preview ({os_words(exc)})") from None
+    target = write_private_html(html, root, render_html(view), "the preview holds raw values", "preview")
     console.print(f"preview of {src} written (self-contained, holds raw values, readable by you only)",
                   highlight=False, soft_wrap=True)
     typer.echo(target)
