@@ -8,8 +8,7 @@ from pathlib import Path
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from learning_assets.privacy.keyfile import SecretKeyError, load_or_create_key
-from learning_assets.privacy.pseudonyms import MIN_KEY_BYTES
+from learning_assets.privacy.keyfile import MIN_KEY_BYTES, SecretKeyError, load_or_create_key
 
 
 def default_key_file() -> Path:

@@ -1,6 +1,6 @@
 """Secret files only their owner may read: made once with mode 0600, refused once others can read them.
 
-Used for the anonymization key, the receiver's migration key and the withdrawal secret; `SecretFile`
+Used for the anonymization key, the receiver's migration key, the withdrawal secret and the signing key; `SecretFile`
 says what a file is for, so a message can say what losing it means.
 """
 
@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from learning_assets.errors import UserError, os_words
-from learning_assets.privacy.pseudonyms import MIN_KEY_BYTES
+
+MIN_KEY_BYTES = 32  # shorter keys (and key files) are refused
 
 
 class SecretKeyError(UserError):

@@ -10,9 +10,9 @@ import hashlib
 import hmac
 import re
 
+from learning_assets.privacy.keyfile import MIN_KEY_BYTES
 from learning_assets.privacy.vocabulary import PSEUDONYM_KINDS
 
-MIN_KEY_BYTES = 32
 PROJECT_PSEUDONYM = re.compile(r"^project_[0-9a-f]{16}$")
 
 
