@@ -6,6 +6,8 @@ import json
 import os
 import weakref
 from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
@@ -28,6 +30,23 @@ from learning_assets.exportfiles.parquet import (
 def _signature(path: str) -> tuple[int, int]:
     stat = os.stat(path)
     return stat.st_mtime_ns, stat.st_size
+
+
+# Input metadata (`AssetIn(metadata=ON_DEMAND)`): the step receives a `StoredTable` and reads the table
+# when it needs it, instead of every input being read before the step starts.
+ON_DEMAND = {"load": "on_demand"}
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    """A stored upstream table, read by `load()`: a step that works through many tables one at a time
+    holds one of them at a time, not all of them for its whole run."""
+
+    path: str
+    _load: Callable[[], object]
+
+    def load(self):
+        return self._load()
 
 
 class _TableIO(UPathIOManager):
@@ -65,6 +84,13 @@ class _TableIO(UPathIOManager):
                 total -= evicted
 
     def load_from_path(self, context: InputContext, path: UPath):
+        if context.definition_metadata.get("load") == ON_DEMAND["load"]:
+            if not path.exists():
+                raise FileNotFoundError(f"{path}: the upstream table was never stored; materialize it first")
+            return StoredTable(str(path), lambda: self._read(path))
+        return self._read(path)
+
+    def _read(self, path: UPath):
         written = self._written.get(str(path))
         frame = written[0]() if written is not None and written[1] == _signature(str(path)) else None
         if frame is not None:

@@ -113,6 +113,7 @@ def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not
 
     from learning_assets.sources.frames import TEXT_LIST
     from resources import TableIOManager
+    from resources.io_manager import ON_DEMAND, StoredTable
 
     big = pd.DataFrame({"a": pd.array(range(300_000), dtype="Int64")})  # 2.7 MB
     io = TableIOManager(base_dir=str(tmp_path), cache_mb=3).create_io_manager(build_init_resource_context())
@@ -140,6 +141,13 @@ def test_the_io_manager_hands_on_a_table_it_holds_and_reads_back_one_it_does_not
     io.handle_output(build_output_context(asset_key=["raw", "big3"]), big)
     io.handle_output(build_output_context(asset_key=["raw", "big4"]), big.copy())
     assert load("big3") is big
+    # an input marked ON_DEMAND is a handle: nothing is read until the step asks, and it reads what load() reads
+    on_demand = lambda name: io.load_input(build_input_context(asset_key=["raw", name], definition_metadata=ON_DEMAND))  # noqa: E731
+    handle = on_demand("big")
+    assert isinstance(handle, StoredTable) and handle.load().equals(big)
+    assert on_demand("t").load() is frame
+    with pytest.raises(FileNotFoundError, match="never stored"):
+        on_demand("missing")
 
 
 def test_one_table_can_be_materialized_alone_with_or_without_its_check(tiny_source, tmp_path, instance):

@@ -1,7 +1,7 @@
 """Anonymized tables, one per raw table, and the vocabulary of names learned from the source."""
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pandas as pd
@@ -29,6 +29,7 @@ from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber
 from learning_assets.tables import ANONYMIZED, TABLE_NAMES, anonymize_table
 from resources import Anonymization, SourceDirectory
+from resources.io_manager import ON_DEMAND, StoredTable
 
 ANONYMIZED_GROUP = "anonymized"
 
@@ -46,15 +47,19 @@ class AnonymizedTable:
     report: dict | None  # the Pandera report, when the run checks the table
 
 
-def anonymize_tables(raw_tables: dict[str, pd.DataFrame], tables: list[str], pseudonymize: Pseudonymizer,
+def anonymize_tables(raw_table: Callable[[str], pd.DataFrame], tables: list[str], pseudonymize: Pseudonymizer,
                      scrubber: Scrubber, checked: set[str]) -> Iterator[AnonymizedTable]:
-    """Each of `tables` anonymized (its own counts, the shared scrubber), checked if in `checked`."""
+    """Each of `tables` read by `raw_table`, anonymized (its own counts, the shared scrubber) and checked if in
+    `checked`, one table at a time."""
     for table in tables:
         started = time.perf_counter()
+        raw = raw_table(table)
         anonymizer = Anonymizer(pseudonymize, scrubber)
-        df = anonymize_table(table, raw_tables[table], anonymizer)
+        df = anonymize_table(table, raw, anonymizer)
+        rows_in = len(raw)
+        del raw
         report = schema_report("anonymized", table, df) if table in checked else None
-        yield AnonymizedTable(table, df, len(raw_tables[table]), dict(sorted(anonymizer.stats.items())),
+        yield AnonymizedTable(table, df, rows_in, dict(sorted(anonymizer.stats.items())),
                               time.perf_counter() - started, report)
 
 
@@ -73,7 +78,7 @@ VOCABULARY = "anonymization_vocabulary"
 @multi_asset(
     name="anonymized_tables",
     group_name=ANONYMIZED_GROUP,
-    ins={table: AssetIn(AssetKey(["raw", table])) for table in TABLE_NAMES},
+    ins={table: AssetIn(AssetKey(["raw", table]), metadata=ON_DEMAND) for table in TABLE_NAMES},
     outs={VOCABULARY: AssetOut(key=AssetKey(VOCABULARY), is_required=False,
                                description="User, host and project names found in the source; scrubbed wherever "
                                            "they appear. Never exported."),
@@ -85,11 +90,12 @@ VOCABULARY = "anonymization_vocabulary"
     can_subset=True,
 )
 def anonymized_tables(context: AssetExecutionContext, source: SourceDirectory, anonymization: Anonymization,
-                      **raw_tables: pd.DataFrame):
+                      **raw_tables: StoredTable):
     """The vocabulary learned from every raw table, then every selected table anonymized with one scrubber,
-    in one step: the raw tables are loaded once for both, and text that several tables share (expert
-    queries and confidence previews, say) is scrubbed once; each table keeps its own counts."""
-    vocabulary = learn_source_vocabulary(source.root(), raw_tables.values())
+    in one step, so that text that several tables share (expert queries and confidence previews, say) is
+    scrubbed once; each table keeps its own counts. The raw tables are read when each pass reaches them,
+    so the step holds one at a time."""
+    vocabulary = learn_source_vocabulary(source.root(), (stored.load() for stored in raw_tables.values()))
     if VOCABULARY in context.selected_output_names:
         yield Output(vocabulary.as_dict(), output_name=VOCABULARY, metadata={
             "users": len(vocabulary.users), "hosts": len(vocabulary.hosts), "projects": len(vocabulary.projects)})
@@ -97,7 +103,7 @@ def anonymized_tables(context: AssetExecutionContext, source: SourceDirectory, a
     scrubber = Scrubber(pseudonymize, vocabulary)
     selected = [table for table in TABLE_NAMES if table in context.selected_output_names]
     checked = {table for table in selected if schema_check_selected(context, "anonymized", table)}
-    for table in anonymize_tables(raw_tables, selected, pseudonymize, scrubber, checked):
+    for table in anonymize_tables(lambda name: raw_tables[name].load(), selected, pseudonymize, scrubber, checked):
         yield from with_schema_check(anonymized_output(table), "anonymized", table.report)
 
 
