@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
+from learning_assets.definitions import defs as code_location
 from learning_assets.defs.dashboard.comparison import HTML_REPORT, insights_comparison
 from learning_assets.defs.insights import definitions as insights_area
-from learning_assets.definitions import defs as code_location
+from learning_assets.insights import release as release_mod
 from learning_assets.insights.compare import (
     BELOW,
     NO_DATA,
@@ -24,12 +25,11 @@ from learning_assets.insights.compare import (
     compare,
     load_release,
 )
-from learning_assets.insights import release as release_mod
 from learning_assets.insights.intake import commit, receive, scan_inbox
+from learning_assets.insights.release import AGENTS
 from learning_assets.reports.comparison import render_html
 from resources import ExportStore
 from resources.shared_insights import InsightsStore, SubmissionInbox
-from learning_assets.insights.release import AGENTS
 from tests import insights_synth as synth
 from tests.conftest import learning, run_pipeline
 from tests.test_shared_insights import SeededLaplace
@@ -58,7 +58,8 @@ def pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     inbox = SubmissionInbox(path=str(root / "inbox"), settle_seconds=0, max_package_bytes=5 * MiB)
     store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1,
-                          max_lifetime_epsilon=1000.0)  # near-noiseless releases for exact comparisons
+                          max_lifetime_epsilon=1000.0,  # near-noiseless releases for exact comparisons
+                          require_signature=False)  # synthetic packages: unsigned
     inbox.root().mkdir()
     mine = None
     for i in range(PROJECTS):

@@ -66,7 +66,7 @@ def pooled(tmp_path_factory) -> tuple[InsightsStore, SubmissionInbox, dict[str, 
     root = tmp_path_factory.mktemp("pooling")
     inbox = SubmissionInbox(path=str(root / "inbox"), settle_seconds=0, max_package_bytes=5 * MiB)
     store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1,
-                          max_lifetime_epsilon=1000.0)
+                          max_lifetime_epsilon=1000.0, require_signature=False)  # synthetic packages: unsigned
     inbox.root().mkdir()
     projects = {}
     for i in range(PROJECTS_POOLED):

@@ -81,7 +81,9 @@ def _resources(tmp_path: Path, **inbox) -> dict:
     limits = {"settle_seconds": 0, "max_package_bytes": 5 * MiB, "max_member_bytes": 2 * MiB,
               "max_total_bytes": 8 * MiB, **inbox}
     return {"inbox": SubmissionInbox(path=str(tmp_path / "inbox"), **limits),
-            "insights_store": InsightsStore(path=str(tmp_path / "store"), max_lifetime_epsilon=TEST_EPSILON + 5)}
+            # synthetic packages are unsigned: each pooled under the project pseudonym it declares
+            "insights_store": InsightsStore(path=str(tmp_path / "store"), max_lifetime_epsilon=TEST_EPSILON + 5,
+                                            require_signature=False)}
 
 
 def _tick(instance, resources, cursor):
