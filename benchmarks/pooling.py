@@ -62,7 +62,7 @@ def pool_and_release(n: int, work: Path) -> dict:
     from resources.shared_insights import InsightsStore, SubmissionInbox
 
     inbox = SubmissionInbox(path=str(work / "inbox"), settle_seconds=0)
-    store = InsightsStore(path=str(work / "store"))
+    store = InsightsStore(path=str(work / "store"), require_signature=False)  # synthetic packages: unsigned
     inbox.root().mkdir(parents=True)
     for path in packages(n):
         os.link(path, inbox.root() / path.name)

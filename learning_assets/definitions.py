@@ -32,11 +32,16 @@ def _from_env(field: str, name: str) -> dict:
     return {field: EnvVar(name)} if os.environ.get(name) else {}
 
 
-def _lifetime_cap() -> dict:
-    """The receiver's lifetime privacy cap from LEARNING_MAX_LIFETIME_EPSILON/_DELTA, an instance setting (never a
-    run's); read here because Dagster's EnvVar binds text, and the fields are numbers."""
+def _receiver_settings() -> dict:
+    """The receiver's instance settings (never a run's): the lifetime privacy cap from
+    LEARNING_MAX_LIFETIME_EPSILON/_DELTA, and LEARNING_REQUIRE_SIGNATURE (0/false: pool unsigned packages too);
+    read here because Dagster's EnvVar binds text, and the fields are numbers and a flag."""
     names = {"max_lifetime_epsilon": "LEARNING_MAX_LIFETIME_EPSILON", "max_lifetime_delta": "LEARNING_MAX_LIFETIME_DELTA"}
-    return {field: float(os.environ[name]) for field, name in names.items() if os.environ.get(name)}
+    out: dict = {field: float(os.environ[name]) for field, name in names.items() if os.environ.get(name)}
+    flag = os.environ.get("LEARNING_REQUIRE_SIGNATURE", "").strip().lower()
+    if flag:
+        out["require_signature"] = flag not in ("0", "false", "no", "off")
+    return out
 
 
 def build_resources(source: str | None = None, output: str | None = None, inbox: str | None = None,
@@ -51,7 +56,7 @@ def build_resources(source: str | None = None, output: str | None = None, inbox:
         # the receiving side; defaults ./inbox and ./shared_insights
         "inbox": SubmissionInbox(path=inbox) if inbox else SubmissionInbox(**_from_env("path", "LEARNING_INBOX_DIR")),
         "insights_store": InsightsStore(**({"path": state} if state else _from_env("path", "LEARNING_INSIGHTS_DIR")),
-                                        **_lifetime_cap()),
+                                        **_receiver_settings()),
     }
 
 

@@ -18,8 +18,8 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from learning_assets.exportfiles.atomic import write_atomic
-from learning_assets.governance.consent import now_iso
 from learning_assets.governance import withdrawal
+from learning_assets.governance.consent import now_iso
 from learning_assets.insights.engine import EngineSettings
 from learning_assets.insights.ledger import LEDGER, Budget, Ledger
 from learning_assets.insights.locks import exclusive
@@ -77,6 +77,9 @@ class InsightsStore(ConfigurableResource):
 
     path: str = Field(default="shared_insights", description="Directory of the receiver's state and releases.")
     min_export_k: int = Field(default=5, ge=1, description="Reject exports made with a smaller k-anonymity k.")
+    require_signature: bool = Field(default=True, description="Reject packages no installation signed (`learning "
+                                    "submit` signs every package, migrated 1.0 exports included). An unsigned "
+                                    "package names its own privacy unit, so one project could count as several.")
     accept_migrated: bool = Field(default=True, description="Accept schema 1.0 documents (migrated to 1.1; "
                                                             "only their capability aggregates are pooled).")
     leak_rescan: bool = Field(default=True, description="Rescan every submitted value for secrets and personal "

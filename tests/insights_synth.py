@@ -35,6 +35,10 @@ AGENT_SUCCESS = {"reviewer": 0.92, "implementer": 0.65, "tester": 0.80}
 AGENT_DURATION = {"reviewer": 20.0, "implementer": 120.0, "tester": 60.0}
 GAIN = {"pattern_learning": 0.15, "prompt_optimization": 0.07, "feedback_loop": 0.0}
 OUTCOME_COUNTS = {"success": 14, "failure": 3, "timeout": 2, "error": 1}
+WORKFLOW_SUCCESS = {"full-sdlc": 0.80, "quality": 0.90, "fix": 0.60}
+WORKFLOW_DURATION = {"full-sdlc": 900.0, "quality": 300.0, "fix": 200.0}
+STEP_SUCCESS = {"plan": 0.95, "implement": 0.70, "review": 0.85}  # of the finished runs
+STEP_SECONDS = {"plan": 40.0, "implement": 110.0, "review": 60.0}
 COMMON_REASON = "test suite timed out"          # 10 projects: published
 RARE_REASON = "missing type annotations"         # 4 projects: never published
 RARE_CAPABILITY = "niche-lint"                   # 3 projects
@@ -60,7 +64,7 @@ def _frame(name: str, records: list[dict]) -> pd.DataFrame:
 def project_tables(i: int, seed: int = 20260302, shift: dict | None = None, scale: int = 1) -> dict[str, pd.DataFrame]:
     """The anonymized tables of synthetic project `i` (0..19); `shift` overrides truths for a resubmission.
 
-    About 110 rows across the tables, times `scale` (the pooling benchmark uses 2 to 20).
+    About 160 rows across the tables, times `scale` (the pooling benchmark uses 2 to 20).
     """
     rng = np.random.default_rng(seed + i)
     shift = shift or {}
@@ -134,8 +138,28 @@ def project_tables(i: int, seed: int = 20260302, shift: dict | None = None, scal
                           "metadata": "{}"})
             n += 1
 
+    workflows, steps = [], []
+    for name, p in WORKFLOW_SUCCESS.items():
+        o = off()
+        for j in range(5 * scale):
+            workflows.append({"workflow_id": _id("wf", i, name, j), "workflow_name": name,
+                              "duration": float(max(0.0, WORKFLOW_DURATION[name] * (1 + o) + rng.normal(0, 10))),
+                              "steps": 3, "success": bool(j % 5 < round((p + o) * 5)), "timestamp": DAY})
+    for step, p in STEP_SUCCESS.items():
+        o = off()
+        for j in range(10 * scale):
+            # every tenth run is still running: it has a duration so far but no outcome
+            status = "running" if j % 10 == 9 else "success" if j % 9 < round((p + o) * 9) else "failed"
+            steps.append({"execution_id": _id("exec", i, step, j), "workflow_id": _id("wf", i, "fix", j % 5),
+                          "step_id": step, "command": step, "status": status,
+                          "duration_ms": float(max(0.0, STEP_SECONDS[step] * (1 + o) + rng.normal(0, 2)) * 1000),
+                          "timestamp": DAY, "retry_count": 0, "error_message": None, "skill": "implementer",
+                          "gate_pass": None})
+    steps.append({**steps[0], "execution_id": _id("exec", i, "own"), "step_id": _id("name", i, "own step")})
+
     records = {"capabilities": caps, "capability_refinements": refs, "patterns": patterns,
-               "agent_executions": agents, "task_memories": tasks}
+               "agent_executions": agents, "task_memories": tasks, "workflow_executions": workflows,
+               "step_executions": steps}
     return {name: _frame(name, records.get(name, [])) for name in TABLE_NAMES}
 
 
@@ -204,17 +228,20 @@ def repack(package: Path, edit) -> bytes:
 
 
 def truth_per_project(tables_by_project: dict[str, dict[str, pd.DataFrame]], table: str, group: str, value,
-                      lo: float = 0.0, hi: float = 1.0) -> dict[str, float]:
-    """Independent ground truth: the mean over projects of each project's own (clipped) mean per group."""
+                      lo: float = 0.0, hi: float = 1.0, require=()) -> dict[str, float]:
+    """Independent ground truth: the mean over projects of each project's own (clipped) mean per group.
+
+    A project counts in a group only where each of `require` (the dimension's other metrics) has a value there
+    too, as in the release.
+    """
     per = []
     for project, tables in tables_by_project.items():
         df = tables[table]
         if df.empty:
             continue
-        v = value(df).astype(float).clip(lo, hi)
-        g = pd.DataFrame({"group": df[group].astype(str), "v": v}).dropna()
-        for name, m in g.groupby("group")["v"].mean().items():
-            per.append((name, min(hi, max(lo, m))))
+        values = {"v": value(df).astype(float).clip(lo, hi), **{i: r(df).astype(float) for i, r in enumerate(require)}}
+        means = pd.DataFrame(values).groupby(df[group].astype(str).to_numpy()).mean().dropna()  # NaN: no value
+        per.extend((name, min(hi, max(lo, m))) for name, m in means["v"].items())
     out = pd.DataFrame(per, columns=["group", "v"]).groupby("group")["v"].mean()
     return {k: float(v) for k, v in out.items()}
 

@@ -1,20 +1,26 @@
-"""The DP release, simulated: group selection stays within its delta, intervals cover at their level."""
+"""The DP release, simulated: group selection stays within its delta, intervals cover at their level, the
+budget is split by the weights table, and a dimension's metrics share one noisy count."""
 
 from __future__ import annotations
 
 import math
 
 import pandas as pd
+import pytest
 
+from learning_assets.insights.dp import Accountant, laplace_variance
 from learning_assets.insights.release import (
-    MEAN_KINDS,
+    OUTCOME_DIMENSION,
     OUTCOME_SLOT,
     OUTCOME_VOCABULARY,
     UNITS,
+    WEIGHTS,
     Policy,
+    dimensions,
     exact_aggregates,
-    mean_slots,
+    planned_selections,
     release_from,
+    sensitivities,
 )
 from learning_assets.tables import TABLE_NAMES
 from tests import insights_synth as synth
@@ -49,7 +55,7 @@ def test_a_group_only_one_project_has_appears_within_the_accounted_delta():
     policy = Policy(epsilon=3.0, delta=0.3, min_support_sds=0.0, k=2)
     with_victim = exact_aggregates(_frames({**others, "victim": _victim()}), policy)
     without = exact_aggregates(_frames(others), policy)
-    assert with_victim["failure_reason.projects"]["count"][VICTIM_REASONS[0]] == 1
+    assert with_victim["failure_reason"]["count"][VICTIM_REASONS[0]] == 1
 
     appeared, deltas = 0, set()
     for i in range(RELEASES):
@@ -68,13 +74,67 @@ def test_closed_vocabularies_are_released_as_full_vectors_in_a_fixed_order():
     policy = Policy()
     doc = release_from(exact_aggregates(_frames(projects), policy), policy, release_id="x").document
     by_slot = {(c["slot"], c["kind"]): c for c in doc["privacy"]["charges"]}
-    for slot in mean_slots(policy):
-        for kind in MEAN_KINDS:
-            charge = by_slot[(slot.name, kind)]
-            if slot.vocabulary:  # every group of the vocabulary, whatever the data hold
-                assert charge["groups"] == len(slot.vocabulary) and charge["threshold"] is None
-        if not slot.vocabulary:
-            assert by_slot[(slot.name, "count")]["threshold"] >= policy.k
+    assert len(by_slot) == len(doc["privacy"]["charges"])  # each measurement once
+    for dim in dimensions(policy):
+        count = by_slot[(dim.name, "count")]
+        assert not any((dim.slot(m), "count") in by_slot for m in dim.metrics)  # no count of a metric's own
+        if dim.vocabulary:  # every group of the vocabulary, whatever the data hold
+            assert count["groups"] == len(dim.vocabulary) and count["threshold"] is None
+        else:
+            assert count["threshold"] >= policy.k
+        for m in dim.metrics:  # each sum over exactly the groups of the dimension's count
+            assert by_slot[(dim.slot(m), "sum")]["groups"] == count["groups"]
+    assert {"step", "workflow"} <= {d.name for d in dimensions(policy) if d.vocabulary}
+
+
+def test_the_budget_follows_the_weights_table_and_adds_up_to_epsilon():
+    policy = Policy(epsilon=4.0)
+    assert set(WEIGHTS) == set(sensitivities(policy))
+    for dim in dimensions(policy):  # a shared count weighs as much as the metrics that divide by it
+        assert WEIGHTS[(dim.name, "count")] == len(dim.metrics)
+        assert all(WEIGHTS[(dim.slot(m), "sum")] == 1 for m in dim.metrics)
+    projects = {synth.project_hash(i): synth.project_tables(i) for i in range(6)}
+    release = release_from(exact_aggregates(_frames(projects), policy), policy, release_id="x")
+    privacy, acct = release.document["privacy"], release.accountant
+    assert math.fsum(acct.allocation.values()) == pytest.approx(policy.epsilon, rel=1e-12)
+    assert len(privacy["charges"]) == privacy["measurements"] == len(WEIGHTS)
+    total = sum(WEIGHTS.values())
+    for c in privacy["charges"]:
+        planned = policy.epsilon * WEIGHTS[(c["slot"], c["kind"])] / total
+        assert c["weight"] == WEIGHTS[(c["slot"], c["kind"])]
+        assert planned * (1 - 1e-9) <= c["epsilon"] <= planned * (1 + 1e-9)  # spent what was planned, no more
+        assert c["noise_sd"] == pytest.approx(math.sqrt(laplace_variance(c["scale"])))
+    assert privacy["epsilon_spent"] == pytest.approx(policy.epsilon) and privacy["epsilon_spent"] <= policy.epsilon * (
+        1 + 1e-9)
+    assert privacy["delta_spent"] <= policy.delta and planned_selections(policy) == 2
+    # a count gets twice a sum's epsilon: half the noise (its sensitivity is G, the sum's G * UNITS)
+    by_slot = {(c["slot"], c["kind"]): c for c in privacy["charges"]}
+    count, total_sum = by_slot[("agent", "count")], by_slot[("agent.success_rate", "sum")]
+    assert count["noise_sd"] / count["sensitivity"] == pytest.approx(
+        total_sum["noise_sd"] / total_sum["sensitivity"] / 2, rel=1e-3)
+
+
+def test_the_accountant_refuses_a_measurement_it_did_not_plan_or_makes_twice():
+    acct = Accountant(1.0, {("a", "count"): 3, ("a.x", "sum"): 1})
+    assert acct.allocation == {("a", "count"): 0.75, ("a.x", "sum"): 0.25}
+    acct.measure("a", "count", [1, 2], 1)
+    with pytest.raises(RuntimeError, match="measured twice"):
+        acct.measure("a", "count", [1, 2], 1)
+    with pytest.raises(RuntimeError, match="not a planned measurement"):
+        acct.measure("b", "count", [1], 1)
+    assert acct.spent <= 0.75 * (1 + 1e-9)
+
+
+def test_a_dimensions_metrics_are_published_over_one_noisy_count():
+    projects = {synth.project_hash(i): synth.project_tables(i) for i in range(20)}
+    policy = Policy(epsilon=200.0)
+    doc = release_from(exact_aggregates(_frames(projects), policy), policy, release_id="x").document
+    counts = {}
+    for row in doc["insights"]:
+        counts.setdefault((row["dimension"], row["group"]), set()).add((row["projects"], row["projects_noise_sd"]))
+    means = {key for key in counts if key[0] in {d.name for d in dimensions(policy)}}
+    assert len(means) >= 15
+    assert all(len(counts[key]) == 1 for key in means)
 
 
 def test_intervals_cover_the_pooled_mean_at_least_at_the_nominal_level():
@@ -84,11 +144,13 @@ def test_intervals_cover_the_pooled_mean_at_least_at_the_nominal_level():
     policy = Policy(epsilon=20.0, confidence=0.9)
     exact = exact_aggregates(_frames(projects), policy)
     truth = {}
-    for slot in mean_slots(policy):
-        for g, n in exact[slot.name]["count"].items():
-            truth[(slot.dimension, slot.metric, g)] = slot.center + exact[slot.name]["sum"][g] * slot.half / UNITS / n
+    for dim in dimensions(policy):
+        for m in dim.metrics:
+            for g, n in exact[dim.name]["count"].items():
+                truth[(dim.name, m.name, g)] = m.center + exact[dim.slot(m)]["sum"][g] * m.half / UNITS / n
     for g in OUTCOME_VOCABULARY:
-        truth[("task_outcome", "share", g)] = exact[OUTCOME_SLOT]["sum"][g] / UNITS / exact[OUTCOME_SLOT]["count"]["*"]
+        truth[(OUTCOME_DIMENSION, "share", g)] = (exact[OUTCOME_SLOT]["sum"][g] / UNITS
+                                                  / exact[OUTCOME_DIMENSION]["count"]["*"])
     covered = total = 0
     for i in range(100):
         for row in release_from(exact, policy, release_id=str(i)).document["insights"]:

@@ -13,9 +13,10 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterInstance, Definitions, materialize
 
+from learning_assets.definitions import defs as code_location
 from learning_assets.defs.dashboard.comparison import HTML_REPORT, insights_comparison
 from learning_assets.defs.insights import definitions as insights_area
-from learning_assets.definitions import defs as code_location
+from learning_assets.insights import release as release_mod
 from learning_assets.insights.compare import (
     BELOW,
     NO_DATA,
@@ -23,13 +24,13 @@ from learning_assets.insights.compare import (
     ReleaseError,
     compare,
     load_release,
+    release_policy,
 )
-from learning_assets.insights import release as release_mod
 from learning_assets.insights.intake import commit, receive, scan_inbox
+from learning_assets.insights.release import AGENTS, Policy, release_from
 from learning_assets.reports.comparison import render_html
 from resources import ExportStore
 from resources.shared_insights import InsightsStore, SubmissionInbox
-from learning_assets.insights.release import AGENTS
 from tests import insights_synth as synth
 from tests.conftest import learning, run_pipeline
 from tests.test_shared_insights import SeededLaplace
@@ -58,7 +59,8 @@ def pool(tmp_path_factory):
     root = tmp_path_factory.mktemp("compare")
     inbox = SubmissionInbox(path=str(root / "inbox"), settle_seconds=0, max_package_bytes=5 * MiB)
     store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1,
-                          max_lifetime_epsilon=1000.0)  # near-noiseless releases for exact comparisons
+                          max_lifetime_epsilon=1000.0,  # near-noiseless releases for exact comparisons
+                          require_signature=False)  # synthetic packages: unsigned
     inbox.root().mkdir()
     mine = None
     for i in range(PROJECTS):
@@ -101,12 +103,16 @@ def test_a_project_sees_its_own_numbers_beside_the_pools(pool):
     agents = pool["tables"]["agent_executions"]  # the release's agents: the framework's own, the rest as `other`
     me["me"] = {**pool["tables"], "agent_executions": agents.assign(
         agent_id=agents["agent_id"].where(agents["agent_id"].isin(AGENTS), "other"))}
-    for (dimension, metric, table, group, value) in [
-            ("pattern_type", "success_rate", "patterns", "pattern_type", lambda df: df["success_rate"]),
-            ("capability_type", "quality_score", "capabilities", "capability_type", lambda df: df["quality_score"]),
-            ("agent", "success_rate", "agent_executions", "agent_id", lambda df: df["success"].astype("Float64"))]:
-        for group, truth in synth.truth_per_project(me, table, group, value).items():
-            assert rows[(dimension, metric, group)].project == pytest.approx(truth, abs=1e-12), (dimension, group)
+    for (dimension, metric, table, group, value, hi) in [
+            ("pattern_type", "success_rate", "patterns", "pattern_type", lambda df: df["success_rate"], 1),
+            ("capability_type", "quality_score", "capabilities", "capability_type", lambda df: df["quality_score"], 1),
+            ("agent", "success_rate", "agent_executions", "agent_id", lambda df: df["success"].astype("Float64"), 1),
+            ("workflow", "success_rate", "workflow_executions", "workflow_name",
+             lambda df: df["success"].astype("Float64"), 1),
+            ("step", "duration_seconds", "step_executions", "step_id", lambda df: df["duration_ms"] / 1000, 300)]:
+        for group, truth in synth.truth_per_project(me, table, group, value, 0, hi).items():
+            if not group.startswith("name_"):  # a project's own step name: a pseudonym, in no release
+                assert rows[(dimension, metric, group)].project == pytest.approx(truth, abs=1e-12), (dimension, group)
     outcomes = pool["tables"]["task_memories"]["outcome"].value_counts(normalize=True)
     assert rows[("task_outcome", "share", "success")].project == pytest.approx(outcomes["success"])
 
@@ -228,3 +234,13 @@ def test_a_real_export_compares_with_the_release(pool, tiny_source, instance, tm
     own = [r for r in c.rows if r.project is not None]
     assert own  # the generated project has capabilities, agents and tasks of its own
     assert "<svg" in render_html(c)
+
+
+def test_the_project_side_uses_the_releases_own_duration_caps():
+    """The caps a release clipped agent, step and workflow durations to are read back from its privacy section."""
+    policy = Policy(epsilon=10.0, duration_cap_seconds=120.0, workflow_duration_cap_seconds=900.0)
+    exact = release_mod.exact_aggregates({t: synth.project_tables(1)[t].assign(project="p")
+                                          for t in release_mod.RELEASE_TABLES}, policy)
+    read = release_policy(release_from(exact, policy, release_id="x").document)
+    assert (read.duration_cap_seconds, read.workflow_duration_cap_seconds) == (120.0, 900.0)
+    assert release_policy({}).workflow_duration_cap_seconds == Policy().workflow_duration_cap_seconds

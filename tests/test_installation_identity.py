@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from learning_assets.definitions import build_resources
 from learning_assets.governance.identity import sign, signing_key
 from learning_assets.governance.submit import build_package
 from learning_assets.insights import pool
@@ -20,9 +21,9 @@ from resources.shared_insights import InsightsStore, SubmissionInbox
 from tests import insights_synth as synth
 
 
-def _pool(tmp_path: Path, packages: list[Path]) -> tuple[InsightsStore, list[dict]]:
+def _pool(tmp_path: Path, packages: list[Path], require_signature: bool = True) -> tuple[InsightsStore, list[dict]]:
     inbox = SubmissionInbox(path=str(tmp_path / "inbox"), settle_seconds=0)
-    store = InsightsStore(path=str(tmp_path / "store"))
+    store = InsightsStore(path=str(tmp_path / "store"), require_signature=require_signature)
     inbox.root().mkdir(parents=True)
     for i, package in enumerate(packages):
         shutil.copy(package, inbox.root() / f"{i}-{package.name}")
@@ -52,8 +53,31 @@ def test_one_installation_submitting_a_1_0_and_a_1_1_export_counts_once(tmp_path
     assert set(pooled["project"]) == {verdicts[0]["project"]}
     # the same key again from the instance home; unsigned, the two exports were two projects
     assert signing_key(tmp_path / "home").private_bytes_raw() == key.private_bytes_raw()
-    _, unsigned = _pool(tmp_path / "unsigned", _two_exports(tmp_path / "u", None))
+    _, unsigned = _pool(tmp_path / "unsigned", _two_exports(tmp_path / "u", None), require_signature=False)
     assert len({v["project"] for v in unsigned}) == 2
+
+
+def test_a_receiver_that_requires_signatures_rejects_unsigned_packages_with_one_line(tmp_path):
+    """The default: unsigned packages (a 1.0 and a 1.1 export) are rejected and logged like any rejection;
+    `learning submit` signs both kinds, so the same exports signed are pooled."""
+    store, verdicts = _pool(tmp_path / "strict", _two_exports(tmp_path / "u", None))
+    assert InsightsStore().require_signature
+    assert [(v["status"], v["code"]) for v in verdicts] == [("rejected", "unsigned")] * 2
+    assert all("\n" not in v["reason"] and "not signed" in v["reason"] for v in verdicts)
+    logged = store.read_log("rejections.jsonl")
+    assert [r["code"] for r in logged] == ["unsigned", "unsigned"]
+    assert not pool.read_pooled(store.root(), ("capabilities",))["capabilities"].size
+    _, signed = _pool(tmp_path / "signed", _two_exports(tmp_path / "s", signing_key(tmp_path / "home")))
+    assert [v["status"] for v in signed] == ["accepted", "accepted"]
+
+
+@pytest.mark.parametrize("value, required", [(None, True), ("0", False), ("false", False), ("1", True)])
+def test_the_instance_sets_whether_the_receiver_requires_signatures(monkeypatch, value, required):
+    if value is None:
+        monkeypatch.delenv("LEARNING_REQUIRE_SIGNATURE", raising=False)
+    else:
+        monkeypatch.setenv("LEARNING_REQUIRE_SIGNATURE", value)
+    assert build_resources()["insights_store"].require_signature is required
 
 
 def test_a_package_signed_by_another_key_than_it_names_is_rejected(tmp_path):

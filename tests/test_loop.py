@@ -34,6 +34,7 @@ def receiver(tmp_path, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("LEARNING_ANONYMIZATION_KEY", TEST_KEY)
     monkeypatch.setenv("LEARNING_MAX_LIFETIME_EPSILON", "5000")  # near-noiseless releases: the instance allows them
+    monkeypatch.setenv("LEARNING_REQUIRE_SIGNATURE", "0")  # the synthetic projects' packages are unsigned
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     return inbox, tmp_path / "state"

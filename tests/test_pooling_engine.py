@@ -20,10 +20,13 @@ from learning_assets.insights.engine import SPILL, EngineSettings, connect
 from learning_assets.insights.intake import commit, receive, scan_inbox
 from learning_assets.insights.release import (
     AGENTS,
+    OUTCOME_DIMENSION,
     OUTCOME_SLOT,
     REASON_SLOT,
     RELEASE_TABLES,
+    STEPS,
     UNITS,
+    WORKFLOWS,
     Policy,
     exact_aggregates,
 )
@@ -63,7 +66,7 @@ def pooled(tmp_path_factory) -> tuple[InsightsStore, SubmissionInbox, dict[str, 
     root = tmp_path_factory.mktemp("pooling")
     inbox = SubmissionInbox(path=str(root / "inbox"), settle_seconds=0, max_package_bytes=5 * MiB)
     store = InsightsStore(path=str(root / "store"), duckdb_memory_limit="64MB", duckdb_threads=1,
-                          max_lifetime_epsilon=1000.0)
+                          max_lifetime_epsilon=1000.0, require_signature=False)  # synthetic packages: unsigned
     inbox.root().mkdir()
     projects = {}
     for i in range(PROJECTS_POOLED):
@@ -81,25 +84,29 @@ def pooled(tmp_path_factory) -> tuple[InsightsStore, SubmissionInbox, dict[str, 
 
 # --- the reference: each project read on its own, in plain Python -----------------------------------
 
-def _means(policy: Policy) -> dict[str, tuple]:
-    """Slot -> (table, group column, value of a row, lo, hi, closed vocabulary or None)."""
+def _dimensions(policy: Policy) -> dict[str, tuple]:
+    """Dimension -> (table, group column, {metric: (value of a row, lo, hi)}, closed vocabulary or None)."""
     num = lambda c: (lambda r: float(r[c]) if pd.notna(r[c]) else math.nan)  # noqa: E731
     gain = lambda a, b: (lambda r: num(a)(r) - num(b)(r))  # noqa: E731
+    step_ok = lambda r: {"success": 1.0, "failed": 0.0, "timeout": 0.0, "cancelled": 0.0}.get(r["status"], math.nan)  # noqa: E731
     patterns = ("function", "class", "structure", "import", "other")
     kinds = ("pattern_learning", "prompt_optimization", "feedback_loop", "other")
-    agents = AGENTS
+    rates = {"success_rate": (num("success_rate"), 0, 1), "quality_score": (num("quality_score"), 0, 1)}
+    cap = policy.duration_cap_seconds
     return {
-        "capability_type.success_rate": ("capabilities", "capability_type", num("success_rate"), 0, 1, None),
-        "capability_type.quality_score": ("capabilities", "capability_type", num("quality_score"), 0, 1, None),
-        "pattern_type.success_rate": ("patterns", "pattern_type", num("success_rate"), 0, 1, patterns),
-        "pattern_type.quality_score": ("patterns", "pattern_type", num("quality_score"), 0, 1, patterns),
-        "agent.success_rate": ("agent_executions", "agent_id", num("success"), 0, 1, agents),
-        "agent.duration_seconds": ("agent_executions", "agent_id", num("duration"), 0,
-                                   policy.duration_cap_seconds, agents),
-        "improvement_type.success_gain": ("capability_refinements", "improvement_type",
-                                          gain("after_success_rate", "before_success_rate"), -1, 1, kinds),
-        "improvement_type.quality_gain": ("capability_refinements", "improvement_type",
-                                          gain("after_quality_score", "before_quality_score"), -1, 1, kinds),
+        "capability_type": ("capabilities", "capability_type", rates, None),
+        "pattern_type": ("patterns", "pattern_type", rates, patterns),
+        "agent": ("agent_executions", "agent_id", {"success_rate": (num("success"), 0, 1),
+                                                   "duration_seconds": (num("duration"), 0, cap)}, AGENTS),
+        "improvement_type": ("capability_refinements", "improvement_type",
+                             {"success_gain": (gain("after_success_rate", "before_success_rate"), -1, 1),
+                              "quality_gain": (gain("after_quality_score", "before_quality_score"), -1, 1)}, kinds),
+        "step": ("step_executions", "step_id", {"success_rate": (step_ok, 0, 1),
+                                                "duration_seconds": (lambda r: num("duration_ms")(r) / 1000, 0, cap)},
+                 STEPS),
+        "workflow": ("workflow_executions", "workflow_name",
+                     {"success_rate": (num("success"), 0, 1),
+                      "duration_seconds": (num("duration"), 0, policy.workflow_duration_cap_seconds)}, WORKFLOWS),
     }
 
 
@@ -114,26 +121,34 @@ def _top(counts: dict, limit: int) -> list:
 
 def _expected(projects: dict[str, dict[str, pd.DataFrame]], policy: Policy) -> dict:
     out: dict = {}
-    for slot, (table, column, value, lo, hi, vocabulary) in _means(policy).items():
-        centred = defaultdict(list)
+    for dim, (table, column, metrics, vocabulary) in _dimensions(policy).items():
+        centred = {m: defaultdict(list) for m in metrics}
         for tables in projects.values():
-            values = defaultdict(list)
+            rows, values = Counter(), {m: defaultdict(list) for m in metrics}
             for row in tables[table].to_dict("records"):
-                group, v = row[column], value(row)
-                if not isinstance(group, str) or group in ("", "unknown") or PSEUDONYM.fullmatch(group) \
-                        or not math.isfinite(v):
+                group = row[column]
+                if not isinstance(group, str) or group in ("", "unknown") or PSEUDONYM.fullmatch(group):
                     continue
                 group = group if vocabulary is None or group in vocabulary else "other"
-                values[group].append(min(hi, max(lo, v)))
+                rows[group] += 1
+                for m, (value, lo, hi) in metrics.items():
+                    if math.isfinite(v := value(row)):
+                        values[m][group].append(min(hi, max(lo, v)))
+            complete = {g: n for g, n in rows.items() if all(values[m][g] for m in metrics)}  # every metric
             limit = min(len(vocabulary), policy.max_groups) if vocabulary else policy.max_groups
-            for group in _top({g: len(v) for g, v in values.items()}, limit):
-                centred[group].append(_fixed(sum(values[group]) / len(values[group]) - (lo + hi) / 2, (hi - lo) / 2))
-        out[slot] = {"count": {g: len(c) for g, c in centred.items()}, "sum": {g: sum(c) for g, c in centred.items()}}
+            for group in _top(complete, limit):
+                for m, (_, lo, hi) in metrics.items():
+                    mean = sum(values[m][group]) / len(values[m][group])
+                    centred[m][group].append(_fixed(mean - (lo + hi) / 2, (hi - lo) / 2))
+        first = centred[next(iter(metrics))]
+        out[dim] = {"count": {g: len(c) for g, c in first.items()}}
+        for m in metrics:
+            out[f"{dim}.{m}"] = {"sum": {g: sum(c) for g, c in centred[m].items()}}
 
     shares = [{o: n / len(t) for o, n in Counter(o if o in OUTCOMES else "other" for o in t["outcome"]).items()}
               for t in (tables["task_memories"] for tables in projects.values()) if len(t)]
-    out[OUTCOME_SLOT] = {"count": {"*": len(shares)},
-                         "sum": {o: sum(_fixed(s.get(o, 0.0), 1.0) for s in shares) for o in OUTCOMES}}
+    out[OUTCOME_DIMENSION] = {"count": {"*": len(shares)}}
+    out[OUTCOME_SLOT] = {"sum": {o: sum(_fixed(s.get(o, 0.0), 1.0) for s in shares) for o in OUTCOMES}}
 
     reasons = Counter()
     for tables in projects.values():
@@ -166,13 +181,14 @@ def test_duckdb_over_the_pooled_parquet_gives_the_reference_aggregates(pooled, p
     found = exact_aggregates(store.root(), policy, store.engine())
     _assert_same(found, _expected(projects, policy))
     # the synthetic truth, directly: rare groups keep their few projects, bounding binds on the odd project
-    assert found["capability_type.success_rate"]["count"][synth.RARE_CAPABILITY] == 3
-    assert found["agent.success_rate"]["count"]["other"] == 4  # auditor: no framework agent
+    assert found["capability_type"]["count"][synth.RARE_CAPABILITY] == 3
+    assert found["agent"]["count"]["other"] == 4  # auditor: no framework agent
+    assert found["step"]["count"]["plan"] == found["workflow"]["count"]["fix"] == PROJECTS_POOLED
     common = PROJECTS_POOLED - 1 if policy.max_failure_reasons > 1 else 0  # R = 1 keeps "flaky fixture ..."
     assert found[REASON_SLOT]["count"].get(synth.COMMON_REASON, 0) == common
     assert found[REASON_SLOT]["count"]["retry step 0 failed"] == 1
     g = policy.max_groups
-    assert sum(found["agent.success_rate"]["count"].values()) == sum(min(3 + (i < 4), g) for i in range(8)) + min(12, g)
+    assert sum(found["agent"]["count"].values()) == sum(min(3 + (i < 4), g) for i in range(8)) + min(12, g)
     # the same SQL over the same rows held as DataFrames
     frames = {t: pd.concat([tables[t].assign(project=p) for p, tables in projects.items()], ignore_index=True)
               for t in RELEASE_TABLES}
@@ -190,8 +206,8 @@ def test_the_engine_runs_under_its_configured_limits_and_spills_under_the_store(
         rows = con.execute("SELECT count(DISTINCT project), count(DISTINCT submission), count(*) FROM patterns"
                            ).fetchall()
     assert rows == [(PROJECTS_POOLED, PROJECTS_POOLED, 16 * PROJECTS_POOLED)]
-    with connect(store.root(), ("workflow_executions",), EngineSettings()) as con:  # no project has rows
-        assert con.execute("SELECT count(*) FROM workflow_executions").fetchall() == [(0,)]
+    with connect(store.root(), ("feedback",), EngineSettings()) as con:  # no project has rows
+        assert con.execute("SELECT count(*) FROM feedback").fetchall() == [(0,)]
 
 
 def test_the_release_job_runs_on_the_engine_and_passes_its_checks(pooled, instance):
@@ -205,19 +221,19 @@ def test_the_release_job_runs_on_the_engine_and_passes_its_checks(pooled, instan
     release_id = (store.root() / "releases" / "LATEST").read_text().strip()
     doc = json.loads((store.root() / "releases" / release_id / "insights.json").read_text())
     assert doc["format"] == "learning-shared-insights" and doc["format_version"] == 1
-    assert doc["privacy"]["noise"] == NOISE and doc["privacy"]["measurements"] == 19
+    assert doc["privacy"]["noise"] == NOISE and doc["privacy"]["measurements"] == 21
     rows = {(r["dimension"], r["metric"], r["group"]): r for r in doc["insights"]}
     expected = _expected(projects, Policy(epsilon=400.0))
     means = 0
-    for slot, (_, _, _, lo, hi, _) in _means(Policy()).items():
-        dimension, metric = slot.split(".")
-        for group, n in expected[slot]["count"].items():
-            row = rows.get((dimension, metric, group))
-            if row is not None and n >= 5:  # present if the noisy count cleared the minimum
-                truth = (lo + hi) / 2 + expected[slot]["sum"][group] * (hi - lo) / 2 / UNITS / n
-                assert abs(row["value"] - truth) <= 6 * row["noise_sd"] + 1e-4, (slot, group, row, truth)
-                means += 1
-    assert means >= 20
+    for dimension, (_, _, metrics, _) in _dimensions(Policy()).items():
+        for metric, (_, lo, hi) in metrics.items():
+            for group, n in expected[dimension]["count"].items():
+                row = rows.get((dimension, metric, group))
+                if row is not None and n >= 5:  # present if the noisy count cleared the minimum
+                    truth = (lo + hi) / 2 + expected[f"{dimension}.{metric}"]["sum"][group] * (hi - lo) / 2 / UNITS / n
+                    assert abs(row["value"] - truth) <= 6 * row["noise_sd"] + 1e-4, (dimension, metric, group, row)
+                    means += 1
+    assert means >= 30
     least = doc["privacy"]["min_projects"]
     assert all(r["projects"] >= 5 for r in doc["insights"]) and all(v >= 5 for v in least.values())
     assert ("failure_reason", "projects", synth.COMMON_REASON) in rows

@@ -37,12 +37,14 @@ from learning_assets.insights.dp import OpenDPLaplace, calibrate
 from learning_assets.insights.intake import commit, read_verdict, receive, scan_inbox
 from learning_assets.insights.package import Limits, Rejected, safe_extract
 from learning_assets.insights.release import (
+    STEPS,
+    WEIGHTS,
+    WORKFLOWS,
     Policy,
     build_release,
+    contributions,
+    dimensions,
     exact_aggregates,
-    mean_contributions,
-    mean_slots,
-    planned_measurements,
     sensitivities,
 )
 from learning_assets.tables import TABLE_NAMES
@@ -52,7 +54,7 @@ from tests.conftest import run_pipeline
 
 SEED = 424242  # tests only: production noise comes from OpenDP's CSPRNG and cannot be seeded
 MiB = 1 << 20
-TEST_EPSILON = 300.0  # large on purpose: 20 projects and 19 measurements; see the report's figures
+TEST_EPSILON = 300.0  # large on purpose: 20 projects and 21 measurements; see the report's figures
 
 
 class SeededLaplace:
@@ -79,7 +81,9 @@ def _resources(tmp_path: Path, **inbox) -> dict:
     limits = {"settle_seconds": 0, "max_package_bytes": 5 * MiB, "max_member_bytes": 2 * MiB,
               "max_total_bytes": 8 * MiB, **inbox}
     return {"inbox": SubmissionInbox(path=str(tmp_path / "inbox"), **limits),
-            "insights_store": InsightsStore(path=str(tmp_path / "store"), max_lifetime_epsilon=TEST_EPSILON + 5)}
+            # synthetic packages are unsigned: each pooled under the project pseudonym it declares
+            "insights_store": InsightsStore(path=str(tmp_path / "store"), max_lifetime_epsilon=TEST_EPSILON + 5,
+                                            require_signature=False)}
 
 
 def _tick(instance, resources, cursor):
@@ -151,25 +155,34 @@ def _hostile_packages(inbox: Path, good: Path) -> dict[str, str]:
 
 
 def _truths(projects: dict[str, dict[str, pd.DataFrame]], policy: Policy) -> dict[tuple[str, str, str], float]:
-    """Ground truth per (dimension, metric, group), computed independently of the release code."""
+    """Ground truth per (dimension, metric, group), computed independently of the release code: per dimension,
+    a project counts in a group only where it has every metric of the dimension."""
     num = lambda c: (lambda df: pd.to_numeric(df[c], errors="coerce"))  # noqa: E731
     diff = lambda a, b: (lambda df: num(a)(df) - num(b)(df))  # noqa: E731
-    specs = [("capability_type", "success_rate", "capabilities", "capability_type", num("success_rate"), 0, 1),
-             ("capability_type", "quality_score", "capabilities", "capability_type", num("quality_score"), 0, 1),
-             ("pattern_type", "success_rate", "patterns", "pattern_type", num("success_rate"), 0, 1),
-             ("pattern_type", "quality_score", "patterns", "pattern_type", num("quality_score"), 0, 1),
-             ("agent", "success_rate", "agent_executions", "agent_id",
-              lambda df: df["success"].astype("Float64"), 0, 1),
-             ("agent", "duration_seconds", "agent_executions", "agent_id", num("duration"), 0,
-              policy.duration_cap_seconds),
-             ("improvement_type", "success_gain", "capability_refinements", "improvement_type",
-              diff("after_success_rate", "before_success_rate"), -1, 1),
-             ("improvement_type", "quality_gain", "capability_refinements", "improvement_type",
-              diff("after_quality_score", "before_quality_score"), -1, 1)]
+    flag = lambda c: (lambda df: df[c].astype("Float64"))  # noqa: E731
+    finished = {"success": 1.0, "failed": 0.0, "timeout": 0.0, "cancelled": 0.0}
+    step_ok = lambda df: df["status"].map(finished).astype(float)  # noqa: E731  running, other: no outcome
+    seconds = lambda df: num("duration_ms")(df) / 1000  # noqa: E731
+    cap, wf_cap = policy.duration_cap_seconds, policy.workflow_duration_cap_seconds
+    specs = [("capability_type", "capabilities", "capability_type",
+              {"success_rate": (num("success_rate"), 0, 1), "quality_score": (num("quality_score"), 0, 1)}),
+             ("pattern_type", "patterns", "pattern_type",
+              {"success_rate": (num("success_rate"), 0, 1), "quality_score": (num("quality_score"), 0, 1)}),
+             ("agent", "agent_executions", "agent_id",
+              {"success_rate": (flag("success"), 0, 1), "duration_seconds": (num("duration"), 0, cap)}),
+             ("improvement_type", "capability_refinements", "improvement_type",
+              {"success_gain": (diff("after_success_rate", "before_success_rate"), -1, 1),
+               "quality_gain": (diff("after_quality_score", "before_quality_score"), -1, 1)}),
+             ("step", "step_executions", "step_id",
+              {"success_rate": (step_ok, 0, 1), "duration_seconds": (seconds, 0, cap)}),
+             ("workflow", "workflow_executions", "workflow_name",
+              {"success_rate": (flag("success"), 0, 1), "duration_seconds": (num("duration"), 0, wf_cap)})]
     out = {}
-    for dim, metric, table, group, value, lo, hi in specs:
-        for g, v in synth.truth_per_project(projects, table, group, value, lo, hi).items():
-            out[(dim, metric, g)] = v
+    for dim, table, group, metrics in specs:
+        for metric, (value, lo, hi) in metrics.items():
+            others = [f for m, (f, _, _) in metrics.items() if m != metric]
+            for g, v in synth.truth_per_project(projects, table, group, value, lo, hi, others).items():
+                out[(dim, metric, g)] = v
     return out
 
 
@@ -274,7 +287,7 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
                for e in store.read_log("privacy_ledger.jsonl"))
     assert "threshold" in meta["privacy_accounting"]
     doc = json.loads(Path(meta["path"]).read_text())
-    assert doc["privacy"]["measurements"] == planned_measurements(Policy()) == 19
+    assert doc["privacy"]["measurements"] == len(WEIGHTS) == 21  # one count per dimension, one sum per metric
     rows = {(r["dimension"], r["metric"], r["group"]): r for r in doc["insights"]}
     published = {(d, g) for d, _, g in rows}
 
@@ -306,6 +319,14 @@ def test_twenty_projects_are_received_pooled_and_released_with_dp(tmp_path, tiny
     assert diff("agent", "success_rate", "reviewer", "implementer") > 0.15
     assert diff("agent", "duration_seconds", "implementer", "reviewer") > 50
     assert diff("improvement_type", "success_gain", "pattern_learning", "feedback_loop") > 0.08
+    assert diff("workflow", "success_rate", "quality", "fix") > 0.05  # within 6 s.d. of the truth (checked in diff)
+    assert diff("workflow", "duration_seconds", "full-sdlc", "fix") > 400  # truth 700
+    assert diff("step", "duration_seconds", "implement", "plan") > 40  # truth 70
+    assert diff("step", "success_rate", "plan", "implement") > 0.1  # truth 0.25 of the finished runs
+    # a dimension's metrics share one noisy count per group
+    for (dim, metric, group), row in rows.items():
+        if dim in ("agent", "step", "workflow") and metric == "success_rate":
+            assert rows[(dim, "duration_seconds", group)]["projects"] == row["projects"]
     order = sorted(synth.PATTERN_SUCCESS, key=lambda t: -rows[("pattern_type", "quality_score", t)]["value"])
     assert order == ["function", "class", "structure", "import"]
 
@@ -346,7 +367,8 @@ def _pooled_frames(projects: dict[str, dict[str, pd.DataFrame]]) -> dict[str, pd
 
 
 def _extreme_project() -> dict[str, pd.DataFrame]:
-    """A project as different as possible: 30 capability types, 12 agents, every value at a bound."""
+    """A project as different as possible: 30 capability types, 12 agents, every framework step and workflow,
+    every value at a bound."""
     tables = synth.project_tables(7)
     caps = pd.concat([tables["capabilities"].assign(capability_type=f"kind-{j}", success_rate=0.0,
                                                     quality_score=1.0) for j in range(30)], ignore_index=True)
@@ -361,37 +383,65 @@ def _extreme_project() -> dict[str, pd.DataFrame]:
     pats["success_rate"] = 1.0
     tables["patterns"] = pats
     tables["task_memories"] = tables["task_memories"].assign(outcome="error")
+    step = tables["step_executions"].head(1)
+    tables["step_executions"] = pd.concat([step.assign(step_id=s, status="failed", duration_ms=1e12)
+                                           for s in STEPS[:-1]], ignore_index=True)
+    flow = tables["workflow_executions"].head(1)
+    tables["workflow_executions"] = pd.concat([flow.assign(workflow_name=w, success=True, duration=0.0)
+                                               for w in WORKFLOWS[:-1]], ignore_index=True)
     return tables
+
+
+def _without_quality(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The project with no quality score for one capability type: it no longer counts in that group at all."""
+    caps = tables["capabilities"]
+    return {**tables, "capabilities": caps.assign(quality_score=caps["quality_score"].where(
+        caps["capability_type"] != "refactor"))}
 
 
 def test_one_project_moves_each_measurement_by_at_most_its_sensitivity():
     """Neighbouring inputs: removing project 7 changes every released vector (before noise) by at most
     its L1 sensitivity, replacing it by an extreme project by at most twice that; so the privacy loss,
-    sum over measurements of change / noise scale, stays within epsilon (2 epsilon for replacement)."""
+    sum over measurements of change / noise scale at each measurement's planned epsilon, stays within
+    epsilon (2 epsilon for replacement)."""
     policy = Policy(epsilon=1.0)
     projects = {synth.project_hash(i): synth.project_tables(i) for i in range(20)}
     victim = synth.project_hash(7)
     without = {p: t for p, t in projects.items() if p != victim}
     replaced = {**without, victim: _extreme_project()}
-    base, minus, swap = (exact_aggregates(_pooled_frames(x), policy) for x in (projects, without, replaced))
+    partial = {**without, victim: _without_quality(projects[victim])}
+    base, minus, swap, part = (exact_aggregates(_pooled_frames(x), policy) for x in (projects, without, replaced,
+                                                                                      partial))
     sens = sensitivities(policy)
-    per_measurement = policy.epsilon / planned_measurements(policy)
+    assert set(sens) == set(WEIGHTS)
+    total = sum(WEIGHTS.values())
     loss_remove = loss_replace = 0.0
     for (slot, kind), delta in sens.items():
-        a, b, c = base[slot][kind], minus[slot][kind], swap[slot][kind]
+        a, b, c, d = base[slot][kind], minus[slot][kind], swap[slot][kind], part[slot][kind]
         l1_remove = sum(abs(a.get(g, 0.0) - b.get(g, 0.0)) for g in set(a) | set(b))
         l1_replace = sum(abs(a.get(g, 0.0) - c.get(g, 0.0)) for g in set(a) | set(c))
+        l1_partial = sum(abs(b.get(g, 0.0) - d.get(g, 0.0)) for g in set(b) | set(d))
         assert l1_remove <= delta + 1e-9, (slot, kind, l1_remove, delta)
         assert l1_replace <= 2 * delta + 1e-9, (slot, kind, l1_replace, delta)
-        scale = calibrate(int(delta), per_measurement)
+        assert l1_partial <= delta + 1e-9, (slot, kind, l1_partial, delta)
+        scale = calibrate(int(delta), policy.epsilon * WEIGHTS[(slot, kind)] / total)
         loss_remove += l1_remove / scale
         loss_replace += l1_replace / scale
     assert loss_remove <= policy.epsilon * (1 + 1e-9)
     assert loss_replace <= 2 * policy.epsilon * (1 + 1e-9)
-    # contribution bounding did bind: the extreme project reaches only max_groups capability types
-    caps = mean_contributions(_pooled_frames(replaced)["capabilities"].query("project == @victim"),
-                              mean_slots(policy)[0], policy)
-    assert len(caps) == policy.max_groups
+    # contribution bounding did bind: the extreme project reaches only max_groups capability types and steps
+    by_name = {d.name: d for d in dimensions(policy)}
+    for name in ("capability_type", "step", "workflow"):
+        dim = by_name[name]
+        mine = contributions(_pooled_frames(replaced)[dim.table].query("project == @victim"), dim, policy)
+        assert len(mine) == policy.max_groups, name
+    # one count per group, shared by the metrics: without a quality score for `refactor` the project leaves
+    # that group's count and both its sums, and stays in the other groups
+    assert part["capability_type"]["count"]["refactor"] == base["capability_type"]["count"]["refactor"] - 1
+    for metric in ("success_rate", "quality_score"):
+        assert part[f"capability_type.{metric}"]["sum"]["refactor"] == minus[f"capability_type.{metric}"]["sum"][
+            "refactor"]
+    assert part["capability_type"]["count"]["security-scan"] == base["capability_type"]["count"]["security-scan"]
 
 
 def test_release_is_deterministic_given_the_noise_and_never_publishes_small_groups():

@@ -4,12 +4,13 @@ The project side of cross-project learning. The release (`release.build_release`
 `shared_insights` asset as `releases/<id>/insights.json` beside its `best_practices.json`) publishes,
 per dimension and group, the mean over projects of each project's own bounded mean. A project's own
 number is exactly that per-project contribution, so it is computed by the release's own SQL
-(`mean_contributions_sql`, `OUTCOME_SHARES_SQL`, `reason_contributions_sql`) run by the same engine over
+(`contributions_sql`, `OUTCOME_SHARES_SQL`, `reason_contributions_sql`) run by the same engine over
 the project's latest export tables: one definition of every metric, on both sides.
 
 Two differences from the release, both about which groups are shown, never about a value: the project
 sees all its groups (the release keeps at most G per project), and all its failure reasons. The value
-bounds (the duration cap) are the release's own, read from its privacy section.
+bounds (the duration caps) are the release's own, read from its privacy section. Like the release, a
+group counts only where the project has every metric of the dimension.
 
 Nothing here is published: the comparison holds the project's anonymized numbers and the public
 release, and is written only where its caller says (a terminal, an HTML file beside the exports).
@@ -32,13 +33,15 @@ from learning_assets.insights.engine import connect
 from learning_assets.insights.release import (
     FORMAT,
     FORMAT_VERSION,
+    OUTCOME_DIMENSION,
     OUTCOME_SHARES_SQL,
     OUTCOME_VOCABULARY,
+    REASON_SLOT,
     RELEASE_TABLES,
     RULES_FORMAT,
     Policy,
-    mean_contributions_sql,
-    mean_slots,
+    contributions_sql,
+    dimensions,
     reason_contributions_sql,
 )
 from learning_assets.sources.frames import empty_frame
@@ -150,17 +153,23 @@ def load_release(path: Path) -> LoadedRelease:
     return LoadedRelease(path=file, document=doc, rules=rules, rules_note=note)
 
 
+# The Policy's duration caps, by the (dimension, metric) whose upper value bound they are.
+CAPS = {"duration_cap_seconds": ("agent", "duration_seconds"),
+        "workflow_duration_cap_seconds": ("workflow", "duration_seconds")}
+
+
 def release_policy(document: dict) -> Policy:
-    """The value bounds the release used (its duration cap), and every group and reason a project has."""
+    """The value bounds the release used (its duration caps), and every group and reason a project has."""
     bounds = (document.get("privacy") or {}).get("contribution_bounds") or {}
-    cap = Policy().duration_cap_seconds
-    try:
-        cap = float(bounds["agent.duration_seconds"]["value_bounds"][1])
-    except (KeyError, IndexError, TypeError, ValueError):
-        pass
-    if not (math.isfinite(cap) and cap > 0):
-        cap = Policy().duration_cap_seconds
-    return Policy(max_groups=ALL, max_failure_reasons=ALL, duration_cap_seconds=cap)
+    caps = {}
+    for field_name, (dimension, metric) in CAPS.items():
+        try:
+            cap = float(bounds[dimension]["metrics"][metric]["value_bounds"][1])
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue
+        if math.isfinite(cap) and cap > 0:
+            caps[field_name] = cap
+    return Policy(max_groups=ALL, max_failure_reasons=ALL, **caps)
 
 
 # --- the project's own values -------------------------------------------------------------------
@@ -202,14 +211,15 @@ def project_values(tables: Mapping[str, pd.DataFrame], policy: Policy
     frames = {t: tables[t].assign(project=SELF) for t in RELEASE_TABLES}
     values: dict[tuple[str, str], dict[str, Own]] = {}
     with connect(frames, RELEASE_TABLES) as con:
-        for slot in mean_slots(policy):
-            found = con.execute(f'SELECT "group", value, "rows" FROM ({mean_contributions_sql(slot, policy)})'
-                                ).fetchall()
-            values[(slot.dimension, slot.metric)] = {g: Own(float(v), int(n)) for g, v, n in found}
+        for dim in dimensions(policy):
+            found = con.execute(f'SELECT * FROM ({contributions_sql(dim, policy)})').df()
+            for m in dim.metrics:
+                values[(dim.name, m.name)] = {g: Own(float(v), int(n))
+                                              for g, v, n in zip(found["group"], found[m.name], found["rows"])}
         shares = dict(con.execute(f"SELECT outcome, share FROM ({OUTCOME_SHARES_SQL})").fetchall())
         tasks = len(frames["task_memories"])
         # a project with tasks contributes its whole share vector: an outcome it never had counts as 0
-        values[("task_outcome", "share")] = ({g: Own(float(shares.get(g, 0.0)), tasks) for g in OUTCOME_VOCABULARY}
+        values[(OUTCOME_DIMENSION, "share")] = ({g: Own(float(shares.get(g, 0.0)), tasks) for g in OUTCOME_VOCABULARY}
                                              if tasks else {})
         reasons = {g: int(n) for g, n in con.execute(
             f'SELECT "group", "rows" FROM ({reason_contributions_sql(policy)})').fetchall()}
@@ -301,7 +311,7 @@ def _num(x) -> float | None:
 
 
 def _better(dimension: str, metric: str, group: str) -> bool | None:
-    if dimension == "task_outcome":
+    if dimension == OUTCOME_DIMENSION:
         return OUTCOME_BETTER.get(group)
     return HIGHER_IS_BETTER.get(metric)
 
@@ -325,18 +335,18 @@ def compare(export_dir: Path, release: LoadedRelease) -> Comparison:
     export_dir = Path(export_dir)
     doc = release.document
     own, reasons = project_values(export_tables(export_dir), release_policy(doc))
-    units = {(s.dimension, s.metric): s.unit for s in mean_slots(Policy())}
-    units[("task_outcome", "share")] = "rate"
+    units = {(d.name, m.name): m.unit for d in dimensions(Policy()) for m in d.metrics}
+    units[(OUTCOME_DIMENSION, "share")] = "rate"
 
     rows: list[Row] = []
     published: set[tuple[str, str, str]] = set()
-    dimensions: list[str] = []
+    shown: list[str] = []
     shared_reasons = []
     for r in doc["insights"]:
         dimension, group, metric = r["dimension"], r["group"], str(r.get("metric", ""))
-        if dimension not in dimensions:
-            dimensions.append(dimension)
-        if dimension == "failure_reason":
+        if dimension not in shown:
+            shown.append(dimension)
+        if dimension == REASON_SLOT:
             if group in reasons:
                 shared_reasons.append({"reason": group, "projects": r.get("projects"), "ci_low": _num(r.get("ci_low")),
                                        "ci_high": _num(r.get("ci_high")), "rows": reasons[group]})
@@ -354,13 +364,13 @@ def compare(export_dir: Path, release: LoadedRelease) -> Comparison:
                         _better(dimension, metric, group)))
     # the project's groups the release does not publish (fewer than k projects), for the dimensions it has
     for (dimension, metric), groups in own.items():
-        if dimension not in dimensions:
+        if dimension not in shown:
             continue
         for group, mine in sorted(groups.items()):
-            if (dimension, metric, group) not in published and not (dimension == "task_outcome" and mine.value == 0):
+            if (dimension, metric, group) not in published and not (dimension == OUTCOME_DIMENSION and mine.value == 0):
                 rows.append(Row(dimension, metric, group, units.get((dimension, metric), ""), mine.value, mine.rows,
                                 None, None, None, None, None, NOT_PUBLISHED, _better(dimension, metric, group)))
-    order = {d: i for i, d in enumerate(dimensions)}
+    order = {d: i for i, d in enumerate(shown)}
     metrics = {key: i for i, key in enumerate(own)}
     rows.sort(key=lambda x: (order[x.dimension], metrics.get((x.dimension, x.metric), len(metrics)), x.metric,
                              x.pool is None, x.group))
@@ -383,4 +393,4 @@ def compare(export_dir: Path, release: LoadedRelease) -> Comparison:
         release_path=str(release.path), release_created_at=doc.get("created_at"),
         confidence=_num(privacy.get("confidence")), epsilon=_num(privacy.get("epsilon_budget")),
         k=privacy.get("k") if isinstance(privacy.get("k"), int) else None, rows=rows, reasons=shared_reasons,
-        practices=practices, rules_note=release.rules_note, dimensions=dimensions)
+        practices=practices, rules_note=release.rules_note, dimensions=shown)

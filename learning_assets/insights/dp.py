@@ -12,9 +12,10 @@ Over a fixed key set (a closed vocabulary, or keys an earlier measurement releas
 (failure reasons, custom capability types), OpenDP's `make_laplace_threshold` adds noise to the
 counts of the keys present and keeps a key only when its noisy count clears a threshold; whether a
 key appears is then covered too, at the cost of a delta. OpenDP's privacy maps return the (epsilon,
-delta) actually spent (they account for floating-point rounding). The release's epsilon is split
-evenly over its measurements and its delta over its threshold measurements; by sequential
-composition the release spends the sums, which the accountant keeps at or below the budget.
+delta) actually spent (they account for floating-point rounding). The release's epsilon is split over
+its measurements in proportion to explicit weights (the release's table says why each weighs what it
+does) and its delta evenly over its threshold measurements; by sequential composition the release
+spends the sums, which the accountant keeps at or below the budget.
 
 Why OpenDP rather than numpy: OpenDP samples Laplace noise through exact discrete sampling with a
 cryptographically secure RNG, so its floating-point outputs do not leak the input through the
@@ -132,7 +133,8 @@ def laplace_quantile(scale: float, alpha: float) -> float:
 
 @dataclass(frozen=True)
 class Charge:
-    """One measurement of a release: what was released, its L1 sensitivity, noise scale, epsilon and delta.
+    """One measurement of a release: what was released, its L1 sensitivity, noise scale and s.d., its weight
+    in the budget, and the epsilon and delta it spent.
 
     `threshold` is set for a selection: a key was released only if its noisy count reached it.
     """
@@ -142,34 +144,39 @@ class Charge:
     groups: int
     sensitivity: float
     scale: float
+    noise_sd: float
+    weight: float
     epsilon: float
     delta: float = 0.0
     threshold: int | None = None
 
 
+Measurement = tuple[str, str]  # (slot, kind)
+
+
 @dataclass
 class Accountant:
-    """Splits a release's epsilon evenly over its planned measurements, its delta evenly over its planned
-    selections, and records what each spent."""
+    """Splits a release's epsilon over its planned measurements in proportion to `weights` ({(slot, kind):
+    weight}), its delta evenly over its planned selections, and records what each spent. Each planned
+    measurement may be made once; an unplanned one is refused."""
 
     epsilon: float
-    planned: int
+    weights: dict[Measurement, float]
     noise: Noise = field(default_factory=OpenDPLaplace)
     delta: float = 0.0
     selections: int = 0
     charges: list[Charge] = field(default_factory=list)
+    allocation: dict[Measurement, float] = field(init=False)  # the epsilon planned for each measurement
 
     def __post_init__(self):
         if not self.epsilon > 0:
             raise ValueError("epsilon must be positive")
-        if self.planned < 1:
-            raise ValueError("a release needs at least one measurement")
+        if not self.weights or not all(w > 0 for w in self.weights.values()):
+            raise ValueError("a release needs at least one measurement, each with a positive weight")
         if self.selections and not 0 < self.delta < 1:
             raise ValueError("a release that selects keys from the data needs a delta between 0 and 1")
-
-    @property
-    def per_measurement(self) -> float:
-        return self.epsilon / self.planned
+        total = math.fsum(self.weights.values())
+        self.allocation = {m: self.epsilon * w / total for m, w in self.weights.items()}
 
     @property
     def per_selection(self) -> float:
@@ -177,33 +184,43 @@ class Accountant:
 
     @property
     def spent(self) -> float:
-        return sum(c.epsilon for c in self.charges)
+        return math.fsum(c.epsilon for c in self.charges)
 
     @property
     def delta_spent(self) -> float:
-        return sum(c.delta for c in self.charges)
+        return math.fsum(c.delta for c in self.charges)
 
-    def _charge(self, charge: Charge) -> None:
-        if len(self.charges) >= self.planned:
-            raise RuntimeError("more measurements than planned: the budget would be exceeded")
-        if charge.epsilon > self.per_measurement * (1 + 1e-9) or charge.delta > self.per_selection * (1 + 1e-9):
-            raise RuntimeError(f"{charge.slot}/{charge.kind}: spent ({charge.epsilon}, {charge.delta}) > "
-                               f"({self.per_measurement}, {self.per_selection})")
-        self.charges.append(charge)
+    def budget(self, slot: str, kind: str) -> float:
+        """The epsilon planned for measurement (slot, kind), which must not have been made yet."""
+        if (slot, kind) not in self.allocation:
+            raise RuntimeError(f"{slot}/{kind}: not a planned measurement: the budget would be exceeded")
+        if any((c.slot, c.kind) == (slot, kind) for c in self.charges):
+            raise RuntimeError(f"{slot}/{kind}: measured twice: the budget would be exceeded")
+        return self.allocation[(slot, kind)]
+
+    def _charge(self, slot: str, kind: str, groups: int, sensitivity: float, scale: float, epsilon: float,
+                delta: float = 0.0, threshold: int | None = None) -> None:
+        planned = self.budget(slot, kind)
+        if epsilon > planned * (1 + 1e-9) or delta > self.per_selection * (1 + 1e-9):
+            raise RuntimeError(f"{slot}/{kind}: spent ({epsilon}, {delta}) > ({planned}, {self.per_selection})")
+        self.charges.append(Charge(slot, kind, groups, float(sensitivity), float(scale),
+                                   math.sqrt(laplace_variance(scale)), self.weights[(slot, kind)], float(epsilon),
+                                   float(delta), threshold))
 
     def measure(self, slot: str, kind: str, values: list[int], sensitivity: int) -> tuple[list[int], float]:
         """Release `values` (over keys fixed before this measurement) with noise; returns (noisy values, scale)."""
-        scale = calibrate(int(sensitivity), self.per_measurement)
+        scale = calibrate(int(sensitivity), self.budget(slot, kind))
         noisy, spent = self.noise(list(values), int(sensitivity), scale)
-        self._charge(Charge(slot, kind, len(values), float(sensitivity), float(scale), float(spent)))
+        self._charge(slot, kind, len(values), sensitivity, scale, spent)
         return noisy, scale
 
     def select(self, slot: str, counts: dict[str, int], keys: int, minimum: int) -> tuple[dict[str, int], float]:
         """Keys from the data, each counted once per project (at most `keys` per project): noisy counts of
         those whose noisy count reaches a threshold (at least `minimum`); returns (them, noise scale)."""
-        scale, threshold = calibrate_threshold(int(keys), self.per_measurement, self.per_selection, int(minimum))
+        scale, threshold = calibrate_threshold(int(keys), self.budget(slot, "count"), self.per_selection,
+                                               int(minimum))
         noisy, (eps, delta) = self.noise.threshold(counts, keys, scale, threshold)
-        self._charge(Charge(slot, "count", len(noisy), float(keys), float(scale), eps, delta, threshold))
+        self._charge(slot, "count", len(noisy), keys, scale, eps, delta, threshold)
         return noisy, scale
 
     def summary(self) -> dict:
@@ -217,6 +234,7 @@ class Accountant:
             "delta_budget": self.delta,
             "delta_spent": self.delta_spent,
             "measurements": len(self.charges),
-            "epsilon_per_measurement": self.per_measurement,
+            "allocation": "epsilon split over the measurements in proportion to their weights; delta evenly "
+                          "over the selections",
             "charges": [asdict(c) for c in self.charges],
         }

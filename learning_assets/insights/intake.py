@@ -190,9 +190,9 @@ def receive(key: str, inbox: SubmissionInbox, store: InsightsStore) -> dict:
             if not src.is_file():
                 raise Rejected("package_missing", "the package is no longer in the inbox")
             _copy_verified(src, received, arrival["sha256"], inbox.max_package_bytes)
-        verified = open_package(received, work, limits(inbox), min_k=store.min_export_k,
-                                accept_migrated=store.accept_migrated, leak_rescan=store.leak_rescan,
-                                migration_key=store.migration_key())
+        verified = open_package(received, work, limits(inbox), require_signature=store.require_signature,
+                                min_k=store.min_export_k, accept_migrated=store.accept_migrated,
+                                leak_rescan=store.leak_rescan, migration_key=store.migration_key())
     except Rejected as exc:
         shutil.rmtree(work, ignore_errors=True)
         return reject_verdict(store, verdict, exc.code, exc.reason)

@@ -374,16 +374,20 @@ def verify_export(export_dir: Path, *, min_k: int, accept_migrated: bool, leak_r
                     report=report, warnings=list(report.get("warnings") or []))
 
 
-def open_package(package: Path, work: Path, limits: Limits, **policy) -> Verified:
+def open_package(package: Path, work: Path, limits: Limits, *, require_signature: bool, **policy) -> Verified:
     """Unpack `package` into `work` (removed first) and verify it; raises Rejected.
 
     A signed package's project is its installation's fingerprint (the privacy unit), not the pseudonym
-    it declares; an unsigned one keeps the declared pseudonym.
+    it declares. An unsigned one keeps the declared pseudonym, which nothing ties to an installation (one
+    project could pose as several), so with `require_signature` it is refused.
     """
     shutil.rmtree(work, ignore_errors=True)
     top = safe_extract(package, work / "unpacked", limits)
     description = verify_checksums(top)
     installation = None
+    if "installation" not in description and require_signature:
+        raise Rejected("unsigned", "the package is not signed, and this receiver pools only signed packages "
+                                   "(`learning submit` signs them)")
     if "installation" in description:
         try:
             installation = identity.verify(description["installation"], description.get("export_id"),

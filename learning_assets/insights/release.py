@@ -2,14 +2,21 @@
 
 Contribution bounding makes a project's influence independent of how much data it has:
 
-* mean statistics (per capability type, pattern type, agent, refinement kind): each project
-  contributes at most ONE value per group, its own mean over its rows clipped to the metric's bounds
-  [lo, hi], to at most G groups of a dimension (G = `max_groups`, or the vocabulary's size if smaller;
-  a project with more keeps its G largest). Per group the release holds noisy versions of the number
-  of projects n (L1 sensitivity G) and of the sum of their centred values v - c, c = (lo + hi) / 2,
-  h = (hi - lo) / 2, as fixed-point integers: each project's round((v - c) / h * UNITS) lies in
-  [-UNITS, UNITS] exactly, so the sum is an exact integer with sensitivity G * UNITS, noised by
-  OpenDP's integer Laplace. No float sum is ever assumed to be bounded.
+* dimensions of means (capability type, pattern type, agent, refinement kind, step, workflow): each
+  project contributes to at most G groups of a dimension (G = `max_groups`, or the vocabulary's size
+  if smaller; a project with more keeps the G with the most rows), and in each of them ONE value per
+  metric, its own mean over its rows, clipped to the metric's bounds [lo, hi]. A project counts in a
+  group only when it has a value of EVERY metric of the dimension there (a finite value in at least one
+  of its rows); groups where it lacks one are dropped before the G are chosen. So each group has one
+  count n of projects, shared by the dimension's metrics, and every counted project is in every
+  metric's sum: each published mean is the plain mean over the same n projects. (Putting a missing
+  metric at the centre of its range instead would pull every mean towards the centre by an amount
+  the reader cannot know; counting projects per metric would need one noisy count per metric.)
+  Per group the release holds a noisy n (L1 sensitivity G, one measurement per dimension) and, per
+  metric, a noisy sum of the centred values v - c, c = (lo + hi) / 2, h = (hi - lo) / 2, as fixed-point
+  integers: each project's round((v - c) / h * UNITS) lies in [-UNITS, UNITS] exactly, so the sum is
+  an exact integer with sensitivity G * UNITS, noised by OpenDP's integer Laplace. No float sum is
+  ever assumed to be bounded.
 * task outcome shares: each project contributes its share vector over the outcomes (it sums to 1):
   noisy count of projects and fixed-point sums of the shares (sensitivity UNITS plus the rounding).
 * failure reasons (scrubbed free text, normalized): each project counts once for at most R of its
@@ -18,18 +25,24 @@ Contribution bounding makes a project's influence independent of how much data i
 The bounding and the per-group sums run as DuckDB SQL over the pooled Parquet (`engine`), so they
 scale past memory; only the small per-group vectors come back to Python, where OpenDP adds the noise.
 
+The budget is split by WEIGHTS, not evenly: a dimension's shared count weighs as much as the metrics
+that divide by it, because its noise enters each of their means and it alone decides whether a group
+appears at all; every other measurement weighs 1. The release states each measurement's epsilon,
+noise scale and noise s.d. (`privacy.charges`).
+
 Which groups appear depends only on noisy values, so it is covered by the privacy budget too.
-Closed vocabularies (pattern types, refinement kinds, task outcomes, the framework's own agents) are
-measured as full vectors in a fixed order, zeros included. Groups that come from the data (custom
-capability types, failure reasons) are chosen by OpenDP's Laplace thresholding: a group is kept only
-if its noisy count reaches a threshold set so that a group only one project has appears with
-probability at most the selection's delta. A group is then published only if its noisy count is at
-least max(k, c * the count's noise s.d.). Means are post-processed from the noisy sums and counts and clipped to their bounds. A mean is the
-mean over the pooled projects, and its interval is about the DP noise alone: with probability at least
-the confidence level both noises lie within their Laplace quantiles (confidence split between the two),
-and the interval is the range of sum / count over that box, so it covers the pooled mean at least at
-the stated level whatever the data. Every row states the standard deviation of its noise (`noise_sd`,
-its expected error).
+Closed vocabularies (pattern types, refinement kinds, task outcomes, the framework's own agents, steps
+and workflows) are measured as full vectors in a fixed order, zeros included; a name outside the
+vocabulary counts as `other`, a per-project pseudonym not at all. Groups that come from the data
+(custom capability types, failure reasons) are chosen by OpenDP's Laplace thresholding, once per
+dimension: a group is kept only if its noisy count reaches a threshold set so that a group only one
+project has appears with probability at most the selection's delta. A group is then published only
+if its noisy count is at least max(k, c * the count's noise s.d.). Means are post-processed from the
+noisy sums and counts and clipped to their bounds. Its interval is about the DP noise alone: with
+probability at least the confidence level both noises lie within their Laplace quantiles (confidence
+split between the two), and the interval is the range of sum / count over that box, so it covers the
+pooled mean at least at the stated level whatever the data. Every row states the standard deviation
+of its noise (`noise_sd`, its expected error).
 """
 
 from __future__ import annotations
@@ -51,7 +64,8 @@ from learning_assets.insights.dp import (
     laplace_variance,
 )
 from learning_assets.insights.engine import EngineSettings, Pooled, connect, literal
-from learning_assets.privacy.vocabulary import framework
+from learning_assets.privacy.vocabulary import framework, framework_names
+from learning_assets.tables import step_executions, workflow_executions
 from learning_assets.tables.columns import IMPROVEMENT_TYPES, OUTCOMES, PATTERN_TYPES
 
 FORMAT = "learning-shared-insights"
@@ -70,6 +84,7 @@ class Policy:
     max_groups: int = 8
     max_failure_reasons: int = 3
     duration_cap_seconds: float = 300.0
+    workflow_duration_cap_seconds: float = 3600.0
     confidence: float = 0.95
     top_rules: int = 10
 
@@ -83,23 +98,12 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class MeanSlot:
-    dimension: str
-    metric: str
-    table: str
-    group: str
-    value: str  # SQL expression over the table's columns; NULL or not finite: the row does not count
+class Metric:
+    name: str
+    value: str  # SQL expression over the table's columns; NULL or not finite: the row has no value of it
     lo: float
     hi: float
-    vocabulary: tuple[str, ...] | None = None
     unit: str = "rate"
-
-    @property
-    def name(self) -> str:
-        return f"{self.dimension}.{self.metric}"
-
-    def groups_per_project(self, policy: Policy) -> int:
-        return min(len(self.vocabulary), policy.max_groups) if self.vocabulary else policy.max_groups
 
     @property
     def center(self) -> float:
@@ -110,53 +114,93 @@ class MeanSlot:
         return (self.hi - self.lo) / 2
 
 
+@dataclass(frozen=True)
+class Dimension:
+    """Groups of one table's rows (by `group`) and the metrics measured per group over one shared count."""
+
+    name: str
+    table: str
+    group: str
+    metrics: tuple[Metric, ...]
+    vocabulary: tuple[str, ...] | None = None  # closed: released in full, in this order; None: selected
+
+    def groups_per_project(self, policy: Policy) -> int:
+        return min(len(self.vocabulary), policy.max_groups) if self.vocabulary else policy.max_groups
+
+    def slot(self, metric: Metric) -> str:
+        return f"{self.name}.{metric.name}"
+
+
 def _num(column: str) -> str:
     return f'TRY_CAST("{column}" AS DOUBLE)'
 
 
-# The framework's own agents: names every installation shares, so a closed vocabulary.
-AGENTS = tuple(a for a in framework()["agent_ids"] if a != "unknown") + ("other",)
+def _closed(names) -> tuple[str, ...]:
+    """A closed vocabulary in a fixed order: the framework's names (`unknown` is no group), then `other`."""
+    return tuple(sorted(set(names) - {"unknown", "other"})) + ("other",)
 
 
-def mean_slots(policy: Policy) -> list[MeanSlot]:
-    patterns, improvements = tuple(PATTERN_TYPES + ["other"]), tuple(IMPROVEMENT_TYPES + ["other"])
+# The framework's own names, which every installation shares and the anonymizer keeps as they are.
+AGENTS = _closed(framework()["agent_ids"])
+STEPS = _closed(framework_names(*step_executions.SPEC.rules["step_id"].vocabulary))
+WORKFLOWS = _closed(framework_names(*workflow_executions.SPEC.rules["workflow_name"].vocabulary))
+FINISHED = {"success": 1.0, "failed": 0.0, "timeout": 0.0, "cancelled": 0.0}  # a step's status; others: no outcome
+STEP_SUCCESS = "CASE status " + " ".join(f"WHEN {literal(s)} THEN {v!r}" for s, v in FINISHED.items()) + " END"
+
+
+def dimensions(policy: Policy) -> list[Dimension]:
+    rate = lambda column: Metric("success_rate", _num(column), 0.0, 1.0)  # noqa: E731
+    quality = Metric("quality_score", _num("quality_score"), 0.0, 1.0)
+    gain = lambda name, what: Metric(name, f"{_num(f'after_{what}')} - {_num(f'before_{what}')}",  # noqa: E731
+                                     -1.0, 1.0, "difference")
+    seconds = lambda expr, cap: Metric("duration_seconds", expr, 0.0, float(cap), "seconds")  # noqa: E731
     return [
-        MeanSlot("capability_type", "success_rate", "capabilities", "capability_type", _num("success_rate"),
-                 0.0, 1.0),
-        MeanSlot("capability_type", "quality_score", "capabilities", "capability_type", _num("quality_score"),
-                 0.0, 1.0),
-        MeanSlot("pattern_type", "success_rate", "patterns", "pattern_type", _num("success_rate"), 0.0, 1.0,
-                 patterns),
-        MeanSlot("pattern_type", "quality_score", "patterns", "pattern_type", _num("quality_score"), 0.0, 1.0,
-                 patterns),
-        MeanSlot("agent", "success_rate", "agent_executions", "agent_id", _num("success"), 0.0, 1.0, AGENTS),
-        MeanSlot("agent", "duration_seconds", "agent_executions", "agent_id", _num("duration"),
-                 0.0, float(policy.duration_cap_seconds), AGENTS, unit="seconds"),
-        MeanSlot("improvement_type", "success_gain", "capability_refinements", "improvement_type",
-                 f"{_num('after_success_rate')} - {_num('before_success_rate')}", -1.0, 1.0, improvements,
-                 unit="difference"),
-        MeanSlot("improvement_type", "quality_gain", "capability_refinements", "improvement_type",
-                 f"{_num('after_quality_score')} - {_num('before_quality_score')}", -1.0, 1.0, improvements,
-                 unit="difference"),
+        Dimension("capability_type", "capabilities", "capability_type", (rate("success_rate"), quality)),
+        Dimension("pattern_type", "patterns", "pattern_type", (rate("success_rate"), quality),
+                  tuple(PATTERN_TYPES + ["other"])),
+        Dimension("agent", "agent_executions", "agent_id",
+                  (rate("success"), seconds(_num("duration"), policy.duration_cap_seconds)), AGENTS),
+        Dimension("improvement_type", "capability_refinements", "improvement_type",
+                  (gain("success_gain", "success_rate"), gain("quality_gain", "quality_score")),
+                  tuple(IMPROVEMENT_TYPES + ["other"])),
+        Dimension("step", "step_executions", "step_id",
+                  (Metric("success_rate", STEP_SUCCESS, 0.0, 1.0),
+                   seconds(f"{_num('duration_ms')} / 1000", policy.duration_cap_seconds)), STEPS),
+        Dimension("workflow", "workflow_executions", "workflow_name",
+                  (rate("success"), seconds(_num("duration"), policy.workflow_duration_cap_seconds)), WORKFLOWS),
     ]
 
 
+OUTCOME_DIMENSION = "task_outcome"
 OUTCOME_SLOT = "task_outcome.share"
-REASON_SLOT = "failure_reason.projects"
+REASON_SLOT = "failure_reason"
 OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
-RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories")
+RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories",
+                  "step_executions", "workflow_executions")
 
-
-MEAN_KINDS = ("count", "sum")
-
-
-def planned_measurements(policy: Policy) -> int:
-    return len(MEAN_KINDS) * len(mean_slots(policy)) + len(MEAN_KINDS) + 1
+# How a release's epsilon is split: each measurement (slot, kind) gets epsilon * weight / sum of weights.
+# A dimension's count weighs as much as the metrics that divide by it: its noise enters each of their means
+# (as much as a sum's noise enters its own when the mean lies at a bound), and it alone decides whether a
+# group is published, or for groups from the data, selected. A metric's sum weighs 1. So do the outcome
+# count (the shares it divides add up to 1, so its noise moves them by one share's worth in all), the
+# outcome shares (one vector, one metric) and the failure-reason selection (its counts are the numbers).
+WEIGHTS: dict[tuple[str, str], float] = {
+    ("capability_type", "count"): 2, ("capability_type.success_rate", "sum"): 1,
+    ("capability_type.quality_score", "sum"): 1,
+    ("pattern_type", "count"): 2, ("pattern_type.success_rate", "sum"): 1, ("pattern_type.quality_score", "sum"): 1,
+    ("agent", "count"): 2, ("agent.success_rate", "sum"): 1, ("agent.duration_seconds", "sum"): 1,
+    ("improvement_type", "count"): 2, ("improvement_type.success_gain", "sum"): 1,
+    ("improvement_type.quality_gain", "sum"): 1,
+    ("step", "count"): 2, ("step.success_rate", "sum"): 1, ("step.duration_seconds", "sum"): 1,
+    ("workflow", "count"): 2, ("workflow.success_rate", "sum"): 1, ("workflow.duration_seconds", "sum"): 1,
+    (OUTCOME_DIMENSION, "count"): 1, (OUTCOME_SLOT, "sum"): 1,
+    (REASON_SLOT, "count"): 1,
+}
 
 
 def planned_selections(policy: Policy) -> int:
-    """Measurements whose keys come from the data: the open mean slots and the failure reasons."""
-    return sum(1 for s in mean_slots(policy) if not s.vocabulary) + 1
+    """Measurements whose keys come from the data: the open dimensions' counts and the failure reasons."""
+    return sum(1 for d in dimensions(policy) if not d.vocabulary) + 1
 
 
 # --- per-project contributions (bounded), in SQL --------------------------------------------------
@@ -180,6 +224,10 @@ def _clip(expr: str, lo: float, hi: float) -> str:
     return f"least(greatest({expr}, {_double(lo)}), {_double(hi)})"
 
 
+def _quoted(name: str) -> str:
+    return f'"{name}"'
+
+
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join(literal(v) for v in values) + ")"
 
@@ -189,27 +237,31 @@ def _top(per: str, limit: int) -> str:
     return f'{per} QUALIFY row_number() OVER (PARTITION BY project ORDER BY "rows" DESC, "group") <= {limit}'
 
 
-def mean_contributions_sql(slot: MeanSlot, policy: Policy) -> str:
-    """One row per (project, group): the project's own mean, clipped; at most G groups per project.
+def contributions_sql(dim: Dimension, policy: Policy) -> str:
+    """One row per (project, group): the project's own mean of each metric (a column named like the metric),
+    clipped; only groups where the project has every metric; at most G groups per project.
 
     Groups that cannot be shared across projects are dropped: empty, `unknown`, or a per-project
     pseudonym (`<kind>_<16 hex>`).
     """
-    group = f"CASE WHEN g IN {_in(slot.vocabulary)} THEN g ELSE 'other' END" if slot.vocabulary else "g"
+    group = f"CASE WHEN g IN {_in(dim.vocabulary)} THEN g ELSE 'other' END" if dim.vocabulary else "g"
+    ms = list(enumerate(dim.metrics))
+    values = ", ".join(f"CAST({m.value} AS DOUBLE) AS m{i}" for i, m in ms)
+    finite = ", ".join(f"CASE WHEN isfinite(m{i}) THEN {_clip(f'm{i}', m.lo, m.hi)} END AS m{i}" for i, m in ms)
+    means = ", ".join(f"fsum(m{i}) / count(m{i}) AS m{i}" for i, _ in ms)
+    named = ", ".join(f"{_clip(f'm{i}', m.lo, m.hi)} AS {_quoted(m.name)}" for i, m in ms)
+    every = " AND ".join(f"m{i} IS NOT NULL" for i, _ in ms)
     return f"""
         WITH source AS (
-            SELECT CAST(project AS VARCHAR) AS project, CAST("{slot.group}" AS VARCHAR) AS g,
-                   CAST({slot.value} AS DOUBLE) AS v
-            FROM "{slot.table}"),
+            SELECT CAST(project AS VARCHAR) AS project, CAST("{dim.group}" AS VARCHAR) AS g, {values}
+            FROM "{dim.table}"),
         kept AS (
-            SELECT project, {group} AS "group", {_clip("v", slot.lo, slot.hi)} AS v FROM source
-            WHERE g IS NOT NULL AND isfinite(v) AND g NOT IN ('', 'unknown')
+            SELECT project, {group} AS "group", {finite} FROM source
+            WHERE g IS NOT NULL AND g NOT IN ('', 'unknown')
               AND NOT regexp_full_match(g, '[a-z]+_[0-9a-f]{{16}}\\n?')),
         per AS (
-            SELECT project, "group", fsum(v) / count(*) AS value, count(*) AS "rows" FROM kept
-            GROUP BY project, "group")
-        {_top(f'SELECT project, "group", {_clip("value", slot.lo, slot.hi)} AS value, "rows" FROM per',
-              slot.groups_per_project(policy))}"""
+            SELECT project, "group", {means}, count(*) AS "rows" FROM kept GROUP BY project, "group")
+        {_top(f'SELECT project, "group", {named}, "rows" FROM per WHERE {every}', dim.groups_per_project(policy))}"""
 
 
 def reason_contributions_sql(policy: Policy) -> str:
@@ -240,10 +292,10 @@ OUTCOME_SHARES_SQL = f"""
     SELECT project, outcome, n / sum(n) OVER (PARTITION BY project) AS share FROM per"""  # a project's sum to 1
 
 
-def mean_contributions(df: pd.DataFrame, slot: MeanSlot, policy: Policy) -> pd.DataFrame:
-    """`mean_contributions_sql` over one DataFrame of the slot's table (with `project`)."""
-    with connect({slot.table: df}, (slot.table,)) as con:
-        return con.sql(mean_contributions_sql(slot, policy) + ' ORDER BY "group", project').df()
+def contributions(df: pd.DataFrame, dim: Dimension, policy: Policy) -> pd.DataFrame:
+    """`contributions_sql` over one DataFrame of the dimension's table (with `project`)."""
+    with connect({dim.table: df}, (dim.table,)) as con:
+        return con.sql(contributions_sql(dim, policy) + ' ORDER BY "group", project').df()
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
@@ -254,36 +306,43 @@ def exact_aggregates(pooled: Pooled, policy: Policy, engine: EngineSettings | No
                      ) -> dict[str, dict[str, dict[str, float]]]:
     """The true (pre-noise) value of every measurement: {slot: {"count"/"sum": {group: value}}}.
 
-    Groups in name order; sums are fixed-point integers (UNITS per half-range, per share for outcomes).
+    A dimension's count is under its name, each metric's sum under `<dimension>.<metric>`; groups in name
+    order; sums are fixed-point integers (UNITS per half-range, per share for outcomes).
     Not for publication: the release adds noise to exactly these
     vectors, so their change between neighbouring inputs is what the sensitivities must bound (tests
     check that).
     """
     out: dict[str, dict[str, dict[str, float]]] = {}
     with connect(pooled, RELEASE_TABLES, engine) as con:
-        for slot in mean_slots(policy):
+        for dim in dimensions(policy):
+            sums = ", ".join(f'sum({_fixed(f"{_quoted(m.name)} - {_double(m.center)}", m.half)})'
+                             for m in dim.metrics)
             found = _rows(con, f"""
-                SELECT "group", count(*), sum({_fixed(f"value - {_double(slot.center)}", slot.half)})
-                FROM ({mean_contributions_sql(slot, policy)}) GROUP BY "group" ORDER BY "group" """)
-            out[slot.name] = {kind: {g: float(row[i]) for g, *row in found} for i, kind in enumerate(MEAN_KINDS)}
+                SELECT "group", count(*), {sums} FROM ({contributions_sql(dim, policy)})
+                GROUP BY "group" ORDER BY "group" """)
+            out[dim.name] = {"count": {row[0]: float(row[1]) for row in found}}
+            for i, m in enumerate(dim.metrics):
+                out[dim.slot(m)] = {"sum": {row[0]: float(row[2 + i]) for row in found}}
         (tasked,), = _rows(con, "SELECT count(DISTINCT project) FROM task_memories")
         shares = dict(_rows(con, f"""
             SELECT outcome, sum({_fixed("share", 1.0)}) FROM ({OUTCOME_SHARES_SQL}) GROUP BY outcome"""))
-        out[OUTCOME_SLOT] = {"count": {"*": float(tasked)},
-                             "sum": {g: float(shares.get(g, 0)) for g in OUTCOME_VOCABULARY}}
+        out[OUTCOME_DIMENSION] = {"count": {"*": float(tasked)}}
+        out[OUTCOME_SLOT] = {"sum": {g: float(shares.get(g, 0)) for g in OUTCOME_VOCABULARY}}
         out[REASON_SLOT] = {"count": {g: float(n) for g, n in _rows(con, f"""
             SELECT "group", count(*) FROM ({reason_contributions_sql(policy)}) GROUP BY "group" ORDER BY "group"
             """)}}
     return out
 
+
 def sensitivities(policy: Policy) -> dict[tuple[str, str], float]:
     """L1 sensitivity of every measurement under adding or removing one project."""
     out = {}
-    for slot in mean_slots(policy):
-        g = slot.groups_per_project(policy)
-        out[(slot.name, "count")] = float(g)
-        out[(slot.name, "sum")] = float(g * UNITS)
-    out[(OUTCOME_SLOT, "count")] = 1.0   # a project counts once
+    for dim in dimensions(policy):
+        g = dim.groups_per_project(policy)
+        out[(dim.name, "count")] = float(g)
+        for m in dim.metrics:
+            out[(dim.slot(m), "sum")] = float(g * UNITS)
+    out[(OUTCOME_DIMENSION, "count")] = 1.0   # a project counts once
     # its shares add up to UNITS, and rounding each adds at most half a unit
     out[(OUTCOME_SLOT, "sum")] = float(UNITS + math.ceil(len(OUTCOME_VOCABULARY) / 2))
     out[(REASON_SLOT, "count")] = float(policy.max_failure_reasons)
@@ -338,8 +397,7 @@ def build_release(pooled: Pooled, policy: Policy, *, release_id: str, noise: Noi
 def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise | None = None,
                  now: datetime | None = None) -> Release:
     """The DP release of `exact_aggregates`: noise, selection, post-processing (no data access)."""
-    acct = Accountant(policy.epsilon, planned_measurements(policy), noise or OpenDPLaplace(), policy.delta,
-                      planned_selections(policy))
+    acct = Accountant(policy.epsilon, WEIGHTS, noise or OpenDPLaplace(), policy.delta, planned_selections(policy))
     sens = sensitivities(policy)
     rows: list[dict] = []
     min_projects: dict[str, float] = {}
@@ -347,35 +405,37 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
     def least(scale: float) -> float:
         return max(float(policy.k), policy.min_support_sds * math.sqrt(laplace_variance(scale)))
 
-    for slot in mean_slots(policy):
-        agg = exact[slot.name]
-        if slot.vocabulary:  # the full vector, in a fixed order
-            groups = list(slot.vocabulary)
-            noisy_n, scale_n = acct.measure(slot.name, "count", [int(agg["count"].get(g, 0)) for g in groups],
-                                            sens[(slot.name, "count")])
+    for dim in dimensions(policy):
+        counts = exact[dim.name]["count"]
+        if dim.vocabulary:  # the full vector, in a fixed order
+            groups = list(dim.vocabulary)
+            noisy_n, scale_n = acct.measure(dim.name, "count", [int(counts.get(g, 0)) for g in groups],
+                                            sens[(dim.name, "count")])
         else:
-            chosen, scale_n = acct.select(slot.name, {g: int(n) for g, n in agg["count"].items()},
-                                          slot.groups_per_project(policy), policy.k)
+            chosen, scale_n = acct.select(dim.name, {g: int(n) for g, n in counts.items()},
+                                          dim.groups_per_project(policy), policy.k)
             groups = sorted(chosen)
             noisy_n = [chosen[g] for g in groups]
-        noisy_s, scale_s = acct.measure(slot.name, "sum", [int(agg["sum"].get(g, 0)) for g in groups],
-                                        sens[(slot.name, "sum")])
-        min_projects[slot.name] = least(scale_n)
-        for g, nn, ns in zip(groups, noisy_n, noisy_s):
-            if nn >= min_projects[slot.name]:
-                rows.append(_mean_row(slot.dimension, g, slot.metric, slot.unit, nn, ns, scale_n, scale_s,
-                                      slot.half / UNITS, slot.lo, slot.hi, slot.center, policy.confidence))
+        min_projects[dim.name] = least(scale_n)
+        for m in dim.metrics:  # every metric's sum over the groups of the one count
+            sums = exact[dim.slot(m)]["sum"]
+            noisy_s, scale_s = acct.measure(dim.slot(m), "sum", [int(sums.get(g, 0)) for g in groups],
+                                            sens[(dim.slot(m), "sum")])
+            for g, nn, ns in zip(groups, noisy_n, noisy_s):
+                if nn >= min_projects[dim.name]:
+                    rows.append(_mean_row(dim.name, g, m.name, m.unit, nn, ns, scale_n, scale_s, m.half / UNITS,
+                                          m.lo, m.hi, m.center, policy.confidence))
 
-    outcomes = exact[OUTCOME_SLOT]
-    (noisy_tasks,), scale_n = acct.measure(OUTCOME_SLOT, "count", [int(outcomes["count"]["*"])],
-                                           sens[(OUTCOME_SLOT, "count")])
-    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum", [int(outcomes["sum"][g]) for g in OUTCOME_VOCABULARY],
+    (noisy_tasks,), scale_n = acct.measure(OUTCOME_DIMENSION, "count", [int(exact[OUTCOME_DIMENSION]["count"]["*"])],
+                                           sens[(OUTCOME_DIMENSION, "count")])
+    noisy_shares, scale_s = acct.measure(OUTCOME_SLOT, "sum",
+                                         [int(exact[OUTCOME_SLOT]["sum"][g]) for g in OUTCOME_VOCABULARY],
                                          sens[(OUTCOME_SLOT, "sum")])
-    min_projects[OUTCOME_SLOT] = least(scale_n)
-    if noisy_tasks >= min_projects[OUTCOME_SLOT]:
+    min_projects[OUTCOME_DIMENSION] = least(scale_n)
+    if noisy_tasks >= min_projects[OUTCOME_DIMENSION]:
         for g, ns in zip(OUTCOME_VOCABULARY, noisy_shares):
-            rows.append(_mean_row("task_outcome", g, "share", "rate", noisy_tasks, ns, scale_n, scale_s, 1.0 / UNITS,
-                                  0.0, 1.0, 0.0, policy.confidence))
+            rows.append(_mean_row(OUTCOME_DIMENSION, g, "share", "rate", noisy_tasks, ns, scale_n, scale_s,
+                                  1.0 / UNITS, 0.0, 1.0, 0.0, policy.confidence))
 
     chosen, scale_r = acct.select(REASON_SLOT, {g: int(n) for g, n in exact[REASON_SLOT]["count"].items()},
                                   policy.max_failure_reasons, policy.k)
@@ -384,7 +444,7 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
     min_projects[REASON_SLOT] = least(scale_r)
     for g, nn in sorted(chosen.items(), key=lambda t: (-t[1], t[0])):
         if nn >= min_projects[REASON_SLOT]:
-            rows.append({"dimension": "failure_reason", "group": g, "metric": "projects", "unit": "projects",
+            rows.append({"dimension": REASON_SLOT, "group": g, "metric": "projects", "unit": "projects",
                          "projects": int(nn), "value": None, "ci_low": float(max(0, nn - t_r)),
                          "ci_high": float(nn + t_r), "noise_sd": _r(sd_r), "projects_noise_sd": _r(sd_r, 2),
                          "bounds": None})
@@ -396,13 +456,16 @@ def release_from(exact: dict, policy: Policy, *, release_id: str, noise: Noise |
                              "make_laplace_threshold, covered by delta); a group is published only if its noisy "
                              f"count is at least max(k = {policy.k}, {policy.min_support_sds:g} x the count's "
                              "noise s.d.): whether it appears depends on noisy values only",
-               "min_projects": {slot: _r(v, 2) for slot, v in min_projects.items()},
+               "min_projects": {name: _r(v, 2) for name, v in min_projects.items()},
                "contribution_bounds": {
-                   **{s.name: {"groups_per_project": s.groups_per_project(policy), "value_bounds": [s.lo, s.hi],
-                               "centre": s.center, "values_per_group": 1,
-                               "groups": "closed vocabulary" if s.vocabulary else "selected from the data"}
-                      for s in mean_slots(policy)},
-                   OUTCOME_SLOT: {"share_vector_l1": 1},
+                   **{d.name: {"groups_per_project": d.groups_per_project(policy),
+                               "groups": "closed vocabulary" if d.vocabulary else "selected from the data",
+                               "count": "projects with a value of every metric in the group, one count shared "
+                                        "by the metrics",
+                               "metrics": {m.name: {"value_bounds": [m.lo, m.hi], "centre": m.center,
+                                                    "values_per_group": 1} for m in d.metrics}}
+                      for d in dimensions(policy)},
+                   OUTCOME_DIMENSION: {"share_vector_l1": 1},
                    REASON_SLOT: {"reasons_per_project": policy.max_failure_reasons,
                                  "max_chars": REASON_MAX_CHARS}}}
     document = {"format": FORMAT, "format_version": FORMAT_VERSION, "release_id": release_id,
@@ -416,6 +479,8 @@ RULE_SLOTS = (
     ("pattern_type", "success_rate", "level", "pattern type"),
     ("capability_type", "success_rate", "level", "capability type"),
     ("agent", "success_rate", "level", "agent"),
+    ("workflow", "success_rate", "level", "workflow"),
+    ("step", "success_rate", "level", "step"),
     ("improvement_type", "success_gain", "gain", "refinement kind"),
     ("improvement_type", "quality_gain", "gain", "refinement kind"),
 )

@@ -110,9 +110,13 @@ class SharedInsightsConfig(Config):
     k: int = Field(default=5, ge=2, description="Publish a group only if its noisy count is at least k.")
     min_support_sds: float = Field(default=2.0, ge=0, description="... and at least this many noise standard "
                                                                   "deviations of that count.")
-    max_groups: int = Field(default=8, ge=1, description="Capability types / agents one project contributes to.")
+    max_groups: int = Field(default=8, ge=1, description="Groups of each dimension (capability types, agents, "
+                                                         "steps ...) one project contributes to.")
     max_failure_reasons: int = Field(default=3, ge=1, description="Failure reasons one project contributes.")
-    duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent durations are clipped to this.")
+    duration_cap_seconds: float = Field(default=300.0, gt=0, description="Agent and step durations are clipped "
+                                                                        "to this.")
+    workflow_duration_cap_seconds: float = Field(default=3600.0, gt=0, description="Workflow durations are "
+                                                                                  "clipped to this.")
     confidence: float = Field(default=0.95, gt=0, lt=1, description="Confidence level of the intervals.")
     top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
 
@@ -120,7 +124,7 @@ class SharedInsightsConfig(Config):
         return Policy(epsilon=self.epsilon, delta=self.delta, k=self.k, min_support_sds=self.min_support_sds,
                       max_groups=self.max_groups,
                       max_failure_reasons=self.max_failure_reasons, duration_cap_seconds=self.duration_cap_seconds,
-                      confidence=self.confidence, top_rules=self.top_rules)
+                      workflow_duration_cap_seconds=self.workflow_duration_cap_seconds, confidence=self.confidence, top_rules=self.top_rules)
 
 
 def latest_release(store: InsightsStore) -> tuple[str, dict] | None:
@@ -140,8 +144,8 @@ def _table(rows: list[dict], columns: list[str]) -> str:
 
 @asset(group_name=SHARED_GROUP, deps=[pooled_submission, submission_withdrawal, pool_retention],
        description="Differentially private insights over every pooled project: per capability type, pattern "
-                   "type and agent success, quality and duration; refinement effectiveness; task outcome "
-                   "shares; failure reasons many projects share. Laplace noise and DP group selection from OpenDP, "
+                   "type, agent, step and workflow success, quality and duration; refinement effectiveness; "
+                   "task outcome shares; failure reasons many projects share. Laplace noise and DP group selection from OpenDP, "
                    "a per-release (epsilon, delta), reserved in privacy_ledger.jsonl under the instance's lifetime "
                    "cap before it is computed.")
 def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig,
@@ -165,8 +169,8 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
             reservation.spent = Budget(release.accountant.spent, release.accountant.delta_spent)
     except (LedgerError, BudgetExceeded) as exc:
         raise Failure(f"no release: {exc}") from None
-    charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4)}
-               for c in doc["privacy"]["charges"]]
+    charges = [{**c, "epsilon": round(c["epsilon"], 6), "scale": round(c["scale"], 4),
+                "noise_sd": round(c["noise_sd"], 4)} for c in doc["privacy"]["charges"]]
     return MaterializeResult(metadata={
         "release_id": release_id,
         "path": MetadataValue.path(str(out / "insights.json")),
@@ -177,8 +181,9 @@ def shared_insights(context: AssetExecutionContext, config: SharedInsightsConfig
         "lifetime_epsilon": reservation.lifetime.epsilon,
         "lifetime_delta": reservation.lifetime.delta,
         "privacy_unit": "project (add/remove; replacing one project costs 2 x epsilon and 2 x delta)",
-        "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "scale",
-                                                                "epsilon", "delta", "threshold"])),
+        "privacy_accounting": MetadataValue.md(_table(charges, ["slot", "kind", "groups", "sensitivity", "weight",
+                                                                "epsilon", "scale", "noise_sd", "delta",
+                                                                "threshold"])),
         "insights": MetadataValue.md(_table(doc["insights"], ["dimension", "group", "metric", "projects", "value",
                                                               "ci_low", "ci_high"])),
     })

@@ -8,12 +8,7 @@ from learning_assets.defs.insights.assets import (
     latest_release,
     shared_insights,
 )
-from learning_assets.insights.release import (
-    OUTCOME_SLOT,
-    REASON_SLOT,
-    mean_slots,
-    sensitivities,
-)
+from learning_assets.insights.release import sensitivities
 from resources.shared_insights import InsightsStore
 
 NO_RELEASE = AssetCheckResult(passed=False, metadata={"problem": "no release"})
@@ -37,12 +32,9 @@ def release_respects_k(insights_store: InsightsStore) -> AssetCheckResult:
     if found is None:
         return NO_RELEASE
     doc, policy = found
-    least = doc["privacy"]["min_projects"]
-    slot_of = {(s.dimension, s.metric): s.name for s in mean_slots(policy)}
-    slot_of[("task_outcome", "share")] = OUTCOME_SLOT
-    slot_of[("failure_reason", "projects")] = REASON_SLOT
+    least = doc["privacy"]["min_projects"]  # per dimension: its one count decides for all its metrics
     bad = [f"{row['dimension']}={row['group']} ({row['metric']})" for row in doc["insights"]
-           if row["projects"] < max(policy.k, least[slot_of[(row["dimension"], row["metric"])]])]
+           if row["projects"] < max(policy.k, least[row["dimension"]])]
     return AssetCheckResult(passed=not bad, severity=AssetCheckSeverity.ERROR,
                             metadata={"rows_checked": len(doc["insights"]), "k": policy.k,
                                       "below_minimum": MetadataValue.json(bad[:20])})
