@@ -90,8 +90,8 @@ def test_closed_vocabularies_are_released_as_full_vectors_in_a_fixed_order():
 def test_the_budget_follows_the_weights_table_and_adds_up_to_epsilon():
     policy = Policy(epsilon=4.0)
     assert set(WEIGHTS) == set(sensitivities(policy))
-    for dim in dimensions(policy):  # a shared count weighs as much as the metrics that divide by it
-        assert WEIGHTS[(dim.name, "count")] == len(dim.metrics)
+    for dim in dimensions(policy):  # a shared count, published and dividing m metrics, weighs (m + 1)^(1/3)
+        assert WEIGHTS[(dim.name, "count")] == pytest.approx((len(dim.metrics) + 1) ** (1 / 3))
         assert all(WEIGHTS[(dim.slot(m), "sum")] == 1 for m in dim.metrics)
     projects = {synth.project_hash(i): synth.project_tables(i) for i in range(6)}
     release = release_from(exact_aggregates(_frames(projects), policy), policy, release_id="x")
@@ -107,11 +107,11 @@ def test_the_budget_follows_the_weights_table_and_adds_up_to_epsilon():
     assert privacy["epsilon_spent"] == pytest.approx(policy.epsilon) and privacy["epsilon_spent"] <= policy.epsilon * (
         1 + 1e-9)
     assert privacy["delta_spent"] <= policy.delta and planned_selections(policy) == 2
-    # a count gets twice a sum's epsilon: half the noise (its sensitivity is G, the sum's G * UNITS)
+    # a count of two metrics gets 3^(1/3) times a sum's epsilon (its sensitivity is G, the sum's G * UNITS)
     by_slot = {(c["slot"], c["kind"]): c for c in privacy["charges"]}
     count, total_sum = by_slot[("agent", "count")], by_slot[("agent.success_rate", "sum")]
     assert count["noise_sd"] / count["sensitivity"] == pytest.approx(
-        total_sum["noise_sd"] / total_sum["sensitivity"] / 2, rel=1e-3)
+        total_sum["noise_sd"] / total_sum["sensitivity"] / 3 ** (1 / 3), rel=1e-3)
 
 
 def test_the_accountant_refuses_a_measurement_it_did_not_plan_or_makes_twice():

@@ -25,10 +25,10 @@ Contribution bounding makes a project's influence independent of how much data i
 The bounding and the per-group sums run as DuckDB SQL over the pooled Parquet (`engine`), so they
 scale past memory; only the small per-group vectors come back to Python, where OpenDP adds the noise.
 
-The budget is split by WEIGHTS, not evenly: a dimension's shared count weighs as much as the metrics
-that divide by it, because its noise enters each of their means and it alone decides whether a group
-appears at all; every other measurement weighs 1. The release states each measurement's epsilon,
-noise scale and noise s.d. (`privacy.charges`).
+The budget is split by WEIGHTS, not evenly: the split that makes the published numbers' noise least
+overall gives a dimension's shared count, published itself and dividing its m metrics, the weight
+(m + 1)^(1/3), and every other measurement 1. The release states each measurement's epsilon, noise
+scale and noise s.d. (`privacy.charges`).
 
 Which groups appear depends only on noisy values, so it is covered by the privacy budget too.
 Closed vocabularies (pattern types, refinement kinds, task outcomes, the framework's own agents, steps
@@ -178,24 +178,24 @@ OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
 RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories",
                   "step_executions", "workflow_executions")
 
-# How a release's epsilon is split: each measurement (slot, kind) gets epsilon * weight / sum of weights.
-# A dimension's count weighs as much as the metrics that divide by it: its noise enters each of their means
-# (as much as a sum's noise enters its own when the mean lies at a bound), and it alone decides whether a
-# group is published, or for groups from the data, selected. A metric's sum weighs 1. So do the outcome
-# count (the shares it divides add up to 1, so its noise moves them by one share's worth in all), the
-# outcome shares (one vector, one metric) and the failure-reason selection (its counts are the numbers).
-WEIGHTS: dict[tuple[str, str], float] = {
-    ("capability_type", "count"): 2, ("capability_type.success_rate", "sum"): 1,
-    ("capability_type.quality_score", "sum"): 1,
-    ("pattern_type", "count"): 2, ("pattern_type.success_rate", "sum"): 1, ("pattern_type.quality_score", "sum"): 1,
-    ("agent", "count"): 2, ("agent.success_rate", "sum"): 1, ("agent.duration_seconds", "sum"): 1,
-    ("improvement_type", "count"): 2, ("improvement_type.success_gain", "sum"): 1,
-    ("improvement_type.quality_gain", "sum"): 1,
-    ("step", "count"): 2, ("step.success_rate", "sum"): 1, ("step.duration_seconds", "sum"): 1,
-    ("workflow", "count"): 2, ("workflow.success_rate", "sum"): 1, ("workflow.duration_seconds", "sum"): 1,
-    (OUTCOME_DIMENSION, "count"): 1, (OUTCOME_SLOT, "sum"): 1,
-    (REASON_SLOT, "count"): 1,
-}
+def _weights() -> dict[tuple[str, str], float]:
+    """How a release's epsilon is split: measurement (slot, kind) gets epsilon * weight / the sum of weights.
+
+    The weights minimize the summed noise variance of the release's published numbers,
+    sum(a_i / eps_i^2) under sum(eps_i) = eps, whose solution is eps_i proportional to a_i^(1/3). In each
+    metric's half-range, a metric's sum has a_i = 1; a dimension's count is published itself (`projects`,
+    which also decides whether a group is shown) and divides all m of its metrics, entering each mean as
+    much as its sum does when the mean lies at a bound, so a_i = m + 1. A count weighs (m + 1)^(1/3), a
+    sum 1, and so do the outcome count and shares and the failure reasons.
+    """
+    out: dict[tuple[str, str], float] = {}
+    for dim in dimensions(Policy()):  # names and metrics do not depend on the policy
+        out[(dim.name, "count")] = (len(dim.metrics) + 1) ** (1 / 3)
+        out.update({(dim.slot(m), "sum"): 1.0 for m in dim.metrics})
+    return {**out, (OUTCOME_DIMENSION, "count"): 1.0, (OUTCOME_SLOT, "sum"): 1.0, (REASON_SLOT, "count"): 1.0}
+
+
+WEIGHTS = _weights()
 
 
 def planned_selections(policy: Policy) -> int:
