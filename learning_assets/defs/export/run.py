@@ -206,8 +206,6 @@ def _execute_exclusively(job, instance: DagsterInstance | None, config: dict):
     a second concurrent export is refused, not mixed. The lock is taken before the instance is opened
     ($DAGSTER_HOME when none is given): two processes creating a new SQLite instance at once race.
     """
-
-
     home = instance.root_directory if instance is not None else os.environ.get("DAGSTER_HOME")
     if not home:
         instance = DagsterInstance.get()  # raises Dagster's own error about DAGSTER_HOME
