@@ -204,7 +204,6 @@ class ExportFiles:
 
     def each_table(self, names: Iterable[str] | None = None) -> Iterator[tuple[str, pd.DataFrame]]:
         """(name, frame) of every table (or of `names`), in name order; those on disk read as they are reached."""
-
         for name in sorted(self.names() if names is None else names):
             yield name, self.tables[name] if name in self.tables else read_arrow_frame(self.table_paths[name])
 
