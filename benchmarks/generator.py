@@ -1,4 +1,4 @@
-"""Deterministic generator of realistic `.tapps-agents/` learning-data directories.
+r"""Deterministic generator of realistic `.tapps-agents/` learning-data directories.
 
 Writes every file of the on-disk contract (`shared/SOURCE_FORMATS.md`) with the framework's field
 names, types, file names and timestamp conventions, plus deliberate damage (truncated, invalid,

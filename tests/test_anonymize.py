@@ -15,13 +15,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from learning_assets.privacy.anonymize import Anonymizer
+from learning_assets.privacy.keyfile import SecretKeyError, load_or_create_key
 from learning_assets.privacy.leaks import check_strings
 from learning_assets.privacy.paths import generalize_path
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber, Vocabulary, learn_vocabulary
 from learning_assets.sources.frames import conform
 from learning_assets.tables import ANONYMIZED, RAW, anonymize_table
-from learning_assets.privacy.keyfile import SecretKeyError, load_or_create_key
 
 KEY = b"k" * 32
 pseudo = Pseudonymizer(KEY)

@@ -46,6 +46,7 @@ CORPUS = Path(__file__).resolve().parent / "bad_input"
 PLANTED = ("mallory", "acme-secret", "AKIAQWERTYUIOPASDFGH", "outside-secret", "/etc/passwd")
 PSEUDO = Pseudonymizer(b"bad-input-test-key-" + b"0" * 20)
 
+
 def read_all(root: Path, only: str | None = None) -> dict[str, S.SourceRead]:
     return read_tables(root, timezone.utc, None if only is None else [only])
 

@@ -130,7 +130,6 @@ def published_export(root: Path, export_id: str | None) -> Path:
     raise CliError(f"{root}: no published export yet; run `learning export --output {root}` first")
 
 
-
 def write_private_html(html: Path, root: Path, page: str, holds: str, what: str) -> Path:
     """Write a page that holds the owner's own values (`holds`, for the refusal) as a 0600 file outside the
     export directory `root`, which only ever receives what may leave the machine; returns its path."""

@@ -33,6 +33,7 @@ def backfill(
         console.print(f"{day}  {result.statuses.get(day, '?'):<9}  {rows}", highlight=False, soft_wrap=True)
     typer.echo(result.index)
 
+
 @app.command("snapshot")
 def snapshot(
     source: Path = typer.Option(None, "--source", help="Project or .tapps-agents directory (env LEARNING_SOURCE_DIR, else the bundled sample)."),

@@ -239,7 +239,6 @@ def consent_status(
 ) -> None:
     """Show who granted or revoked export consent, and when."""
 
-
     store = ConsentStore(learning_dir())
     projects = store.projects()
     if source is not None:
@@ -297,7 +296,6 @@ def audit_log(
     limit: int = typer.Option(None, "--limit", min=1, help="Only the newest N entries."),
 ) -> None:
     """List the audit trail: every export, submission and consent change (newest last)."""
-
 
     home = learning_dir()
     entries = audit.read(home)

@@ -88,6 +88,7 @@ def validate(
     console.print(f"{path}: valid{version}" + (f", {warnings} warning(s) allowed" if warnings else ""),
                   highlight=False, soft_wrap=True)
 
+
 @app.command("migrate")
 def migrate(
     path: Path = typer.Argument(..., help="A schema 1.0 export document (.json or .json.gz)."),
@@ -116,6 +117,7 @@ def migrate(
     except OSError as exc:
         raise CliError(f"{output}: cannot write ({exc.strerror or exc})") from None
     console.print(f"{path} -> {output} (schema {to})", highlight=False, soft_wrap=True)
+
 
 @app.command("data-docs")
 def data_docs(

@@ -178,6 +178,7 @@ OUTCOME_VOCABULARY = tuple(OUTCOMES + ["other"])
 RELEASE_TABLES = ("capabilities", "patterns", "agent_executions", "capability_refinements", "task_memories",
                   "step_executions", "workflow_executions")
 
+
 def _weights() -> dict[tuple[str, str], float]:
     """How a release's epsilon is split: measurement (slot, kind) gets epsilon * weight / the sum of weights.
 

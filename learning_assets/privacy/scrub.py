@@ -1,4 +1,4 @@
-"""Detectors for secrets, personal data, paths, code and identifiers in free text, and the scrubber
+r"""Detectors for secrets, personal data, paths, code and identifiers in free text, and the scrubber
 that replaces what they find with typed placeholders such as `<EMAIL>`.
 
 Every detector is a compiled regular expression applied in a fixed order (most specific first), so
@@ -57,6 +57,7 @@ def flagged(array: pa.Array, trigger: Trigger) -> np.ndarray:
     """Positions of the values `trigger` flags."""
     mask = trigger(array) if callable(trigger) else pc.match_substring_regex(array, trigger)
     return np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+
 
 # (rule, placeholder, pattern, trigger): order matters, earlier rules see the text first.
 _SECRET_WORD = r"(?:password|passwd|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|auth|credentials?)"

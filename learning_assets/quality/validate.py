@@ -154,6 +154,7 @@ def pandera_report(df: pd.DataFrame, schema: pa.DataFrameSchema, *, reveal_names
 def markdown_table(rows: list[dict], columns: list[str]) -> str:
     if not rows:
         return "_none_"
+
     def cell(v: Any) -> str:
         return "" if v is None else str(v).replace("|", "\\|").replace("\n", " ")[:80]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]

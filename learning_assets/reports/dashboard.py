@@ -331,6 +331,7 @@ def _step_rows(dash: Dashboard) -> list[list[str]]:
 def _failure_rows(dash: Dashboard) -> list[list[str]]:
     return [[str(r["where"]), str(r["reason"]), f"{int(r['count']):,}"] for _, r in dash.failures.iterrows()]
 
+
 def pct(v) -> str:
     return "" if v is None or pd.isna(v) else f"{100 * float(v):.0f}%"
 

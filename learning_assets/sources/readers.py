@@ -49,8 +49,8 @@ from learning_assets.sources.fields import (
     text,
     texts,
 )
-from learning_assets.sources.frames import TEXT_LIST, conform
 from learning_assets.sources.frames import TEXT as TEXT_DTYPE
+from learning_assets.sources.frames import TEXT_LIST, conform
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 MAX_JSON_BYTES = 512 * 1024 * 1024

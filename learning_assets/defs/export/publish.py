@@ -55,7 +55,6 @@ def check_results(instance, run_id: str) -> list[dict]:
     return results
 
 
-
 @asset(group_name=EXPORT_GROUP, deps=list(ANONYMIZED_KEYS.values()),
        ins={"vocabulary": AssetIn(VOCABULARY)},
        description="What every anonymization rule did and what was skipped. Part of the export.")

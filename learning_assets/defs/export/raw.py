@@ -65,7 +65,6 @@ def raw_output(context: AssetExecutionContext, table: TableRead) -> Output:
     })
 
 
-
 def read_tables(root: Path, tz, tables: list[str], checked: set[str]) -> Iterator[TableRead]:
     """Each of `tables` read and made a frame (a reader serving two tables runs once), checked if in `checked`."""
     reads: dict[str, SourceRead] = {}

@@ -34,10 +34,10 @@ from dagster import (
 )
 from pydantic import Field
 
-from learning_assets.privacy.learned import learn_source_vocabulary
 from learning_assets.exportfiles import incremental as inc
 from learning_assets.exportfiles.manifest import verify_manifest
 from learning_assets.privacy.leaks import scan_export
+from learning_assets.privacy.learned import learn_source_vocabulary
 from learning_assets.privacy.pseudonyms import Pseudonymizer
 from learning_assets.privacy.scrub import Scrubber
 from resources import Anonymization, ExportStore, Governance, SourceDirectory
