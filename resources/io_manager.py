@@ -42,11 +42,7 @@ class StoredTable:
     """A stored upstream table, read by `load()`: a step that works through many tables one at a time
     holds one of them at a time, not all of them for its whole run."""
 
-    path: str
-    _load: Callable[[], object]
-
-    def load(self):
-        return self._load()
+    load: Callable[[], pd.DataFrame]
 
 
 class _TableIO(UPathIOManager):
@@ -87,7 +83,7 @@ class _TableIO(UPathIOManager):
         if context.definition_metadata.get("load") == ON_DEMAND["load"]:
             if not path.exists():
                 raise FileNotFoundError(f"{path}: the upstream table was never stored; materialize it first")
-            return StoredTable(str(path), lambda: self._read(path))
+            return StoredTable(lambda: self._read(path))
         return self._read(path)
 
     def _read(self, path: UPath):
