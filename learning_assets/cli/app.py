@@ -64,10 +64,14 @@ def learning_dir() -> Path:
     return learning_home(instance_home())
 
 
-def source_dir(source: Path | None) -> Path:
-    """--source, else $LEARNING_SOURCE_DIR, else the bundled sample; must be a readable directory."""
+def source_path(source: Path | None) -> Path:
+    """--source, else $LEARNING_SOURCE_DIR, else the bundled sample (it need not exist)."""
+    return Path(source or os.environ.get("LEARNING_SOURCE_DIR") or SAMPLE_DIR).expanduser()
 
-    path = Path(source or os.environ.get("LEARNING_SOURCE_DIR") or SAMPLE_DIR).expanduser()
+
+def source_dir(source: Path | None) -> Path:
+    """`source_path`, which must be a readable directory."""
+    path = source_path(source)
     if not path.exists():
         raise CliError(f"{path}: source directory does not exist")
     if not path.is_dir():

@@ -22,6 +22,7 @@ from rich.table import Table
 from learning_assets.cli.app import (
     CliError,
     Format,
+    anonymization_key,
     app,
     console,
     ensure_writable,
@@ -206,10 +207,8 @@ def export(
         run_export,
         step_count,
     )
-    from resources.anonymization import Anonymization
 
-    # the key the run will use: a missing, short or shared key stops here, before anything runs
-    Anonymization(key=os.environ.get("LEARNING_ANONYMIZATION_KEY") or None).secret()
+    anonymization_key()  # the key the run will use: a missing, short or shared key stops here, before anything runs
 
     parquet, json_document = FORMATS[fmt.value]
     kwargs = dict(source=str(src), output=str(root), parquet=parquet, json_document=json_document,

@@ -4,7 +4,6 @@ with whose consent, and how it is taken back."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
@@ -12,7 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from learning_assets.cli.app import (
-    SAMPLE_DIR,
     CliError,
     app,
     consent_app,
@@ -23,6 +21,7 @@ from learning_assets.cli.app import (
     out,
     published_export,
     source_dir,
+    source_path,
 )
 from learning_assets.governance import audit
 from learning_assets.governance.audit import find_export, read
@@ -197,7 +196,7 @@ def consent_revoke(
 ) -> None:
     """Stop exports of a project (scheduled ones too) and delete its pending submission packages."""
 
-    src = Path(source or os.environ.get("LEARNING_SOURCE_DIR") or SAMPLE_DIR).expanduser()
+    src = source_path(source)
     key = project_key(src)  # the directory may be gone already; revoking must still work
     home = learning_dir()
     rec = ConsentStore(home).revoke(src)

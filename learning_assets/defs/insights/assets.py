@@ -121,10 +121,7 @@ class SharedInsightsConfig(Config):
     top_rules: int = Field(default=10, ge=1, description="Rows in the best-practice table.")
 
     def policy(self) -> Policy:
-        return Policy(epsilon=self.epsilon, delta=self.delta, k=self.k, min_support_sds=self.min_support_sds,
-                      max_groups=self.max_groups,
-                      max_failure_reasons=self.max_failure_reasons, duration_cap_seconds=self.duration_cap_seconds,
-                      workflow_duration_cap_seconds=self.workflow_duration_cap_seconds, confidence=self.confidence, top_rules=self.top_rules)
+        return Policy(**self.model_dump())  # the fields are Policy's, one for one
 
 
 def latest_release(store: InsightsStore) -> tuple[str, dict] | None:
