@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import sys
 import tempfile
 import time
 import warnings
@@ -24,8 +23,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 warnings.filterwarnings("ignore")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from benchmarks.generator import SCALES, generate  # noqa: E402
 from benchmarks.run import ephemeral_instance  # noqa: E402
 from learning_assets.defs.incremental.run import run_backfill  # noqa: E402

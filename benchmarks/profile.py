@@ -9,9 +9,7 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run import run_full, source_for  # noqa: E402
+from benchmarks.run import run_full, source_for
 
 
 def main() -> None:

@@ -30,7 +30,8 @@ from pathlib import Path
 from benchmarks.export import source_for
 
 OUT = Path(__file__).resolve().parent / "out"
-DAGSTER_YAML = Path(__file__).resolve().parent.parent / "dagster.yaml"
+REPO = Path(__file__).resolve().parent.parent
+DAGSTER_YAML = REPO / "dagster.yaml"
 # Imported by the first run in a process, not by importing the definitions.
 LAZY_MODULES = ("encodings.utf_8_sig", "jsonschema", "multiprocessing.synchronize",
                 "pandera.accessors.pandas_accessor", "pandera.backends.pandas.builtin_checks",
@@ -207,8 +208,8 @@ CHILDREN = {"full": run_full, "floor": run_floor, "day": run_one_day}
 
 
 def in_subprocess(kind: str, source: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", kind, str(source)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--child", kind, str(source)],
+                         capture_output=True, text=True, check=True, cwd=REPO)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
