@@ -247,6 +247,8 @@ def _broken_copy(export_dir: Path, target: Path) -> Path:
     edit("task_memories", lambda df: df.__setitem__("task_id", df["task_id"].where(
         df.index != 1, df.loc[0, "task_id"])))                                           # duplicate key
     edit("agent_executions", lambda df: df.__setitem__("duration", df["duration"].astype(str)))  # wrong type
+    edit("feedback", lambda df: df.__setitem__("feedback_id", df["feedback_id"].where(
+        df.index != 0, "fb_Not-A-Pseudonym")))                                          # breaks the id pattern
     manifest = json.loads((target / "manifest.json").read_text())
     for entry in manifest["files"]:
         if entry.get("table") == "workflow_executions":
@@ -300,6 +302,13 @@ def test_gx_catches_a_duplicate_key(gx_runs):
                for f in failed)
 
 
+def test_gx_checks_a_pattern_on_every_distinct_value_and_names_the_value(gx_runs):
+    failed = _failed(gx_runs[1], "feedback")
+    hit = [f for f in failed if f["expectation"] == "expect_column_values_to_match_regex"]
+    assert [(f["column"], f["unexpected"]) for f in hit] == [("feedback_id", 1)]
+    assert hit[0]["values"] and hit[0]["rows"] == []  # the value's length; rows are not a distinct value's
+
+
 def test_gx_catches_a_wrong_type(gx_runs):
     failed = _failed(gx_runs[1], "agent_executions")
     assert any(f["column"] == "duration" for f in failed)
@@ -346,7 +355,8 @@ def test_data_docs_are_html_without_failing_values(run, tmp_path, gx_runs):
     index = build_data_docs(broken, tmp_path / "docs")
     assert index == tmp_path / "docs" / "index.html" and index.is_file()
     pages = list((tmp_path / "docs" / "validations").rglob("*.html"))
-    assert len(pages) == len(gx_runs[1].outcomes)  # one page per suite
+    # one page per suite, and one per table for the patterns over its distinct values
+    assert len(pages) == len(gx_runs[1].outcomes) + len(gx_runs[1].of_kind("tables"))
     html = "".join(p.read_text() for p in (tmp_path / "docs").rglob("*.html"))
     assert "no_sensitive_text" in html and "Failed" in html
     assert PLANTED_EMAIL not in html and "/home/alice" not in html

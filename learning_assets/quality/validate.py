@@ -324,34 +324,45 @@ def gx_context(docs_dir: Path | None = None):
     return context
 
 
-def table_expectations(schema: pa.DataFrameSchema) -> list:
-    """GX expectations derived from a Pandera schema: columns, nulls, value sets, ranges, patterns, keys.
+def table_expectations(schema: pa.DataFrameSchema) -> tuple[list, list]:
+    """GX expectations derived from a Pandera schema: (over the rows: columns, nulls, value sets, ranges, keys;
+    over each column's distinct values: patterns).
 
     Dtypes are Pandera's job (the Dagster type); a value of the wrong type still fails the range and
-    pattern expectations here.
+    pattern expectations here. A pattern holds for every row exactly when it holds for every distinct
+    value, and GX's pandas engine matches a regex one Python call per row, so patterns see each value once.
     """
     _, gxe = _gx()
-    out = [gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(schema.columns))]
+    rows = [gxe.ExpectTableColumnsToMatchOrderedList(column_list=list(schema.columns))]
+    values = []
     for name, col in schema.columns.items():
         if not col.nullable:
-            out.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
+            rows.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
         if col.unique:
-            out.append(gxe.ExpectColumnValuesToBeUnique(column=name))
+            rows.append(gxe.ExpectColumnValuesToBeUnique(column=name))
         for check in col.checks:
             stats = check.statistics or {}
             if check.name == "isin":
-                out.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(stats["allowed_values"])))
+                rows.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(stats["allowed_values"])))
             elif check.name == "in_range":
-                out.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"],
-                                                             max_value=stats["max_value"]))
+                rows.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"],
+                                                              max_value=stats["max_value"]))
             elif check.name == "greater_than_or_equal_to":
-                out.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"]))
+                rows.append(gxe.ExpectColumnValuesToBeBetween(column=name, min_value=stats["min_value"]))
             elif check.name == "str_matches":
-                out.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=stats["pattern"]))
+                values.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=stats["pattern"]))
     unique = schema.unique
     if unique:
-        out.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(unique)))
-    return out
+        rows.append(gxe.ExpectCompoundColumnsToBeUnique(column_list=list(unique)))
+    return rows, values
+
+
+def distinct_frame(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
+    """The distinct non-null values of each of `columns` present in `df`, padded with nulls to one length
+    (GX leaves nulls out of a column's values)."""
+    values = {c: pc.unique(arrow_values(df[c]).drop_null()).to_pylist() for c in columns if c in df.columns}
+    n = max(map(len, values.values()), default=0)
+    return pd.DataFrame({c: pd.Series(v + [None] * (n - len(v)), dtype=object) for c, v in values.items()})
 
 
 def privacy_expectations() -> list:
@@ -372,6 +383,15 @@ def counts_expectations(frame: pd.DataFrame) -> list:
         out.append(gxe.ExpectColumnValuesToNotBeNull(column="parquet_rows"))
         out.append(gxe.ExpectColumnValuesToNotBeNull(column="manifest_rows"))
     return out
+
+
+@dataclass
+class Checked:
+    """A frame and the expectations GX runs over it; `by_row` when the frame's rows are the table's rows."""
+
+    frame: pd.DataFrame
+    expectations: list
+    by_row: bool = True
 
 
 @dataclass
@@ -399,7 +419,8 @@ SUMMARY = {"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_ROWS}
 NO_VALUES = {"result_format": "SUMMARY", "partial_unexpected_count": 0}
 
 
-def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
+def _failures(result, part: Checked, kind: str) -> list[dict]:
+    frame = part.frame
     failed = []
     for r in result.results:
         if r.success:
@@ -423,7 +444,8 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
             idx = res.get("partial_unexpected_index_list") or []
             entry["rows"] = [frame.loc[i, "table"] for i in idx if i in frame.index]
         else:
-            entry["rows"] = [safe_value(i) for i in (res.get("partial_unexpected_index_list") or [])]
+            entry["rows"] = [safe_value(i) for i in (res.get("partial_unexpected_index_list") or [])
+                             if part.by_row]
             entry["values"] = [safe_value(v) for v in (res.get("partial_unexpected_list") or [])]
             if cfg.type == "expect_table_columns_to_match_ordered_list":
                 entry["values"] = [str(res.get("observed_value"))[:200]]
@@ -432,13 +454,16 @@ def _failures(result, frame: pd.DataFrame, kind: str) -> list[dict]:
 
 
 def _table_suites(files: ExportFiles, names: Iterable[str],
-                  texts: dict[str, list]) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
-    """(suite, kind, frame, expectations) for each of the tables `names`, read one at a time; each table's
-    strings are put in `texts` on the way (for the privacy suite)."""
+                  texts: dict[str, list]) -> Iterator[tuple[str, str, list[Checked]]]:
+    """(suite, kind, what it checks) for each of the tables `names`, read one at a time; each table's strings
+    are put in `texts` on the way (for the privacy suite)."""
     for name, df in files.each_table(names):
         texts[name] = table_texts(name, df)
         if name in ANONYMIZED:
-            yield name, "tables", gx_frame(df), table_expectations(ANONYMIZED[name])
+            by_row, by_value = table_expectations(ANONYMIZED[name])
+            columns = [e.column for e in by_value]
+            yield name, "tables", [Checked(gx_frame(df), by_row), Checked(distinct_frame(df, columns), by_value,
+                                                                          by_row=False)]
 
 
 def gx_frame(df: pd.DataFrame) -> pd.DataFrame:
@@ -457,12 +482,12 @@ def gx_frame(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _export_suites(files: ExportFiles, compare_report: bool,
-                   texts: dict[str, list]) -> Iterator[tuple[str, str, pd.DataFrame, list]]:
+                   texts: dict[str, list]) -> Iterator[tuple[str, str, list[Checked]]]:
     """The privacy suite over every string of the export (the tables' from `texts`), then row counts."""
     records = [record for name in sorted(texts) for record in texts[name]]
-    yield "no_sensitive_text", "privacy", text_frame(files, records), privacy_expectations()
+    yield "no_sensitive_text", "privacy", [Checked(text_frame(files, records), privacy_expectations())]
     counts = counts_frame(files, compare_report=compare_report)
-    yield "row_counts", "counts", counts, counts_expectations(counts)
+    yield "row_counts", "counts", [Checked(counts, counts_expectations(counts))]
 
 
 def _run_suite(batches, suite, frame: pd.DataFrame, result_format: dict | None):
@@ -506,22 +531,28 @@ def _batch_definition(context):
     return source.get_asset("export_file").get_batch_definition("whole_frame")
 
 
-def _validate(context, suites: Iterable[tuple[str, str, pd.DataFrame, list]], result_format: dict | None,
+def _validate(context, suites: Iterable[tuple[str, str, list[Checked]]], result_format: dict | None,
               stored: bool = False) -> list[SuiteOutcome]:
     """Each suite's outcome; `stored` runs them through validation definitions kept in `context`."""
     gx, _ = _gx()
     batches = _batch_definition(context)
     outcomes = []
-    for name, kind, frame, expectations in suites:
-        suite = gx.ExpectationSuite(name=f"{name}_suite", expectations=expectations)
-        if stored:
-            definition = context.validation_definitions.add(
-                gx.ValidationDefinition(name=f"{name}_validation", data=batches, suite=context.suites.add(suite)))
-            result = definition.run(batch_parameters={"dataframe": frame}, result_format=result_format or SUMMARY)
-        else:
-            result = _run_suite(batches, suite, frame, result_format)
-        outcomes.append(SuiteOutcome(name, kind, bool(result.success), len(result.results),
-                                     _failures(result, frame, kind)))
+    for name, kind, parts in suites:
+        success, evaluated, failed = True, 0, []
+        for i, part in enumerate(p for p in parts if p.expectations):
+            suite = gx.ExpectationSuite(name=f"{name}_suite" if i == 0 else f"{name}_values_suite",
+                                        expectations=part.expectations)
+            if stored:
+                definition = context.validation_definitions.add(gx.ValidationDefinition(
+                    name=suite.name.replace("_suite", "_validation"), data=batches, suite=context.suites.add(suite)))
+                result = definition.run(batch_parameters={"dataframe": part.frame},
+                                        result_format=result_format or SUMMARY)
+            else:
+                result = _run_suite(batches, suite, part.frame, result_format)
+            success &= bool(result.success)
+            evaluated += len(result.results)
+            failed += _failures(result, part, kind)
+        outcomes.append(SuiteOutcome(name, kind, success, evaluated, failed))
     return outcomes
 
 
