@@ -300,7 +300,7 @@ def _parse_lines(rel: str, lines: Iterable[tuple[int, bytes | None]], out: Sourc
             out.skipped.append(Skip(rel, lineno, "not valid UTF-8"))
             continue
         try:
-            obj = json.loads(text)  # per line, in a heavy step: the collector is paused already
+            obj = json.loads(text)
         except (ValueError, RecursionError) as exc:
             reason = "truncated JSON" if not raw.endswith(b"\n") else f"invalid JSON: {json_error(exc)}"
             out.skipped.append(Skip(rel, lineno, reason))
