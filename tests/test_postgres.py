@@ -21,10 +21,9 @@ from pathlib import Path
 import pytest
 from dagster import (
     AssetKey,
-    DagsterEventType,
+    AssetRecordsFilter,
     DagsterInstance,
     DagsterRunStatus,
-    EventRecordsFilter,
 )
 
 from learning_assets.governance.consent import ConsentStore
@@ -175,8 +174,8 @@ def test_instance_on_postgres_runs_export_and_backfill(postgres, tiny_source, tm
         assert runs[export.run_id].job_name == "learning_export_job"
         assert runs[backfill.run_id].job_name == "daily_export_job"
 
-        published = instance.get_event_records(EventRecordsFilter(
-            DagsterEventType.ASSET_MATERIALIZATION, asset_key=AssetKey("published_export")), limit=10)
+        published = instance.fetch_materializations(AssetRecordsFilter(AssetKey("published_export")),
+                                                    limit=10).records
         assert [r.event_log_entry.run_id for r in published] == [export.run_id]
         assert published[0].asset_materialization.metadata["export_id"].value == export.export_id
 
