@@ -27,6 +27,7 @@ from learning_assets.exportfiles.parquet import (
 from learning_assets.quality.validate import (
     ExportFiles,
     build_data_docs,
+    distinct_frame,
     pandera_report,
     safe_value,
     text_frame,
@@ -206,6 +207,16 @@ def test_schema_check_result_is_a_plain_function(tables):
     assert schema_check_result("anonymized", "capabilities", tables["capabilities"]).passed
     raw = schema_check_result("raw", "capabilities", caps)  # anonymized columns are not the raw ones
     assert not raw.passed and raw.severity == AssetCheckSeverity.WARN
+
+
+def test_the_distinct_values_frame_keeps_each_value_once_whatever_the_column_holds():
+    table = pd.DataFrame({"a": pd.Series(["x", None, "y", "x"], dtype=TEXT),
+                          "mixed": pd.Series(["x", 1, None, 1], dtype=object),  # a tampered table
+                          "n": [1.5, 1.5, 1.5, None]})
+    frame = distinct_frame(table, ["a", "mixed", "n", "absent"])
+    assert list(frame.columns) == ["a", "mixed", "n"] and len(frame) == 2
+    assert frame["a"].tolist() == ["x", "y"] and frame["mixed"].tolist() == ["x", 1]
+    assert frame["n"].iloc[0] == 1.5 and frame["n"].iloc[1:].isna().all()  # padding is missing, which GX skips
 
 
 def test_text_frame_holds_each_distinct_string_once_per_column_at_its_first_row():
