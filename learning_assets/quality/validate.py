@@ -360,7 +360,7 @@ def table_expectations(schema: pa.DataFrameSchema) -> tuple[list, list]:
 def distinct_frame(df: pd.DataFrame, columns: Iterable[str]) -> pd.DataFrame:
     """The distinct non-null values of each of `columns` present in `df`, padded with nulls to one length
     (GX leaves nulls out of a column's values)."""
-    values = {c: pd.Series(df[c].dropna().unique()) for c in columns if c in df.columns}
+    values = {c: pd.Series(df[c].unique()).dropna().reset_index(drop=True) for c in columns if c in df.columns}
     n = max(map(len, values.values()), default=0)
     return pd.DataFrame({c: v.reindex(range(n)) for c, v in values.items()})
 
