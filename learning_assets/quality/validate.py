@@ -227,18 +227,16 @@ def _json_strings(value: Any, path: str = "$"):
 def _first_occurrences(column: pd.Series) -> tuple[list[str], list[int]]:
     """(text, first row) for each distinct text of a text column (list items one by one), pseudonyms left out."""
     values = arrow_values(column)
-    rows = np.arange(len(values))
+    rows = None
     if pyarrow.types.is_list(values.type):
         rows, values = pc.list_parent_indices(values).to_numpy(), pc.list_flatten(values)
-    valid = pc.is_valid(values)
-    rows, values = rows[valid.to_numpy(zero_copy_only=False)], values.filter(valid)
-    encoded = pc.dictionary_encode(values)
-    texts, codes = encoded.dictionary, encoded.indices.to_numpy()
-    # codes follow first appearance: a value's first row is where the codes first exceed all before it
+    encoded = pc.dictionary_encode(values)  # missing values stay missing, outside the dictionary
+    texts, codes = encoded.dictionary, pc.fill_null(encoded.indices, -1).to_numpy()
+    # codes follow first appearance: a value's first place is where the codes first exceed all before it
     first = np.flatnonzero(codes > np.maximum.accumulate(np.concatenate(([-1], codes[:-1]))))
     # keyed pseudonyms are hex by construction; RE2 (pyarrow) matches the distinct values at C speed
     keep = pc.invert(pc.match_substring_regex(texts, PSEUDONYM.pattern)).to_numpy(zero_copy_only=False)
-    return texts.filter(keep).to_pylist(), rows[first][keep].tolist()
+    return texts.filter(keep).to_pylist(), (first if rows is None else rows[first])[keep].tolist()
 
 
 def table_texts(name: str, df: pd.DataFrame) -> list[tuple[str, str, Any, str]]:
