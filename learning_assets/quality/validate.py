@@ -442,8 +442,8 @@ def _failures(result, part: Checked, kind: str) -> list[dict]:
             idx = res.get("partial_unexpected_index_list") or []
             entry["rows"] = [frame.loc[i, "table"] for i in idx if i in frame.index]
         else:
-            entry["rows"] = [safe_value(i) for i in (res.get("partial_unexpected_index_list") or [])
-                             if part.by_row]
+            entry["rows"] = ([safe_value(i) for i in (res.get("partial_unexpected_index_list") or [])]
+                             if part.by_row else [])
             entry["values"] = [safe_value(v) for v in (res.get("partial_unexpected_list") or [])]
             if cfg.type == "expect_table_columns_to_match_ordered_list":
                 entry["values"] = [str(res.get("observed_value"))[:200]]
@@ -537,12 +537,12 @@ def _validate(context, suites: Iterable[tuple[str, str, list[Checked]]], result_
     outcomes = []
     for name, kind, parts in suites:
         success, evaluated, failed = True, 0, []
-        for i, part in enumerate(p for p in parts if p.expectations):
-            suite = gx.ExpectationSuite(name=f"{name}_suite" if i == 0 else f"{name}_values_suite",
-                                        expectations=part.expectations)
+        for part in (p for p in parts if p.expectations):
+            base = name if part.by_row else f"{name}_values"
+            suite = gx.ExpectationSuite(name=f"{base}_suite", expectations=part.expectations)
             if stored:
                 definition = context.validation_definitions.add(gx.ValidationDefinition(
-                    name=suite.name.replace("_suite", "_validation"), data=batches, suite=context.suites.add(suite)))
+                    name=f"{base}_validation", data=batches, suite=context.suites.add(suite)))
                 result = definition.run(batch_parameters={"dataframe": part.frame},
                                         result_format=result_format or SUMMARY)
             else:
